@@ -1,0 +1,74 @@
+"""Random-access files behind a volume: the local ``.dat`` today, remote tiers later.
+
+Reads use ``os.pread`` so concurrent readers never share a file position; writes use
+``os.pwrite`` at an explicit offset so a failed append can be cut off with ``truncate``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+
+class BackendFile(Protocol):
+    name: str
+
+    def read_at(self, length: int, offset: int) -> bytes: ...
+
+    def write_at(self, data: bytes, offset: int) -> None: ...
+
+    def size(self) -> int: ...
+
+    def truncate(self, size: int) -> None: ...
+
+    def sync(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class DiskFile:
+    """A local file opened read-write (or read-only when the file is not writable)."""
+
+    def __init__(self, path: str, *, create: bool = False, writable: bool = True) -> None:
+        self.name = path
+        flags = os.O_RDWR if writable else os.O_RDONLY
+        if create:
+            flags |= os.O_CREAT
+        self.writable = writable
+        self._fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+        self._size = os.fstat(self._fd).st_size
+
+    def read_at(self, length: int, offset: int) -> bytes:
+        return os.pread(self._fd, length, offset)
+
+    def write_at(self, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            written += os.pwrite(self._fd, view[written:], offset + written)
+        self._size = max(self._size, offset + len(view))
+
+    def append(self, data: bytes) -> int:
+        """Write at the end; returns the offset the data starts at."""
+        offset = self._size
+        self.write_at(data, offset)
+        return offset
+
+    def size(self) -> int:
+        return self._size
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self._fd, size)
+        self._size = size
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0

@@ -1,0 +1,251 @@
+"""One data directory (``-dir``): its volumes, ``vol_dir.uuid``, limits and free space.
+
+Mirrors ``weed/storage/disk_location.go``: volumes are found by their ``.idx`` or ``.vif``
+file, named ``<collection>_<vid>`` (the collection is everything before the last ``_``);
+a volume that fails to load is logged and skipped, never deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .errors import InvalidCollection, VolumeError
+from .goparse import GoNumError, parse_uint
+from .ports import NeedleMapKind
+from .types import OffsetWidth
+from .volume.loading import open_volume
+from .volume.volume import Volume
+
+log = logging.getLogger(__name__)
+
+UUID_FILE_NAME = "vol_dir.uuid"
+_VOLUME_SUFFIXES = (".idx", ".vif")
+
+
+def validate_collection(collection: str) -> None:
+    """Refuse names that would escape the data directory or hide among volume files."""
+    if (
+        "/" in collection
+        or "\\" in collection
+        or ".." in collection
+        or "\x00" in collection
+        or collection.startswith(".")
+    ):
+        raise InvalidCollection(f"invalid collection name {collection!r}")
+
+
+def parse_volume_file_name(name: str) -> tuple[str, int] | None:
+    """(collection, vid) of ``<collection>_<vid>.idx|.vif``; ``None`` for other files."""
+    if not name.endswith(_VOLUME_SUFFIXES):
+        return None
+    base = name[:-4]
+    collection = ""
+    cut = base.rfind("_")
+    if cut > 0:
+        collection, base = base[:cut], base[cut + 1 :]
+    try:
+        return collection, parse_uint(base, 10, 32)
+    except GoNumError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class MinFreeSpace:
+    """``-minFreeSpace``: a percentage of the disk (``1``, ``5.5``) or bytes (``10GiB``)."""
+
+    percent: float = 1.0
+    bytes: int = 0
+
+    _UNITS = {
+        "": 1,
+        "b": 1,
+        "k": 1000,
+        "kb": 1000,
+        "kib": 1024,
+        "m": 1000**2,
+        "mb": 1000**2,
+        "mib": 1024**2,
+        "g": 1000**3,
+        "gb": 1000**3,
+        "gib": 1024**3,
+        "t": 1000**4,
+        "tb": 1000**4,
+        "tib": 1024**4,
+    }
+
+    @classmethod
+    def parse(cls, text: str) -> MinFreeSpace:
+        text = text.strip()
+        if not text:
+            return cls()
+        match = re.fullmatch(r"([0-9.]+)\s*([A-Za-z]*)", text)
+        if not match:
+            raise ValueError(f"invalid minFreeSpace {text!r}")
+        number, unit = float(match.group(1)), match.group(2).lower()
+        if not unit:
+            if not 0 <= number <= 100:
+                raise ValueError(f"minFreeSpace percent {text} should be in [0, 100]")
+            return cls(percent=number)
+        if unit not in cls._UNITS:
+            raise ValueError(f"invalid minFreeSpace unit in {text!r}")
+        return cls(percent=0.0, bytes=int(number * cls._UNITS[unit]))
+
+    def is_low(self, free: int, total: int) -> bool:
+        if self.bytes:
+            return free < self.bytes
+        return total > 0 and free * 100.0 / total < self.percent
+
+
+class DiskLocation:
+    def __init__(
+        self,
+        directory: str,
+        max_volume_count: int,
+        *,
+        needle_map_kind: NeedleMapKind,
+        default_width: OffsetWidth = OffsetWidth.FOUR,
+        min_free_space: MinFreeSpace | None = None,
+        disk_type: str = "",
+        tags: tuple[str, ...] = (),
+    ) -> None:
+        self.directory = os.path.abspath(directory)
+        os.makedirs(self.directory, exist_ok=True)
+        self.max_volume_count = max_volume_count
+        self.needle_map_kind = needle_map_kind
+        self.default_width = default_width
+        self.min_free_space = min_free_space or MinFreeSpace()
+        self.disk_type = disk_type
+        self.tags = tags
+        self.uuid = self._read_or_create_uuid()
+        self.volumes: dict[int, Volume] = {}
+        self.is_disk_space_low = False
+        self._lock = threading.RLock()
+
+    def _read_or_create_uuid(self) -> str:
+        path = os.path.join(self.directory, UUID_FILE_NAME)
+        try:
+            with open(path, encoding="utf-8") as src:
+                existing = src.read()
+            if existing:
+                return existing
+        except FileNotFoundError:
+            pass
+        fresh = str(uuid.uuid4())
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(fresh)
+        return fresh
+
+    # --- loading -----------------------------------------------------------------------------
+    def discover(self) -> list[tuple[str, int]]:
+        """Every (collection, vid) with a ``.dat`` and an ``.idx`` or ``.vif`` here, sorted."""
+        found: set[tuple[str, int]] = set()
+        for name in os.listdir(self.directory):
+            parsed = parse_volume_file_name(name)
+            if parsed is None:
+                continue
+            base = os.path.join(self.directory, name[:-4])
+            if os.path.exists(base + ".note"):
+                log.warning("volume %s was not completed; skipping it", name[:-4])
+                continue
+            if not os.path.exists(base + ".dat"):
+                continue
+            found.add(parsed)
+        return sorted(found, key=lambda item: (item[1], item[0]))
+
+    def load_existing_volumes(self, concurrency: int = 4) -> None:
+        """Load every volume of the directory concurrently; failures are logged and skipped."""
+        candidates = [c for c in self.discover() if c[1] not in self.volumes]
+        if not candidates:
+            return
+
+        def load(candidate: tuple[str, int]) -> None:
+            collection, vid = candidate
+            try:
+                volume = open_volume(
+                    self.directory,
+                    collection,
+                    vid,
+                    needle_map_kind=self.needle_map_kind,
+                    default_width=self.default_width,
+                )
+            except (VolumeError, OSError, ValueError) as err:
+                log.error("skipping volume %s in %s: %s", vid, self.directory, err)
+                return
+            with self._lock:
+                self.volumes[vid] = volume
+            log.info(
+                "loaded volume %d (collection=%r, version %d, %d files, offsets %d bytes%s)",
+                vid,
+                collection,
+                volume.version,
+                volume.file_count - volume.deleted_count,
+                volume.width,
+                ", read only" if volume.is_read_only else "",
+            )
+
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(candidates)))) as pool:
+            list(pool.map(load, candidates))
+        log.info(
+            "store started on dir %s with %d volumes max %d",
+            self.directory,
+            len(self.volumes),
+            self.max_volume_count,
+        )
+
+    def load_volume(self, collection: str, vid: int) -> Volume:
+        volume = open_volume(
+            self.directory,
+            collection,
+            vid,
+            needle_map_kind=self.needle_map_kind,
+            default_width=self.default_width,
+        )
+        with self._lock:
+            self.volumes[vid] = volume
+        return volume
+
+    # --- bookkeeping -------------------------------------------------------------------------
+    def find_volume(self, vid: int) -> Volume | None:
+        return self.volumes.get(vid)
+
+    def find_volume_files(self, vid: int) -> str | None:
+        """The collection of an unmounted volume whose files are here, else ``None``."""
+        for collection, found_vid in self.discover():
+            if found_vid == vid:
+                return collection
+        return None
+
+    def add_volume(self, volume: Volume) -> None:
+        with self._lock:
+            self.volumes[volume.id] = volume
+
+    def remove_volume(self, vid: int) -> Volume | None:
+        with self._lock:
+            return self.volumes.pop(vid, None)
+
+    @property
+    def free_volume_slots(self) -> int:
+        return self.max_volume_count - len(self.volumes)
+
+    def check_disk_space(self) -> bool:
+        """Refresh and return whether free space is under ``-minFreeSpace``."""
+        stat = os.statvfs(self.directory)
+        free = stat.f_bavail * stat.f_frsize
+        total = stat.f_blocks * stat.f_frsize
+        low = self.min_free_space.is_low(free, total)
+        if low != self.is_disk_space_low:
+            log.warning("dir %s free space is %s", self.directory, "low" if low else "ok again")
+        self.is_disk_space_low = low
+        return low
+
+    def close(self) -> None:
+        with self._lock:
+            for volume in self.volumes.values():
+                volume.close()
+            self.volumes.clear()

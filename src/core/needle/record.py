@@ -1,0 +1,324 @@
+"""Needle records: the v1/v2/v3 byte layout of one stored file in ``.dat``.
+
+Layout (big-endian), from ``needle_write_v2.go``/``needle_read.go``::
+
+    header   cookie:4 id:8 size:4
+    body     (v1) data:size
+             (v2/v3, only when data is non-empty) data_size:4 data flags:1
+             [name_size:1 name] [mime_size:1 mime] [last_modified:5] [ttl:2]
+             [pairs_size:2 pairs]
+    tail     checksum:4 [append_at_ns:8 (v3)] padding to a multiple of 8 (1..8 bytes)
+
+Go fills the padding with leftovers of its scratch header, not zeros; :func:`_padding_bytes`
+reproduces them so a record we write is byte-identical to Go's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..crc import crc32c_of, crc_matches
+from ..ttl import EMPTY_TTL, TTL
+from ..types import (
+    NEEDLE_CHECKSUM_SIZE,
+    NEEDLE_HEADER_SIZE,
+    TIMESTAMP_SIZE,
+    padding_length,
+)
+
+FLAG_IS_COMPRESSED = 0x01
+FLAG_HAS_NAME = 0x02
+FLAG_HAS_MIME = 0x04
+FLAG_HAS_LAST_MODIFIED = 0x08
+FLAG_HAS_TTL = 0x10
+FLAG_HAS_PAIRS = 0x20
+FLAG_IS_CHUNK_MANIFEST = 0x80
+LAST_MODIFIED_BYTES = 5
+TTL_BYTES = 2
+MAX_NAME_SIZE = 255
+MAX_MIME_SIZE = 255
+MAX_PAIRS_SIZE = 65535
+
+
+class NeedleError(ValueError):
+    """A record that cannot be decoded."""
+
+
+class NeedleCorrupted(NeedleError):
+    """Go's ``ErrorCorrupted``: the record is inconsistent or fails its CRC."""
+
+
+class NeedleSizeMismatch(NeedleError):
+    """Go's ``ErrorSizeMismatch``: the record's size differs from what the index says."""
+
+
+@dataclass(slots=True)
+class Needle:
+    cookie: int = 0
+    id: int = 0
+    data: bytes = b""
+    flags: int = 0
+    name: bytes = b""
+    mime: bytes = b""
+    pairs: bytes = b""
+    last_modified: int = 0
+    ttl: TTL = field(default=EMPTY_TTL)
+    checksum: int = 0
+    append_at_ns: int = 0
+    size: int = 0
+    """Body size as recorded in the header (0 for an empty needle or a tombstone)."""
+
+    # --- flags -----------------------------------------------------------------------------
+    @property
+    def is_compressed(self) -> bool:
+        return bool(self.flags & FLAG_IS_COMPRESSED)
+
+    @property
+    def has_name(self) -> bool:
+        return bool(self.flags & FLAG_HAS_NAME)
+
+    @property
+    def has_mime(self) -> bool:
+        return bool(self.flags & FLAG_HAS_MIME)
+
+    @property
+    def has_last_modified(self) -> bool:
+        return bool(self.flags & FLAG_HAS_LAST_MODIFIED)
+
+    @property
+    def has_ttl(self) -> bool:
+        return bool(self.flags & FLAG_HAS_TTL)
+
+    @property
+    def has_pairs(self) -> bool:
+        return bool(self.flags & FLAG_HAS_PAIRS)
+
+    @property
+    def is_chunk_manifest(self) -> bool:
+        return bool(self.flags & FLAG_IS_CHUNK_MANIFEST)
+
+    def set_name(self, name: bytes) -> None:
+        self.name = name[:MAX_NAME_SIZE]
+        self.flags |= FLAG_HAS_NAME
+
+    def set_mime(self, mime: bytes) -> None:
+        self.mime = mime[:MAX_MIME_SIZE]
+        self.flags |= FLAG_HAS_MIME
+
+    def set_pairs(self, pairs: bytes) -> None:
+        self.pairs = pairs
+        self.flags |= FLAG_HAS_PAIRS
+
+    def set_last_modified(self, seconds: int) -> None:
+        self.last_modified = seconds
+        self.flags |= FLAG_HAS_LAST_MODIFIED
+
+    def set_ttl(self, ttl: TTL) -> None:
+        self.ttl = ttl
+        if ttl:
+            self.flags |= FLAG_HAS_TTL
+
+    def update_checksum(self) -> None:
+        self.checksum = crc32c_of(self.data)
+
+    @property
+    def etag(self) -> str:
+        """Go's ``Needle.Etag``: the checksum as 8 hex digits."""
+        return f"{self.checksum:08x}"
+
+    # --- encoding --------------------------------------------------------------------------
+    def body_size(self, version: int) -> int:
+        """The header ``size`` this needle gets when written in ``version``."""
+        if version == 1:
+            return len(self.data)
+        if not self.data:
+            return 0
+        size = DATA_SIZE_AND_FLAGS + len(self.data)
+        if self.has_name:
+            size += 1 + min(len(self.name), MAX_NAME_SIZE)
+        if self.has_mime:
+            size += 1 + len(self.mime)
+        if self.has_last_modified:
+            size += LAST_MODIFIED_BYTES
+        if self.has_ttl:
+            size += TTL_BYTES
+        if self.has_pairs:
+            size += 2 + len(self.pairs)
+        return size
+
+    def to_bytes(self, version: int) -> bytes:
+        """Serialise as Go's ``writeNeedleByVersion``; also sets ``size``.
+
+        The stored checksum is ``self.checksum`` as it stands: uploads set it from the data
+        (:meth:`update_checksum`), while a tombstone keeps the deleted needle's, as Go does.
+        """
+        if len(self.mime) > MAX_MIME_SIZE or len(self.pairs) > MAX_PAIRS_SIZE:
+            raise NeedleError("needle mime or pairs too long")
+        self.size = self.body_size(version)
+        out = bytearray()
+        out += self.cookie.to_bytes(4, "big")
+        out += self.id.to_bytes(8, "big")
+        out += self.size.to_bytes(4, "big")
+        if version == 1:
+            out += self.data
+        elif self.data:
+            out += len(self.data).to_bytes(4, "big")
+            out += self.data
+            out.append(self.flags & 0xFF)
+            if self.has_name:
+                name = self.name[:MAX_NAME_SIZE]
+                out.append(len(name))
+                out += name
+            if self.has_mime:
+                out.append(len(self.mime))
+                out += self.mime
+            if self.has_last_modified:
+                out += self.last_modified.to_bytes(8, "big")[8 - LAST_MODIFIED_BYTES :]
+            if self.has_ttl:
+                out += self.ttl.to_bytes()
+            if self.has_pairs:
+                out += len(self.pairs).to_bytes(2, "big")
+                out += self.pairs
+        out += self.checksum.to_bytes(4, "big")
+        if version == 3:
+            out += self.append_at_ns.to_bytes(8, "big")
+        out += self._padding_bytes(version)
+        return bytes(out)
+
+    def _padding_bytes(self, version: int) -> bytes:
+        """Go writes padding from its 24-byte scratch header after the footer went into it.
+
+        v3 pads with ``scratch[12:]`` = the size field, then zeros. v1/v2 pad with
+        ``scratch[4:]``: bytes 4-8 hold the needle id's high half, or for v2 the low half of
+        the last-modified stamp when one was written; bytes 8-12 the id's low half.
+        """
+        padding = padding_length(self.size, version)
+        if version == 3:
+            scratch = self.size.to_bytes(4, "big") + bytes(4)
+        else:
+            id_bytes = self.id.to_bytes(8, "big")
+            high = id_bytes[0:4]
+            if version == 2 and self.data and self.has_last_modified:
+                high = self.last_modified.to_bytes(8, "big")[4:8]
+            scratch = high + id_bytes[4:8] + self.size.to_bytes(4, "big")
+        return scratch[:padding]
+
+    # --- decoding --------------------------------------------------------------------------
+    @classmethod
+    def from_bytes(
+        cls,
+        record: bytes | memoryview,
+        version: int,
+        expected_size: int | None = None,
+        offset: int = 0,
+    ) -> Needle:
+        """Decode one whole record (``Needle.ReadBytes``), verifying its CRC.
+
+        ``expected_size`` is the size the index holds for it; a different header size is
+        :class:`NeedleSizeMismatch` with Go's message.
+        """
+        view = memoryview(record)
+        if len(view) < NEEDLE_HEADER_SIZE:
+            raise NeedleCorrupted("needle record shorter than its header")
+        needle = cls()
+        needle.cookie = int.from_bytes(view[0:4], "big")
+        needle.id = int.from_bytes(view[4:12], "big")
+        needle.size = int.from_bytes(view[12:16], "big", signed=True)
+        size = needle.size
+        if expected_size is not None and size != expected_size:
+            raise NeedleSizeMismatch(
+                f"size mismatch: entry not found: offset {offset} found id {needle.id:x} "
+                f"size {size}, expected size {expected_size}"
+            )
+        if size < 0 or len(view) < _unpadded_length(size, version):
+            raise NeedleCorrupted(f"needle record of size {size} is truncated")
+        body = view[NEEDLE_HEADER_SIZE : NEEDLE_HEADER_SIZE + size]
+        if version == 1:
+            needle.data = bytes(body)
+        else:
+            needle._parse_body_v2(body)
+        needle._parse_tail(view[NEEDLE_HEADER_SIZE + size :], version)
+        return needle
+
+    def _parse_body_v2(self, body: memoryview) -> None:
+        """``readNeedleDataVersion2`` with its bounds checks (each a corrupted-data error)."""
+        end = len(body)
+        index = 0
+        if index < end:
+            data_size = int.from_bytes(body[0:4], "big")
+            index = 4
+            if data_size + index > end:
+                raise NeedleCorrupted("index out of range 1: needle data corrupted")
+            self.data = bytes(body[index : index + data_size])
+            index += data_size
+        if index < end:
+            self.flags = body[index]
+            index += 1
+        if index < end and self.has_name:
+            name_size = body[index]
+            index += 1
+            if name_size + index > end:
+                raise NeedleCorrupted("index out of range 2: needle data corrupted")
+            self.name = bytes(body[index : index + name_size])
+            index += name_size
+        if index < end and self.has_mime:
+            mime_size = body[index]
+            index += 1
+            if mime_size + index > end:
+                raise NeedleCorrupted("index out of range 3: needle data corrupted")
+            self.mime = bytes(body[index : index + mime_size])
+            index += mime_size
+        if index < end and self.has_last_modified:
+            if LAST_MODIFIED_BYTES + index > end:
+                raise NeedleCorrupted("index out of range 4: needle data corrupted")
+            self.last_modified = int.from_bytes(body[index : index + LAST_MODIFIED_BYTES], "big")
+            index += LAST_MODIFIED_BYTES
+        if index < end and self.has_ttl:
+            if TTL_BYTES + index > end:
+                raise NeedleCorrupted("index out of range 5: needle data corrupted")
+            self.ttl = TTL.from_bytes(body[index : index + TTL_BYTES])
+            index += TTL_BYTES
+        if index < end and self.has_pairs:
+            if 2 + index > end:
+                raise NeedleCorrupted("index out of range 6: needle data corrupted")
+            pairs_size = int.from_bytes(body[index : index + 2], "big")
+            index += 2
+            if pairs_size + index > end:
+                raise NeedleCorrupted("index out of range 7: needle data corrupted")
+            self.pairs = bytes(body[index : index + pairs_size])
+
+    def _parse_tail(self, tail: memoryview, version: int) -> None:
+        """``readNeedleTail``: verify the CRC of non-empty data, read the v3 timestamp."""
+        stored = int.from_bytes(tail[0:NEEDLE_CHECKSUM_SIZE], "big")
+        if self.data:
+            ok, actual = crc_matches(stored, self.data)
+            if not ok:
+                raise NeedleCorrupted(
+                    f"invalid CRC for needle {self.id:x} (got {actual:08x}, want {stored:08x}), "
+                    "data on disk corrupted: needle data corrupted"
+                )
+            self.checksum = actual
+        else:
+            self.checksum = stored
+        if version == 3:
+            start = NEEDLE_CHECKSUM_SIZE
+            self.append_at_ns = int.from_bytes(tail[start : start + TIMESTAMP_SIZE], "big")
+
+
+DATA_SIZE_AND_FLAGS = 4 + 1
+
+
+def _unpadded_length(size: int, version: int) -> int:
+    """Bytes a record needs to be decoded: everything but its padding."""
+    return (
+        NEEDLE_HEADER_SIZE + size + NEEDLE_CHECKSUM_SIZE + (TIMESTAMP_SIZE if version == 3 else 0)
+    )
+
+
+def parse_header(raw: bytes | memoryview) -> tuple[int, int, int]:
+    """(cookie, needle id, size) of a 16-byte needle header (``ParseNeedleHeader``)."""
+    return (
+        int.from_bytes(raw[0:4], "big"),
+        int.from_bytes(raw[4:12], "big"),
+        int.from_bytes(raw[12:16], "big", signed=True),
+    )

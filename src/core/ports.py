@@ -1,0 +1,78 @@
+"""The ports of the hexagon: what the domain needs from the outside, as ``typing.Protocol``.
+
+Adapters and plugins implement these; ``core`` never imports an adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+from .needle_map.metrics import MapMetrics
+from .types import OffsetWidth
+
+
+@runtime_checkable
+class NeedleMap(Protocol):
+    """Needle id -> (offset in ``.dat``, size) for one volume; Go's ``NeedleMapper``.
+
+    ``size`` is negative for a deleted needle (Go keeps deleted entries so that
+    ``readDeleted`` can still find them); ``get`` returns ``None`` for an unknown id.
+    The volume appends to ``.idx`` itself; a map only mirrors those appends.
+    """
+
+    metrics: MapMetrics
+
+    def get(self, key: int) -> tuple[int, int] | None: ...
+
+    def put(self, key: int, offset: int, size: int) -> None: ...
+
+    def delete(self, key: int) -> int:
+        """Mark ``key`` deleted; returns the live size it had (0 if none)."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    def items(self) -> Iterator[tuple[int, int, int]]:
+        """(key, offset, size) in ascending key order, deleted entries included."""
+        ...
+
+    def memory_bytes(self) -> int:
+        """Bytes this map holds for its entries (for benchmarks and ``/stats``)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class NeedleMapKind(Protocol):
+    """A factory registered through the ``seaweed_volume`` plugin hooks (``-index=<name>``)."""
+
+    name: str
+
+    def open(
+        self, base_path: str, index_bytes: bytes, width: OffsetWidth, version: int
+    ) -> NeedleMap:
+        """Build the map of the volume at ``base_path`` from its ``.idx`` content."""
+        ...
+
+
+class TierBackend(Protocol):
+    """Remote storage that can hold a volume's ``.dat`` (Go's ``BackendStorage``)."""
+
+    name: str
+
+    def upload(self, local_path: str, key: str) -> int: ...
+
+    def download(self, key: str, local_path: str) -> int: ...
+
+    def read_at(self, key: str, offset: int, length: int) -> bytes: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class ImageTransformer(Protocol):
+    """Resizing, cropping and orientation fixing of stored images on read."""
+
+    def resize(self, data: bytes, ext: str, width: int, height: int, mode: str) -> bytes: ...
+
+    def fix_orientation(self, data: bytes) -> bytes: ...

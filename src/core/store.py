@@ -1,0 +1,182 @@
+"""The store: every volume across the server's data directories (``weed/storage/store.go``).
+
+Adapters (HTTP, gRPC) talk to this object only; errors carry Go's texts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .disk_location import DiskLocation, validate_collection
+from .errors import (
+    NoFreeSpace,
+    ReadOnlyVolume,
+    VolumeError,
+    VolumeExists,
+    VolumeNotFound,
+)
+from .needle.record import Needle
+from .replica_placement import ReplicaPlacement
+from .ttl import EMPTY_TTL, TTL
+from .volume.loading import open_volume
+from .volume.volume import Volume, WriteResult
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    def __init__(
+        self, locations: list[DiskLocation], ip: str = "127.0.0.1", port: int = 8080
+    ) -> None:
+        self.locations = locations
+        self.ip = ip
+        self.port = port
+
+    def load_existing_volumes(self) -> None:
+        for location in self.locations:
+            location.load_existing_volumes()
+
+    # --- finding -----------------------------------------------------------------------------
+    def find_volume(self, vid: int) -> Volume | None:
+        for location in self.locations:
+            volume = location.find_volume(vid)
+            if volume is not None:
+                return volume
+        return None
+
+    def _location_of(self, vid: int) -> DiskLocation | None:
+        for location in self.locations:
+            if vid in location.volumes:
+                return location
+        return None
+
+    def volumes(self) -> list[Volume]:
+        return sorted(
+            (v for location in self.locations for v in location.volumes.values()),
+            key=lambda v: v.id,
+        )
+
+    def _require(self, vid: int, message: str) -> Volume:
+        volume = self.find_volume(vid)
+        if volume is None:
+            raise VolumeNotFound(message)
+        return volume
+
+    # --- volume lifecycle --------------------------------------------------------------------
+    def add_volume(
+        self,
+        vid: int,
+        collection: str = "",
+        replica_placement: str = "",
+        ttl: str = "",
+        preallocate: int = 0,
+        disk_type: str = "",
+    ) -> Volume:
+        """``Store.AddVolume``: create a new volume in the location with the most free slots."""
+        validate_collection(collection)
+        if self.find_volume(vid) is not None:
+            raise VolumeExists(f"Volume Id {vid} already exists!")
+        placement = ReplicaPlacement.parse(replica_placement)
+        parsed_ttl = TTL.parse(ttl) if ttl else EMPTY_TTL
+        location = self._free_location(disk_type)
+        if location is None:
+            raise NoFreeSpace("No more free space left")
+        volume = open_volume(
+            location.directory,
+            collection,
+            vid,
+            needle_map_kind=location.needle_map_kind,
+            default_width=location.default_width,
+            create=True,
+            replica_placement=placement,
+            ttl=parsed_ttl,
+            preallocate=preallocate,
+        )
+        location.add_volume(volume)
+        log.info(
+            "add volume %d collection=%r replication=%s ttl=%s",
+            vid,
+            collection,
+            placement,
+            parsed_ttl,
+        )
+        return volume
+
+    def _free_location(self, disk_type: str) -> DiskLocation | None:
+        best: DiskLocation | None = None
+        for location in self.locations:
+            if disk_type and location.disk_type != disk_type:
+                continue
+            if location.is_disk_space_low or location.free_volume_slots <= 0:
+                continue
+            if best is None or location.free_volume_slots > best.free_volume_slots:
+                best = location
+        return best
+
+    def delete_volume(self, vid: int, only_empty: bool = False) -> None:
+        location = self._location_of(vid)
+        if location is None:
+            raise VolumeNotFound(f"delete volume {vid} not found on disk")
+        volume = location.volumes[vid]
+        volume.destroy(only_empty=only_empty)
+        location.remove_volume(vid)
+
+    def mount_volume(self, vid: int) -> Volume:
+        if (volume := self.find_volume(vid)) is not None:
+            return volume
+        for location in self.locations:
+            collection = location.find_volume_files(vid)
+            if collection is not None:
+                return location.load_volume(collection, vid)
+        raise VolumeNotFound(f"volume {vid} not found on disk")
+
+    def unmount_volume(self, vid: int) -> None:
+        location = self._location_of(vid)
+        if location is None:
+            raise VolumeNotFound(f"volume {vid} not found on disk")
+        volume = location.remove_volume(vid)
+        if volume is not None:
+            volume.close()
+
+    def mark_volume_read_only(self, vid: int, persist: bool = False) -> None:
+        self._require(vid, f"volume {vid} not found").mark_read_only(persist)
+
+    def mark_volume_writable(self, vid: int) -> None:
+        self._require(vid, f"volume {vid} not found").mark_writable()
+
+    def delete_collection(self, collection: str) -> list[int]:
+        deleted: list[int] = []
+        for location in self.locations:
+            for volume in [v for v in location.volumes.values() if v.collection == collection]:
+                volume.destroy()
+                location.remove_volume(volume.id)
+                deleted.append(volume.id)
+        return deleted
+
+    # --- needles -----------------------------------------------------------------------------
+    def write_needle(
+        self, vid: int, needle: Needle, check_cookie: bool = True, fsync: bool = False
+    ) -> WriteResult:
+        volume = self._require(vid, f"volume {vid} not found on {self.ip}:{self.port}")
+        if volume.is_read_only:
+            raise ReadOnlyVolume(f"volume {vid} is read only")
+        return volume.write_needle(needle, check_cookie=check_cookie, fsync=fsync)
+
+    def delete_needle(self, vid: int, needle_id: int, cookie: int) -> int:
+        volume = self._require(vid, f"volume {vid} not found on {self.ip}:{self.port}")
+        if volume.no_write_or_delete:
+            raise ReadOnlyVolume(f"volume {vid} is read only")
+        return volume.delete_needle(needle_id, cookie)
+
+    def read_needle(
+        self, vid: int, needle_id: int, cookie: int | None = None, read_deleted: bool = False
+    ) -> Needle:
+        volume = self._require(vid, f"volume {vid} not found")
+        return volume.read_needle(needle_id, cookie=cookie, read_deleted=read_deleted)
+
+    def close(self) -> None:
+        for location in self.locations:
+            location.close()
+
+
+__all__ = ["Store", "VolumeError"]

@@ -1,0 +1,148 @@
+"""Opening a volume from its files, the way Go's ``Volume.load`` does (``volume_loading.go``).
+
+Order: ``.vif`` (read-only flag, offset width) -> ``.dat`` (created with a super block for a new
+volume) -> ``.idx`` -> the tail integrity check (:mod:`.checking`) -> the needle map.
+
+The offset width is per volume: the ``.vif``'s ``bytesOffset`` when present (Go writes it),
+else the server default. So one process serves Go-4-byte and Go-5-byte volumes side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..backend import DiskFile
+from ..errors import VolumeError
+from ..ports import NeedleMapKind
+from ..replica_placement import ReplicaPlacement
+from ..super_block import SUPER_BLOCK_SIZE, SuperBlock, SuperBlockError
+from ..ttl import EMPTY_TTL, TTL
+from ..types import OffsetWidth
+from ..volume_info import VolumeInfo, VolumeInfoError
+from .checking import IntegrityError, check_and_repair_tail
+from .volume import Volume, volume_base_name
+
+log = logging.getLogger(__name__)
+
+
+class VolumeLoadError(VolumeError):
+    pass
+
+
+def load_volume_info(path: str) -> VolumeInfo | None:
+    """``MaybeLoadVolumeInfo``: ``None`` when there is no (or an empty) ``.vif``."""
+    try:
+        with open(path, "rb") as src:
+            text = src.read()
+    except FileNotFoundError:
+        return None
+    if not text.strip():
+        log.warning("empty volume info file %s, treating as non-existent", path)
+        return None
+    return VolumeInfo.from_json(text)
+
+
+def open_volume(
+    directory: str,
+    collection: str,
+    volume_id: int,
+    *,
+    needle_map_kind: NeedleMapKind,
+    default_width: OffsetWidth = OffsetWidth.FOUR,
+    create: bool = False,
+    replica_placement: ReplicaPlacement | None = None,
+    ttl: TTL = EMPTY_TTL,
+    version: int = 3,
+    preallocate: int = 0,
+) -> Volume:
+    base = os.path.join(directory, volume_base_name(collection, volume_id))
+    try:
+        info = load_volume_info(base + ".vif")
+    except VolumeInfoError as err:
+        raise VolumeLoadError(f"volume {volume_id}: {err}") from None
+    has_info_file = info is not None
+    info = info or VolumeInfo()
+    width = OffsetWidth.parse(info.bytes_offset) if info.bytes_offset else default_width
+    if has_info_file and info.bytes_offset and info.bytes_offset != default_width:
+        log.info(
+            "volume %d uses %d-byte offsets (server default %d)", volume_id, width, default_width
+        )
+    if info.has_remote_file:
+        raise VolumeLoadError(f"volume {volume_id}: remote tiered volumes are not supported yet")
+
+    dat_path = base + ".dat"
+    if os.path.exists(dat_path):
+        writable = os.access(dat_path, os.W_OK)
+        dat = DiskFile(dat_path, writable=writable)
+        if not writable:
+            log.info("opening %s in READONLY mode", dat_path)
+    elif create:
+        dat = DiskFile(dat_path, create=True)
+        if preallocate > 0:
+            try:
+                os.posix_fallocate(dat._fd, 0, preallocate)  # noqa: SLF001 - our own file
+            except OSError as err:
+                log.warning("preallocate %s: %s", dat_path, err)
+    else:
+        raise VolumeLoadError(f"volume data file {dat_path} does not exist")
+
+    try:
+        if dat.size() >= SUPER_BLOCK_SIZE:
+            head = dat.read_at(SUPER_BLOCK_SIZE, 0)
+            super_block = SuperBlock.parse(
+                head, read_extra=lambda n: dat.read_at(n, SUPER_BLOCK_SIZE)
+            )
+        else:
+            super_block = SuperBlock(
+                version=version,
+                replica_placement=replica_placement or ReplicaPlacement(),
+                ttl=ttl,
+            )
+            dat.truncate(0)
+            dat.write_at(super_block.to_bytes(), 0)
+            dat.sync()
+    except (SuperBlockError, OSError) as err:
+        dat.close()
+        raise VolumeLoadError(f"volume {volume_id} super block: {err}") from None
+    info.version = super_block.version
+
+    idx_path = base + ".idx"
+    if not os.path.exists(idx_path) and dat.size() > super_block.block_size:
+        dat.close()
+        raise VolumeLoadError(f"idx file {idx_path} does not exists")
+    read_only_reason = ""
+    if not dat.writable:
+        read_only_reason = "data file is not writable"
+    idx = DiskFile(idx_path, create=True, writable=dat.writable)
+
+    last_append_at_ns = 0
+    try:
+        last_append_at_ns = check_and_repair_tail(
+            dat, idx, super_block, width, repair=dat.writable and not info.read_only
+        )
+    except IntegrityError as err:
+        read_only_reason = str(err)
+        log.warning("volume %d is read only: volumeDataIntegrityChecking failed %s", volume_id, err)
+
+    index_bytes = idx.read_at(idx.size(), 0) if idx.size() else b""
+    needle_map = needle_map_kind.open(base, index_bytes, width, super_block.version)
+    volume = Volume(
+        directory=directory,
+        collection=collection,
+        volume_id=volume_id,
+        super_block=super_block,
+        width=width,
+        info=info,
+        dat=dat,
+        idx=idx,
+        needle_map=needle_map,
+        needle_map_kind=needle_map_kind.name,
+        last_append_at_ns=last_append_at_ns,
+        read_only_reason=read_only_reason,
+    )
+    if not has_info_file:
+        info.bytes_offset = int(width)
+        if dat.writable:
+            volume.save_info()
+    return volume

@@ -1,0 +1,343 @@
+"""One volume: a ``.dat`` of needle records, its ``.idx`` log, ``.vif`` and a needle map.
+
+The read, write and delete rules mirror ``volume_read.go`` and ``volume_write.go``: writes are
+serialised by a lock, reads are lock-free ``pread``s against the needle map's answer.
+Opening a volume directory (the part that decides read-only state) is in :mod:`.loading`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from ..backend import DiskFile
+from ..errors import (
+    AlreadyDeleted,
+    CookieMismatch,
+    NotFound,
+    ReadOnlyVolume,
+    VolumeFull,
+    VolumeNotEmpty,
+)
+from ..idx import encode_entry
+from ..needle.record import Needle, NeedleSizeMismatch, parse_header
+from ..ports import NeedleMap
+from ..super_block import SuperBlock
+from ..types import (
+    NEEDLE_CHECKSUM_SIZE,
+    NEEDLE_HEADER_SIZE,
+    TOMBSTONE_FILE_SIZE,
+    OffsetWidth,
+    actual_size,
+)
+from ..volume_info import VolumeInfo
+
+log = logging.getLogger(__name__)
+
+# Every file a volume may own; Go's ``removeVolumeFiles`` list plus our ``.nmdb`` needle map.
+VOLUME_FILE_SUFFIXES = (".dat", ".idx", ".vif", ".sdx", ".cpd", ".cpx", ".cpc", ".ldb", ".note")
+SIDE_FILE_SUFFIXES = (".nmdb", ".nmdb-wal", ".nmdb-shm")
+
+
+def volume_base_name(collection: str, volume_id: int) -> str:
+    """``<collection>_<vid>`` or just ``<vid>`` for the default collection."""
+    return f"{collection}_{volume_id}" if collection else str(volume_id)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    offset: int
+    size: int
+    """Data bytes of the needle (Go returns ``DataSize``)."""
+    unchanged: bool
+
+
+class Volume:
+    def __init__(
+        self,
+        *,
+        directory: str,
+        collection: str,
+        volume_id: int,
+        super_block: SuperBlock,
+        width: OffsetWidth,
+        info: VolumeInfo,
+        dat: DiskFile,
+        idx: DiskFile,
+        needle_map: NeedleMap,
+        needle_map_kind: str,
+        last_append_at_ns: int = 0,
+        read_only_reason: str = "",
+    ) -> None:
+        self.directory = directory
+        self.collection = collection
+        self.id = volume_id
+        self.super_block = super_block
+        self.width = width
+        self.info = info
+        self.dat = dat
+        self.idx = idx
+        self.needle_map = needle_map
+        self.needle_map_kind = needle_map_kind
+        self.last_append_at_ns = last_append_at_ns
+        self.last_modified_ts_seconds = int(os.stat(dat.name).st_mtime) if dat.name else 0
+        # Go's noWriteOrDelete / noWriteCanDelete.
+        self.no_write_or_delete = bool(read_only_reason) or (
+            info.read_only and not info.read_only_can_delete
+        )
+        self.no_write_can_delete = info.read_only and info.read_only_can_delete
+        self.read_only_reason = read_only_reason
+        self._lock = threading.Lock()
+
+    # --- identity ----------------------------------------------------------------------------
+    @property
+    def base_path(self) -> str:
+        return os.path.join(self.directory, volume_base_name(self.collection, self.id))
+
+    def file_name(self, suffix: str) -> str:
+        return self.base_path + suffix
+
+    @property
+    def version(self) -> int:
+        return self.super_block.version
+
+    @property
+    def is_read_only(self) -> bool:
+        return self.no_write_or_delete or self.no_write_can_delete
+
+    # --- statistics (what heartbeats and /status report) ------------------------------------
+    @property
+    def file_count(self) -> int:
+        return self.needle_map.metrics.file_count
+
+    @property
+    def deleted_count(self) -> int:
+        return self.needle_map.metrics.deletion_count
+
+    @property
+    def content_size(self) -> int:
+        return self.needle_map.metrics.file_bytes
+
+    @property
+    def deleted_size(self) -> int:
+        return self.needle_map.metrics.deletion_bytes
+
+    @property
+    def max_file_key(self) -> int:
+        return self.needle_map.metrics.max_file_key
+
+    def dat_size(self) -> int:
+        return self.dat.size()
+
+    def idx_size(self) -> int:
+        return self.idx.size()
+
+    # --- reads -------------------------------------------------------------------------------
+    def read_needle(
+        self, needle_id: int, cookie: int | None = None, read_deleted: bool = False
+    ) -> Needle:
+        """Go's ``readNeedle`` plus the handler's cookie check.
+
+        Raises :class:`NotFound` (unknown, or expired by TTL), :class:`AlreadyDeleted`,
+        :class:`CookieMismatch`, or a :class:`~..needle.record.NeedleError` for bad bytes.
+        """
+        entry = self.needle_map.get(needle_id)
+        if entry is None or entry[0] == 0:
+            raise NotFound()
+        offset, size = entry
+        if size < 0:
+            if read_deleted and size != TOMBSTONE_FILE_SIZE:
+                size = -size
+            else:
+                raise AlreadyDeleted()
+        if size == 0:
+            needle = Needle(id=needle_id, cookie=self._read_cookie(offset))
+        else:
+            needle = self._read_record(offset, size)
+        if cookie is not None and needle.cookie != cookie:
+            raise CookieMismatch(f"cookie mismatch: expected {needle.cookie:x} got {cookie:x}")
+        if self._expired(needle):
+            raise NotFound()
+        return needle
+
+    def _read_cookie(self, offset: int) -> int:
+        return parse_header(self.dat.read_at(NEEDLE_HEADER_SIZE, offset))[0]
+
+    def _read_record(self, offset: int, size: int) -> Needle:
+        length = actual_size(size, self.version)
+        try:
+            return Needle.from_bytes(self.dat.read_at(length, offset), self.version, size, offset)
+        except NeedleSizeMismatch:
+            # 4-byte offsets wrap past 32 GiB; Go retries one wrap further (``ReadData``).
+            if self.width != OffsetWidth.FOUR:
+                raise
+            far = offset + self.width.max_volume_size
+            return Needle.from_bytes(self.dat.read_at(length, far), self.version, size, far)
+
+    @staticmethod
+    def _expired(needle: Needle) -> bool:
+        """TTL expiry counts from the append time (``readNeedle`` in volume_read.go)."""
+        if not needle.has_ttl or not needle.has_last_modified:
+            return False
+        minutes = needle.ttl.minutes
+        if minutes == 0:
+            return False
+        return time.time_ns() >= needle.append_at_ns + minutes * 60 * 1_000_000_000
+
+    # --- writes ------------------------------------------------------------------------------
+    def write_needle(
+        self, needle: Needle, check_cookie: bool = True, fsync: bool = False
+    ) -> WriteResult:
+        """Append a needle (``writeNeedle2``/``doWriteRequest``).
+
+        ``needle.checksum`` must already hold the CRC of its data, as Go's upload parsing sets.
+        """
+        if needle.ttl.count == 0 and self.super_block.ttl:
+            needle.set_ttl(self.super_block.ttl)
+        with self._lock:
+            if self.is_read_only:
+                raise ReadOnlyVolume(f"volume {self.id} is read only")
+            if self._is_unchanged(needle):
+                return WriteResult(0, len(needle.data), True)
+            existing = self.needle_map.get(needle.id)
+            if existing is not None:
+                stored_cookie = self._read_cookie(existing[0])
+                if needle.cookie == 0 and not check_cookie:
+                    needle.cookie = stored_cookie
+                if stored_cookie != needle.cookie:
+                    raise CookieMismatch(f"mismatching cookie {needle.cookie:x}")
+            offset = self._append(needle)
+            if existing is None or existing[0] < offset:
+                self._index_put(needle.id, offset, needle.size)
+            if fsync:
+                self.dat.sync()
+                self.idx.sync()
+            self.last_modified_ts_seconds = max(self.last_modified_ts_seconds, needle.last_modified)
+            return WriteResult(offset, len(needle.data), False)
+
+    def _is_unchanged(self, needle: Needle) -> bool:
+        """Go skips rewriting identical content (same cookie, CRC and bytes) without a TTL."""
+        if self.super_block.ttl:
+            return False
+        entry = self.needle_map.get(needle.id)
+        if entry is None or entry[0] == 0 or entry[1] <= 0:
+            return False
+        try:
+            old = self._read_record(*entry)
+        except Exception as err:  # noqa: BLE001 - Go logs and writes anew
+            log.info("failed to check updated file at offset %d size %d: %s", *entry, err)
+            return False
+        return (
+            old.cookie == needle.cookie
+            and old.checksum == needle.checksum
+            and old.data == needle.data
+        )
+
+    def _append(self, needle: Needle) -> int:
+        """Stamp the append time and write the record at the end of ``.dat``."""
+        needle.append_at_ns = max(time.time_ns(), self.last_append_at_ns + 1)
+        record = needle.to_bytes(self.version)
+        end = self.dat.size()
+        limit = self.width.max_volume_size
+        if end >= limit and needle.data:
+            raise VolumeFull(f"Volume Size {end} Exceeded {limit}")
+        if limit < self.content_size + len(record):
+            raise VolumeFull(
+                f"volume size limit {limit} exceeded! current size is {self.content_size}"
+            )
+        try:
+            self.dat.write_at(record, end)
+        except OSError:
+            self.dat.truncate(end)
+            raise
+        self.last_append_at_ns = needle.append_at_ns
+        return end
+
+    def _index_put(self, needle_id: int, offset: int, size: int) -> None:
+        self.idx.append(encode_entry(needle_id, offset, size, self.width))
+        self.needle_map.put(needle_id, offset, size)
+
+    def delete_needle(self, needle_id: int, cookie: int) -> int:
+        """Append a tombstone (``doDeleteRequest``); returns the deleted body size, 0 if none.
+
+        The tombstone record keeps the deleted needle's cookie and checksum, as Go's does.
+        """
+        with self._lock:
+            if self.no_write_or_delete:
+                raise ReadOnlyVolume(f"volume {self.id} is read only")
+            entry = self.needle_map.get(needle_id)
+            if entry is None or entry[1] < 0:
+                return 0
+            offset, size = entry
+            checksum_raw = self.dat.read_at(
+                NEEDLE_CHECKSUM_SIZE, offset + NEEDLE_HEADER_SIZE + size
+            )
+            tombstone = Needle(
+                cookie=cookie, id=needle_id, checksum=int.from_bytes(checksum_raw, "big")
+            )
+            tombstone_offset = self._append(tombstone)
+            self.idx.append(
+                encode_entry(needle_id, tombstone_offset, TOMBSTONE_FILE_SIZE, self.width)
+            )
+            self.needle_map.delete(needle_id)
+            return size
+
+    # --- state changes -----------------------------------------------------------------------
+    def save_info(self) -> None:
+        path = self.file_name(".vif")
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.write(self.info.to_json())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+
+    def mark_read_only(self, persist: bool) -> None:
+        with self._lock:
+            self.no_write_or_delete = True
+            if persist:
+                self.info.read_only = True
+                self.save_info()
+
+    def mark_writable(self) -> None:
+        with self._lock:
+            self.no_write_or_delete = False
+            self.no_write_can_delete = False
+            self.read_only_reason = ""
+            if self.info.read_only:
+                self.info.read_only = False
+                self.info.read_only_can_delete = False
+                self.save_info()
+
+    def sync(self) -> None:
+        with self._lock:
+            self.dat.sync()
+            self.idx.sync()
+            sync = getattr(self.needle_map, "sync", None)
+            if sync is not None:
+                sync()
+
+    def close(self) -> None:
+        with self._lock:
+            if self.dat.closed:
+                return
+            if self.dat.writable:
+                self.dat.sync()
+                self.idx.sync()
+            self.needle_map.close()
+            self.dat.close()
+            self.idx.close()
+
+    def destroy(self, only_empty: bool = False) -> None:
+        """Close and remove every file of the volume (``Volume.Destroy``)."""
+        if only_empty and self.file_count - self.deleted_count > 0:
+            raise VolumeNotEmpty()
+        self.close()
+        for suffix in VOLUME_FILE_SUFFIXES + SIDE_FILE_SUFFIXES:
+            try:
+                os.remove(self.file_name(suffix))
+            except FileNotFoundError:
+                pass

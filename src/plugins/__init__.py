@@ -1,0 +1,1 @@
+"""Plugin hooks (pluggy): needle-map kinds and tier backends, built-in and third-party."""
