@@ -1,0 +1,1 @@
+"""The domain: needles, volumes, the store. Imports nothing from adapters or plugins."""

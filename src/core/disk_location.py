@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidCollection, VolumeError
 from .goparse import GoNumError, parse_uint
+from .heap import trim_heap
 from .ports import NeedleMapKind
 from .types import OffsetWidth
 from .volume.loading import open_volume
@@ -191,6 +192,7 @@ class DiskLocation:
 
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(candidates)))) as pool:
             list(pool.map(load, candidates))
+        trim_heap()
         log.info(
             "store started on dir %s with %d volumes max %d",
             self.directory,
@@ -208,6 +210,7 @@ class DiskLocation:
         )
         with self._lock:
             self.volumes[vid] = volume
+        trim_heap()
         return volume
 
     # --- bookkeeping -------------------------------------------------------------------------

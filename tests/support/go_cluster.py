@@ -47,6 +47,10 @@ def free_port_pair() -> int:
     raise RuntimeError("no free port pair")
 
 
+class ProcessDied(RuntimeError):
+    """Raised from a readiness check: stop polling at once."""
+
+
 def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
     """Poll ``check`` until it returns a truthy value; raise after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -57,6 +61,8 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "con
             result = check()
             if result:
                 return result
+        except ProcessDied:
+            raise
         except Exception as err:  # noqa: BLE001 - keep polling until the deadline
             last_error = err
         time.sleep(delay)
@@ -105,6 +111,12 @@ class GoProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def ready(self, url: str) -> bool:
+        """True once ``url`` answers 200; fails at once if the process died."""
+        if self.process is not None and self.process.poll() is not None:
+            raise ProcessDied(f"{self.name} exited early:\n{self.log_tail()}")
+        return http("GET", url, timeout=5)[0] == 200
 
     def log_tail(self, lines: int = 40) -> str:
         with contextlib.suppress(OSError), open(self.log_path, errors="replace") as src:
@@ -172,9 +184,7 @@ class GoCluster:
         )
         volume.start()
         self.processes.append(volume)
-        wait_until(
-            lambda: http("GET", f"{self.volume_url}/status")[0] == 200, what="Go volume server"
-        )
+        wait_until(lambda: volume.ready(f"{self.volume_url}/status"), what="Go volume server")
         return volume
 
     def assign(self, **params: str) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Needle records and upload parsing."""

@@ -1,0 +1,1 @@
+"""Needle maps: needle id -> (offset, size) for one volume."""

@@ -1,0 +1,1 @@
+"""A single volume: loading, integrity checking, reads and writes."""

@@ -1,0 +1,1 @@
+"""Adapters: the outside world (HTTP, gRPC, remote storage) around the core."""

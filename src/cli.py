@@ -1,0 +1,204 @@
+"""``seaweed-volume``: ``weed volume``'s flags, in Go's syntax and with two dashes.
+
+Go's ``flag`` package accepts ``-name=value``, ``-name value``, ``--name=value`` and
+``--name value``, and ``-name`` alone for booleans; ``-options FILE`` reads ``name=value``
+lines. Every flag ``weed volume -h`` (4.48) lists is accepted; one we do not act on yet gets a
+single warning line, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .config import VolumeServerConfig
+from .core.goparse import GoNumError, parse_bool, parse_int
+
+log = logging.getLogger("seaweed_volume")
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    name: str
+    kind: str  # "string" | "int" | "bool" | "duration"
+    default: str
+    help: str
+    supported: bool = True
+
+
+FLAGS: tuple[Flag, ...] = (
+    Flag("compactionMBps", "int", "0", "limit background compaction or copying speed in MB/s"),
+    Flag("concurrentDownloadLimitMB", "int", "0", "limit total concurrent download size"),
+    Flag("concurrentUploadLimitMB", "int", "0", "limit total concurrent upload size"),
+    Flag("cpuprofile", "string", "", "cpu profile output file", supported=False),
+    Flag("dataCenter", "string", "", "current volume server's data center name"),
+    Flag("debug", "bool", "false", "serves runtime profiling data", supported=False),
+    Flag("debug.port", "int", "6060", "http port for debugging", supported=False),
+    Flag("dir", "string", "/tmp", "directories to store data files. dir[,dir]..."),
+    Flag("dir.idx", "string", "", "directory to store .idx files", supported=False),
+    Flag("disk", "string", "", "[hdd|ssd|<tag>] hard drive or solid state drive or any tag"),
+    Flag("fileSizeLimitMB", "int", "256", "limit file size to avoid out of memory"),
+    Flag("hasSlowRead", "bool", "true", "prevent slow reads from blocking other requests"),
+    Flag("id", "string", "", "volume server id. If empty, default to ip:port"),
+    Flag("idleTimeout", "int", "30", "connection idle seconds"),
+    Flag("images.fix.orientation", "bool", "false", "Adjust jpg orientation when uploading."),
+    Flag("index", "string", "memory", "needle map kind: memory, sqlite, or a plugin's"),
+    Flag("index.leveldbTimeout", "int", "0", "alive time for leveldb", supported=False),
+    Flag("inflightDownloadDataTimeout", "duration", "1m0s", "inflight download wait timeout"),
+    Flag("inflightUploadDataTimeout", "duration", "1m0s", "inflight upload wait timeout"),
+    Flag("ip", "string", "127.0.0.1", "ip or server name, also used as identifier"),
+    Flag("ip.bind", "string", "", "ip address to bind to. If empty, default to -ip"),
+    Flag("maintenanceMBps", "int", "0", "limit maintenance IO rate in MB/s"),
+    Flag("master", "string", "localhost:9333", "comma-separated master servers"),
+    Flag("max", "string", "8", "maximum numbers of volumes, count[,count]..."),
+    Flag("memprofile", "string", "", "memory profile output file", supported=False),
+    Flag("metricsIp", "string", "", "metrics listen ip"),
+    Flag("metricsPort", "int", "0", "Prometheus metrics listen port"),
+    Flag("minFreeSpace", "string", "", "min free disk space: percent (<=100) or bytes (10GiB)"),
+    Flag("minFreeSpacePercent", "string", "1", "deprecated, use minFreeSpace"),
+    Flag("mserver", "string", "", "deprecated, use -master"),
+    Flag("offsetBytes", "int", "4", "offset width of new volumes: 4 (Go default) or 5"),
+    Flag("options", "string", "", "a file of command line options, optionName=optionValue"),
+    Flag("port", "int", "8080", "http listen port"),
+    Flag("port.grpc", "int", "0", "grpc listen port"),
+    Flag("port.public", "int", "0", "port opened to public"),
+    Flag("pprof", "bool", "false", "enable pprof http handlers", supported=False),
+    Flag("preStopSeconds", "int", "10", "seconds between stopping heartbeats and stopping"),
+    Flag("publicUrl", "string", "", "Publicly accessible address"),
+    Flag("rack", "string", "", "current volume server's rack name"),
+    Flag("readBufferSizeMB", "int", "4", "read buffer size for slow reads"),
+    Flag("readMode", "string", "proxy", "[local|proxy|redirect] for non-local volumes"),
+    Flag("securityFile", "string", "", "path to security.toml"),
+    Flag("tags", "string", "", "comma-separated tag groups per data dir"),
+    Flag("volume.allowUntrustedRemoteEndpoints", "bool", "false", "accept any S3 endpoint"),
+    Flag("whiteList", "string", "", "comma separated Ip addresses having write permission"),
+)
+FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
+
+
+class UsageError(Exception):
+    """Go's flag errors, e.g. ``flag provided but not defined: -x``."""
+
+
+def _check_value(flag: Flag, value: str) -> str:
+    try:
+        if flag.kind == "int":
+            parse_int(value)
+        elif flag.kind == "bool":
+            parse_bool(value)
+    except GoNumError:
+        raise UsageError(f'invalid value "{value}" for flag -{flag.name}: parse error') from None
+    return value
+
+
+def parse_flags(argv: Sequence[str]) -> dict[str, str]:
+    """Flag values by name, as strings, in Go's ``flag`` syntax (plus ``-options`` files)."""
+    values: dict[str, str] = {}
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg in ("-", "--") or not arg.startswith("-"):
+            if arg == "--":
+                break
+            raise UsageError(f"unexpected argument {arg!r}")
+        body = arg[2:] if arg.startswith("--") else arg[1:]
+        name, has_value, value = body.partition("=")
+        if name in ("h", "help"):
+            raise UsageError("help requested")
+        flag = FLAGS_BY_NAME.get(name)
+        if flag is None:
+            raise UsageError(f"flag provided but not defined: -{name}")
+        if not has_value:
+            if flag.kind == "bool":
+                value = "true"
+            elif i < len(args):
+                value = args[i]
+                i += 1
+            else:
+                raise UsageError(f"flag needs an argument: -{name}")
+        values[name] = _check_value(flag, value)
+    if "options" in values:
+        for name, value in read_options_file(values["options"]).items():
+            values.setdefault(name, value)
+    return values
+
+
+def read_options_file(path: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    with open(path, encoding="utf-8") as src:
+        for line in src:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, _, value = line.partition("=")
+            name = name.strip().lstrip("-")
+            if name in FLAGS_BY_NAME:
+                options[name] = _check_value(FLAGS_BY_NAME[name], value.strip())
+    return options
+
+
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def build_config(values: dict[str, str]) -> VolumeServerConfig:
+    def get(name: str) -> str:
+        return values.get(name, FLAGS_BY_NAME[name].default)
+
+    for name in values:
+        if not FLAGS_BY_NAME[name].supported:
+            log.warning("flag -%s is accepted but not supported yet; ignoring it", name)
+    port = int(get("port"))
+    return VolumeServerConfig(
+        ip=get("ip"),
+        ip_bind=get("ip.bind"),
+        port=port,
+        grpc_port=int(get("port.grpc")),
+        public_port=int(get("port.public")),
+        public_url=get("publicUrl"),
+        dirs=_comma_list(get("dir")),
+        max_volume_counts=[int(c) for c in _comma_list(get("max"))],
+        disk_types=_comma_list(get("disk")),
+        min_free_space=get("minFreeSpace") or get("minFreeSpacePercent"),
+        index=get("index"),
+        offset_bytes=int(get("offsetBytes")),
+        master=get("mserver") or get("master"),
+        data_center=get("dataCenter"),
+        rack=get("rack"),
+        file_size_limit_mb=int(get("fileSizeLimitMB")),
+        read_mode=get("readMode"),
+        pre_stop_seconds=int(get("preStopSeconds")),
+    )
+
+
+def usage() -> str:
+    lines = ["Usage: seaweed-volume [flags]  (the flags of `weed volume`)"]
+    for flag in FLAGS:
+        default = f" (default {flag.default!r})" if flag.default not in ("", "0", "false") else ""
+        lines.append(f"  -{flag.name} {flag.kind}\n    \t{flag.help}{default}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        values = parse_flags(sys.argv[1:] if argv is None else argv)
+        config = build_config(values)
+    except UsageError as err:
+        print(err, file=sys.stderr)
+        print(usage(), file=sys.stderr)
+        return 0 if str(err) == "help requested" else 2
+    except ValueError as err:
+        print(f"invalid configuration: {err}", file=sys.stderr)
+        return 2
+    from .server import serve  # imported late: flag errors need no server imports
+
+    return serve(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The server's settings: one pydantic object, built by :mod:`.cli` from Go-style flags."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+
+class VolumeServerConfig(BaseModel):
+    """Names follow ``weed volume`` flags; defaults are Go 4.48's."""
+
+    ip: str = "127.0.0.1"
+    ip_bind: str = ""
+    port: int = 8080
+    grpc_port: int = 0
+    """``-port.grpc``; 0 means ``port + 10000`` as in Go."""
+    public_port: int = 0
+    public_url: str = ""
+    dirs: list[str] = Field(default_factory=lambda: ["/tmp"])
+    max_volume_counts: list[int] = Field(default_factory=lambda: [8])
+    disk_types: list[str] = Field(default_factory=list)
+    min_free_space: str = "1"
+    index: str = "memory"
+    """Needle-map kind: ``memory``, ``sqlite`` or one a plugin registers."""
+    offset_bytes: int = 4
+    """Offset width of new volumes: 4 as Go's default build, 5 as its ``5BytesOffset`` build."""
+    master: str = "localhost:9333"
+    data_center: str = ""
+    rack: str = ""
+    file_size_limit_mb: int = 256
+    read_mode: str = "proxy"
+    pre_stop_seconds: int = 10
+
+    @field_validator("offset_bytes")
+    @classmethod
+    def _width(cls, value: int) -> int:
+        if value not in (4, 5):
+            raise ValueError("offset width must be 4 or 5 bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> VolumeServerConfig:
+        if not self.grpc_port:
+            self.grpc_port = self.port + 10000
+        if not self.public_port:
+            self.public_port = self.port
+        if len(self.max_volume_counts) == 1 and len(self.dirs) > 1:
+            self.max_volume_counts = self.max_volume_counts * len(self.dirs)
+        if len(self.max_volume_counts) != len(self.dirs):
+            raise ValueError(
+                f"{len(self.dirs)} directories but {len(self.max_volume_counts)} max volume counts"
+            )
+        return self

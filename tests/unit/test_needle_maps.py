@@ -1,0 +1,165 @@
+"""Needle maps against a plain-Python model of Go's compact map and counters."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from seaweed_volume.core.idx import encode_entry, parse_columns
+from seaweed_volume.core.needle_map.memory import MemoryNeedleMap, MemoryNeedleMapKind
+from seaweed_volume.core.needle_map.metrics import MapMetrics, replay
+from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind
+from seaweed_volume.core.types import OffsetWidth, actual_size
+from seaweed_volume.plugins.manager import create_plugin_manager, needle_map_kinds
+
+
+class GoModel:
+    """A line-by-line model of ``doLoading`` in needle_map_memory.go and of CompactMap."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, tuple[int, int]] = {}
+        self.m = MapMetrics()
+
+    def _delete(self, key: int) -> int:
+        if key in self.entries:
+            offset, size = self.entries[key]
+            if size >= 0:
+                self.entries[key] = (offset, -size if size > 0 else -1)
+                return size
+        return 0
+
+    def load(self, key: int, offset: int, size: int, version: int) -> None:
+        self.m.max_file_key = max(self.m.max_file_key, key)
+        if offset and size > 0:
+            end = offset + actual_size(size, version)
+            self.m.max_needle_end = max(self.m.max_needle_end, end)
+        if offset != 0 and size >= 0:
+            self.m.file_count += 1
+            self.m.file_bytes += size
+            old = self.entries.get(key)
+            self.entries[key] = (offset, size)
+            if old is not None and old[0] != 0 and old[1] >= 0:
+                self.m.deletion_count += 1
+                self.m.deletion_bytes += old[1]
+        else:
+            self.m.deletion_count += 1
+            self.m.deletion_bytes += self._delete(key)
+
+
+def random_index(rng: random.Random, count: int, key_space: int, width: OffsetWidth) -> bytes:
+    raw = bytearray()
+    offset = 8
+    for _ in range(count):
+        key = rng.randrange(1, key_space)
+        roll = rng.random()
+        if roll < 0.2:
+            raw += encode_entry(key, offset, -1, width)
+        elif roll < 0.25:
+            raw += encode_entry(key, offset, 0, width)
+        elif roll < 0.27:
+            raw += encode_entry(key, 0, rng.randrange(1, 100), width)
+        else:
+            raw += encode_entry(key, offset, rng.randrange(1, 5000), width)
+        offset += 8 * rng.randrange(1, 100)
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("width", list(OffsetWidth))
+def test_vectorised_replay_equals_go_model(seed: int, width: OffsetWidth) -> None:
+    rng = random.Random(seed)
+    raw = random_index(rng, 3000, 400 if seed % 2 else 100_000, width)
+    model = GoModel()
+    for i in range(0, len(raw), width.entry_size):
+        entry = parse_columns(raw[i : i + width.entry_size], width)
+        model.load(int(entry.keys[0]), int(entry.offsets[0]) * 8, int(entry.sizes[0]), 3)
+    state = replay(parse_columns(raw, width), 3)
+    assert state.metrics == model.m
+    got = {
+        int(k): (int(o) * 8, int(s))
+        for k, o, s in zip(state.keys, state.offsets, state.sizes, strict=True)
+    }
+    assert got == model.entries
+    assert list(state.keys) == sorted(state.keys)
+
+
+@pytest.mark.parametrize("kind", [MemoryNeedleMapKind(), SqliteNeedleMapKind()], ids=str)
+def test_live_updates_match_a_dict_model(tmp_path, kind) -> None:
+    rng = random.Random(5)
+    raw = random_index(rng, 2000, 3000, OffsetWidth.FOUR)
+    nm = kind.open(str(tmp_path / "1"), raw, OffsetWidth.FOUR, 3)
+    state = replay(parse_columns(raw, OffsetWidth.FOUR), 3)
+    model = {
+        int(k): (int(o) * 8, int(s))
+        for k, o, s in zip(state.keys, state.offsets, state.sizes, strict=True)
+    }
+    metrics = MapMetrics(**{f: getattr(state.metrics, f) for f in MapMetrics.__slots__})
+    for step in range(20_000):
+        key = rng.randrange(1, 6000)
+        if rng.random() < 0.3:
+            old = model.get(key)
+            live = old[1] if old and old[1] >= 0 else 0
+            if old is not None and old[1] >= 0:
+                model[key] = (old[0], -old[1] if old[1] > 0 else -1)
+            assert nm.delete(key) == live
+            metrics.log_delete(live)
+        else:
+            offset, size = 8 * (100_000 + step), rng.randrange(0, 9000)
+            old = model.get(key)
+            model[key] = (offset, size)
+            nm.put(key, offset, size)
+            metrics.log_put(key, old[1] if old else 0, size)
+        probe = rng.randrange(1, 6000)
+        assert nm.get(probe) == model.get(probe)
+    assert nm.metrics == metrics
+    assert list(nm.items()) == sorted((k, o, s) for k, (o, s) in model.items())
+    assert len(nm) == len(model)
+    nm.close()
+
+
+def test_offsets_past_32_gib_get_a_fifth_byte() -> None:
+    nm = MemoryNeedleMap()
+    far = 8 * ((3 << 32) + 5)
+    for key in range(1, 10):
+        nm.put(key, 8 * key, 10)
+    nm.put(5, far, 11)
+    assert nm.get(5) == (far, 11)
+    assert nm.get(4) == (32, 10)
+    nm.put(100, far + 8, 12)
+    assert nm.get(100) == (far + 8, 12)
+    assert [k for k, _, _ in nm.items()] == [*range(1, 10), 100]
+
+
+def test_memory_map_is_compact_at_one_million_needles() -> None:
+    count = 1_000_000
+    keys = np.arange(1, count + 1, dtype=np.uint64)
+    raw = np.zeros(count, dtype=[("key", ">u8"), ("off", ">u4"), ("size", ">i4")])
+    raw["key"], raw["off"], raw["size"] = keys, np.arange(1, count + 1), 1024
+    nm = MemoryNeedleMap.from_index(raw.tobytes(), OffsetWidth.FOUR, 3)
+    assert len(nm) == count
+    assert nm.memory_bytes() / count <= 16
+    assert nm.get(777_777) == (777_777 * 8, 1024)
+
+
+def test_plugin_manager_offers_builtin_kinds() -> None:
+    kinds = needle_map_kinds(create_plugin_manager())
+    assert {"memory", "sqlite"} <= set(kinds)
+
+
+def test_sqlite_map_rebuilds_when_index_moved_on(tmp_path) -> None:
+    kind = SqliteNeedleMapKind()
+    base = str(tmp_path / "9")
+    first = encode_entry(1, 8, 10, OffsetWidth.FOUR)
+    nm = kind.open(base, first, OffsetWidth.FOUR, 3)
+    nm.put(2, 64, 20)
+    nm.close()  # absorbed 2 entries, but the .idx we pass below has 3
+    more = (
+        first
+        + encode_entry(2, 64, 20, OffsetWidth.FOUR)
+        + encode_entry(3, 128, 30, OffsetWidth.FOUR)
+    )
+    nm = kind.open(base, more, OffsetWidth.FOUR, 3)
+    assert nm.get(3) == (128, 30) and nm.get(2) == (64, 20)
+    nm.close()
+    kind.remove_files(base)

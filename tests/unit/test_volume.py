@@ -1,0 +1,287 @@
+"""Volume and store behaviour on real files in a temporary directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+from seaweed_volume.core import volume as volume_pkg  # noqa: F401 - package import check
+from seaweed_volume.core.disk_location import DiskLocation
+from seaweed_volume.core.errors import (
+    AlreadyDeleted,
+    CookieMismatch,
+    InvalidCollection,
+    NotFound,
+    ReadOnlyVolume,
+    VolumeExists,
+    VolumeNotEmpty,
+)
+from seaweed_volume.core.needle.record import Needle, NeedleCorrupted
+from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
+from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind
+from seaweed_volume.core.store import Store
+from seaweed_volume.core.ttl import TTL
+from seaweed_volume.core.types import OffsetWidth, actual_size
+from seaweed_volume.core.volume import volume as volume_module
+from seaweed_volume.core.volume_info import VolumeInfo
+
+
+def needle(needle_id: int, data: bytes, cookie: int = 0xABCD) -> Needle:
+    n = Needle(cookie=cookie, id=needle_id, data=data)
+    n.set_name(f"file{needle_id}.txt".encode())
+    n.set_last_modified(1_700_000_000)
+    n.update_checksum()
+    return n
+
+
+def open_store(path: str, width: OffsetWidth = OffsetWidth.FOUR, kind=None) -> Store:
+    location = DiskLocation(
+        path, 8, needle_map_kind=kind or MemoryNeedleMapKind(), default_width=width
+    )
+    store = Store([location])
+    store.load_existing_volumes()
+    return store
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> str:
+    return str(tmp_path / "data")
+
+
+@pytest.mark.parametrize("kind", [MemoryNeedleMapKind(), SqliteNeedleMapKind()], ids=str)
+def test_write_read_delete_and_reload(data_dir: str, kind) -> None:
+    store = open_store(data_dir, kind=kind)
+    store.add_volume(1)
+    for i in range(1, 51):
+        store.write_needle(1, needle(i, f"content {i}".encode() * i))
+    assert store.delete_needle(1, 7, 0xABCD) > 0
+    assert store.delete_needle(1, 7, 0xABCD) == 0  # already gone
+    assert store.delete_needle(1, 999, 0xABCD) == 0  # never existed
+    store.write_needle(1, needle(8, b"replaced"))
+    volume = store.find_volume(1)
+    counts = (volume.file_count, volume.deleted_count, volume.content_size, volume.deleted_size)
+    store.close()
+
+    store = open_store(data_dir, kind=kind)
+    volume = store.find_volume(1)
+    assert store.read_needle(1, 3).data == b"content 3" * 3
+    assert store.read_needle(1, 8).data == b"replaced"
+    assert store.read_needle(1, 8).name == b"file8.txt"
+    with pytest.raises(AlreadyDeleted):
+        store.read_needle(1, 7)
+    with pytest.raises(NotFound):
+        store.read_needle(1, 999)
+    assert store.read_needle(1, 7, read_deleted=True).data == b"content 7" * 7
+    # Go counts differently while replaying .idx than while serving; live files agree.
+    assert volume.file_count - volume.deleted_count == counts[0] - counts[1] == 49
+    assert (volume.file_count, volume.content_size) == (counts[0], counts[2])
+    store.close()
+
+
+def test_cookie_rules(data_dir: str) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.write_needle(1, needle(1, b"abc", cookie=1))
+    with pytest.raises(CookieMismatch, match="mismatching cookie 2"):
+        store.write_needle(1, needle(1, b"other", cookie=2))
+    with pytest.raises(CookieMismatch):
+        store.read_needle(1, 1, cookie=2)
+    # An unchanged rewrite appends nothing.
+    size = store.find_volume(1).dat_size()
+    result = store.write_needle(1, needle(1, b"abc", cookie=1))
+    assert result.unchanged and store.find_volume(1).dat_size() == size
+    # Cookie 0 without a cookie check adopts the stored cookie (Go's replication path).
+    store.write_needle(1, needle(1, b"xyz", cookie=0), check_cookie=False)
+    assert store.read_needle(1, 1, cookie=1).data == b"xyz"
+    store.close()
+
+
+def test_flipped_byte_is_a_crc_error_for_that_read_only(data_dir: str) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    store.write_needle(1, needle(1, b"first needle data"))
+    offset = volume.dat_size()
+    store.write_needle(1, needle(2, b"second needle data"))
+    store.write_needle(1, needle(3, b"third needle data"))
+    store.close()
+    with open(os.path.join(data_dir, "1.dat"), "r+b") as dat:
+        dat.seek(offset + 16 + 4 + 2)  # inside needle 2's data
+        byte = dat.read(1)
+        dat.seek(-1, os.SEEK_CUR)
+        dat.write(bytes([byte[0] ^ 0x40]))
+    store = open_store(data_dir)
+    with pytest.raises(NeedleCorrupted, match="invalid CRC"):
+        store.read_needle(1, 2)
+    assert store.read_needle(1, 1).data == b"first needle data"
+    assert store.read_needle(1, 3).data == b"third needle data"
+    store.write_needle(1, needle(4, b"still writable"))
+    assert store.read_needle(1, 4).data == b"still writable"
+    store.close()
+
+
+def test_truncated_dat_loads_read_only_with_the_valid_prefix(data_dir: str, caplog) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    for i in range(1, 4):
+        store.write_needle(1, needle(i, b"x" * 100))
+    size = volume.dat_size()
+    store.close()
+    os.truncate(os.path.join(data_dir, "1.dat"), size - 40)
+    with caplog.at_level(logging.WARNING):
+        store = open_store(data_dir)
+    volume = store.find_volume(1)
+    assert volume.is_read_only and "truncated" in volume.read_only_reason
+    assert store.read_needle(1, 1).data == b"x" * 100
+    assert store.read_needle(1, 2).data == b"x" * 100
+    with pytest.raises(NeedleCorrupted):
+        store.read_needle(1, 3)
+    with pytest.raises(ReadOnlyVolume, match="volume 1 is read only"):
+        store.write_needle(1, needle(9, b"no"))
+    store.close()
+
+
+def test_torn_trailing_write_is_cut_and_lost_index_entries_roll_forward(data_dir: str) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    store.write_needle(1, needle(2, b"two"))
+    store.delete_needle(1, 1, 0xABCD)
+    good_end = volume.dat_size()
+    entry = volume.width.entry_size
+    store.close()
+    idx_path = os.path.join(data_dir, "1.idx")
+    # Lose the last two index appends (the put of 2 and the tombstone of 1) ...
+    os.truncate(idx_path, os.path.getsize(idx_path) - 2 * entry)
+    # ... and leave half a record at the end of .dat, as a crash mid-append would.
+    partial = needle(3, b"three" * 50).to_bytes(3)[:40]
+    with open(os.path.join(data_dir, "1.dat"), "ab") as dat:
+        dat.write(partial)
+    store = open_store(data_dir)
+    volume = store.find_volume(1)
+    assert not volume.is_read_only
+    assert volume.dat_size() == good_end
+    assert store.read_needle(1, 2).data == b"two"
+    with pytest.raises(AlreadyDeleted):
+        store.read_needle(1, 1)
+    store.write_needle(1, needle(3, b"three"))
+    store.close()
+    assert open_store(data_dir).read_needle(1, 3).data == b"three"
+
+
+def test_unknown_super_block_version_skips_only_that_volume(data_dir: str, caplog) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.add_volume(2)
+    store.write_needle(2, needle(1, b"fine"))
+    store.close()
+    with open(os.path.join(data_dir, "1.dat"), "r+b") as dat:
+        dat.write(b"\x09")
+    with caplog.at_level(logging.ERROR):
+        store = open_store(data_dir)
+    assert store.find_volume(1) is None
+    assert store.read_needle(2, 1).data == b"fine"
+    assert any(
+        "skipping volume 1" in r.message and "unsupported super block version 9" in r.message
+        for r in caplog.records
+    )
+    assert os.path.exists(os.path.join(data_dir, "1.dat"))  # never deleted
+    store.close()
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "../x", "x/../y", ".hidden", "a\\b"])
+def test_bad_collection_names_are_refused(data_dir: str, name: str) -> None:
+    store = open_store(data_dir)
+    with pytest.raises(InvalidCollection):
+        store.add_volume(1, collection=name)
+    assert os.listdir(data_dir) == ["vol_dir.uuid"]
+    store.close()
+
+
+def test_four_and_five_byte_volumes_side_by_side(data_dir: str) -> None:
+    store = open_store(data_dir, width=OffsetWidth.FOUR)
+    store.add_volume(4)
+    store.write_needle(4, needle(1, b"four"))
+    store.close()
+    store = open_store(data_dir, width=OffsetWidth.FIVE)
+    store.add_volume(5)
+    store.write_needle(5, needle(1, b"five"))
+    assert store.find_volume(4).width == OffsetWidth.FOUR
+    assert store.find_volume(5).width == OffsetWidth.FIVE
+    assert os.path.getsize(os.path.join(data_dir, "4.idx")) == 16
+    assert os.path.getsize(os.path.join(data_dir, "5.idx")) == 17
+    store.write_needle(4, needle(2, b"four again"))
+    assert store.read_needle(4, 2).data == b"four again"
+    assert store.read_needle(5, 1).data == b"five"
+    store.close()
+    with open(os.path.join(data_dir, "4.vif")) as src:
+        assert VolumeInfo.from_json(src.read()).bytes_offset == 4
+
+
+def test_read_only_persists_in_vif(data_dir: str) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.mark_volume_read_only(1, persist=False)
+    with pytest.raises(ReadOnlyVolume):
+        store.write_needle(1, needle(1, b"x"))
+    store.close()
+    store = open_store(data_dir)
+    store.write_needle(1, needle(1, b"x"))  # not persisted: writable again
+    store.mark_volume_read_only(1, persist=True)
+    store.close()
+    store = open_store(data_dir)
+    assert store.find_volume(1).is_read_only
+    store.mark_volume_writable(1)
+    store.close()
+    store = open_store(data_dir)
+    assert not store.find_volume(1).is_read_only
+    store.close()
+
+
+def test_volume_lifecycle(data_dir: str) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1, collection="pics", replica_placement="001", ttl="3d")
+    with pytest.raises(VolumeExists, match="Volume Id 1 already exists!"):
+        store.add_volume(1)
+    volume = store.find_volume(1)
+    assert str(volume.super_block.replica_placement) == "001"
+    assert str(volume.super_block.ttl) == "3d"
+    store.write_needle(1, needle(1, b"x"))
+    assert str(store.read_needle(1, 1).ttl) == "3d"  # inherits the volume TTL
+    with pytest.raises(VolumeNotEmpty):
+        store.delete_volume(1, only_empty=True)
+    store.unmount_volume(1)
+    assert store.find_volume(1) is None
+    assert store.mount_volume(1).collection == "pics"
+    store.delete_collection("pics")
+    assert sorted(os.listdir(data_dir)) == ["vol_dir.uuid"]
+    store.close()
+
+
+def test_needle_ttl_expires_from_append_time(data_dir: str, monkeypatch) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    n = needle(1, b"short lived")
+    n.set_ttl(TTL.parse("1m"))
+    store.write_needle(1, n)
+    assert store.read_needle(1, 1).data == b"short lived"
+    now = volume_module.time.time_ns()
+    monkeypatch.setattr(volume_module.time, "time_ns", lambda: now + 61 * 1_000_000_000)
+    with pytest.raises(NotFound):
+        store.read_needle(1, 1)
+    store.close()
+
+
+def test_vol_dir_uuid_is_stable(data_dir: str) -> None:
+    first = DiskLocation(data_dir, 1, needle_map_kind=MemoryNeedleMapKind()).uuid
+    assert DiskLocation(data_dir, 1, needle_map_kind=MemoryNeedleMapKind()).uuid == first
+    assert len(first) == 36
+
+
+def test_record_sizes_on_disk(data_dir: str) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    store.write_needle(1, needle(1, b"hello"))
+    n = store.read_needle(1, 1)
+    assert volume.dat_size() == 8 + actual_size(n.size, 3)
+    store.close()
