@@ -15,6 +15,7 @@ from .errors import (
     VolumeExists,
     VolumeNotFound,
 )
+from .events import EventBus, VolumeEvent, VolumeEventKind
 from .needle.record import Needle
 from .replica_placement import ReplicaPlacement
 from .ttl import EMPTY_TTL, TTL
@@ -31,6 +32,23 @@ class Store:
         self.locations = locations
         self.ip = ip
         self.port = port
+        self.events = EventBus()
+        self.volume_size_limit = 0
+        """Set by the master's heartbeat response; 0 until the master has spoken."""
+
+    def _publish(self, kind: VolumeEventKind, volume: Volume) -> None:
+        location = self._location_of(volume.id)
+        self.events.publish(
+            VolumeEvent(
+                kind=kind,
+                volume_id=volume.id,
+                collection=volume.collection,
+                replica_placement=volume.super_block.replica_placement.to_byte(),
+                version=volume.version,
+                ttl=volume.super_block.ttl.to_uint32(),
+                disk_type=location.disk_type if location else "",
+            )
+        )
 
     def load_existing_volumes(self) -> None:
         for location in self.locations:
@@ -93,6 +111,7 @@ class Store:
             preallocate=preallocate,
         )
         location.add_volume(volume)
+        self._publish(VolumeEventKind.ADDED, volume)
         log.info(
             "add volume %d collection=%r replication=%s ttl=%s",
             vid,
@@ -119,6 +138,7 @@ class Store:
             raise VolumeNotFound(f"delete volume {vid} not found on disk")
         volume = location.volumes[vid]
         volume.destroy(only_empty=only_empty)
+        self._publish(VolumeEventKind.DELETED, volume)
         location.remove_volume(vid)
 
     def mount_volume(self, vid: int) -> Volume:
@@ -127,28 +147,36 @@ class Store:
         for location in self.locations:
             collection = location.find_volume_files(vid)
             if collection is not None:
-                return location.load_volume(collection, vid)
+                volume = location.load_volume(collection, vid)
+                self._publish(VolumeEventKind.ADDED, volume)
+                return volume
         raise VolumeNotFound(f"volume {vid} not found on disk")
 
     def unmount_volume(self, vid: int) -> None:
         location = self._location_of(vid)
         if location is None:
             raise VolumeNotFound(f"volume {vid} not found on disk")
-        volume = location.remove_volume(vid)
-        if volume is not None:
-            volume.close()
+        volume = location.volumes[vid]
+        self._publish(VolumeEventKind.DELETED, volume)
+        location.remove_volume(vid)
+        volume.close()
 
     def mark_volume_read_only(self, vid: int, persist: bool = False) -> None:
-        self._require(vid, f"volume {vid} not found").mark_read_only(persist)
+        volume = self._require(vid, f"volume {vid} not found")
+        volume.mark_read_only(persist)
+        self._publish(VolumeEventKind.STATE_CHANGED, volume)
 
     def mark_volume_writable(self, vid: int) -> None:
-        self._require(vid, f"volume {vid} not found").mark_writable()
+        volume = self._require(vid, f"volume {vid} not found")
+        volume.mark_writable()
+        self._publish(VolumeEventKind.STATE_CHANGED, volume)
 
     def delete_collection(self, collection: str) -> list[int]:
         deleted: list[int] = []
         for location in self.locations:
             for volume in [v for v in location.volumes.values() if v.collection == collection]:
                 volume.destroy()
+                self._publish(VolumeEventKind.DELETED, volume)
                 location.remove_volume(volume.id)
                 deleted.append(volume.id)
         return deleted

@@ -1,0 +1,84 @@
+"""``/status`` and ``/healthz`` (volume_server_handlers_admin.go)."""
+
+from __future__ import annotations
+
+import os
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...core.volume.volume import Volume
+from .context import HttpContext
+from .responses import bare, write_json
+
+
+def _replica_placement_json(volume: Volume) -> dict[str, int]:
+    """``ReplicaPlacement`` with its ``omitempty`` JSON tags: node, rack, dc."""
+    rp = volume.super_block.replica_placement
+    out: dict[str, int] = {}
+    if rp.same_rack_count:
+        out["node"] = rp.same_rack_count
+    if rp.diff_rack_count:
+        out["rack"] = rp.diff_rack_count
+    if rp.diff_data_center_count:
+        out["dc"] = rp.diff_data_center_count
+    return out
+
+
+def volume_status(volume: Volume, disk_type: str) -> dict[str, object]:
+    """One entry of ``Volumes`` in Go's field order."""
+    ttl = volume.super_block.ttl
+    return {
+        "Collection": volume.collection,
+        "DiskType": disk_type,
+        "RemoteStorageName": "",
+        "ReplicaPlacement": _replica_placement_json(volume),
+        "Ttl": {"Count": ttl.count, "Unit": ttl.unit},
+        "Size": volume.content_size,
+        "DeletedByteCount": volume.deleted_size,
+        "ModifiedAtSecond": volume.last_modified_ts_seconds,
+        "Id": volume.id,
+        "DiskId": 0,
+        "CompactRevision": volume.super_block.compaction_revision,
+        "FileCount": volume.file_count,
+        "DeleteCount": volume.deleted_count,
+        "Version": volume.version,
+        "ReadOnly": volume.is_read_only,
+        "ReadOnlyCanDelete": volume.no_write_can_delete,
+    }
+
+
+def disk_status(directory: str) -> dict[str, object]:
+    stat = os.statvfs(directory)
+    total = stat.f_blocks * stat.f_frsize
+    free = stat.f_bavail * stat.f_frsize
+    used = total - free
+    return {
+        "dir": directory,
+        "all": total,
+        "used": used,
+        "free": free,
+        "percent_free": round(free * 100 / total, 6) if total else 0,
+        "percent_used": round(used * 100 / total, 6) if total else 0,
+    }
+
+
+def status(ctx: HttpContext, request: Request) -> Response:
+    volumes = []
+    disks = []
+    for location in ctx.store.locations:
+        disks.append(disk_status(location.directory))
+        volumes.extend((v, location.disk_type) for v in location.volumes.values())
+    volumes.sort(key=lambda item: item[0].id)
+    body = {
+        "DiskStatuses": disks,
+        "Version": ctx.version,
+        "Volumes": [volume_status(v, disk_type) for v, disk_type in volumes] or None,
+    }
+    return write_json(200, body, bool(request.query_params.get("pretty")))
+
+
+def healthz(ctx: HttpContext, request: Request) -> Response:
+    if ctx.is_stopping or not ctx.is_heartbeating:
+        return bare(503)
+    return bare(200)

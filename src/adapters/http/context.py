@@ -1,0 +1,41 @@
+"""What every HTTP handler needs: the store and the server's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...config import VolumeServerConfig
+from ...core.store import Store
+
+GO_VERSION = "4.48"
+
+
+def version_string(offset_bytes: int) -> str:
+    """Go's ``util.Version()``: the size limit of the offset width, then the release."""
+    return f"{'8000GB' if offset_bytes == 5 else '30GB'} {GO_VERSION}"
+
+
+@dataclass
+class HttpContext:
+    store: Store
+    config: VolumeServerConfig
+    is_stopping: bool = False
+    heartbeat_state: object | None = None
+    """Anything with an ``is_heartbeating`` flag (the master client); ``None`` in tests."""
+    version: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.version = version_string(self.config.offset_bytes)
+
+    @property
+    def is_heartbeating(self) -> bool:
+        state = self.heartbeat_state
+        return True if state is None else bool(getattr(state, "is_heartbeating", False))
+
+    @property
+    def server_header(self) -> str:
+        return f"SeaweedFS Volume {self.version}"
+
+    @property
+    def file_size_limit(self) -> int:
+        return self.config.file_size_limit_mb * 1024 * 1024

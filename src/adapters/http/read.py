@@ -1,0 +1,197 @@
+"""GET and HEAD of a needle (``GetOrHeadHandler`` in volume_server_handlers_read.go)."""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import json
+import logging
+import zlib
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound
+from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
+from ...core.goparse import GoNumError, parse_bool
+from ...core.needle.mime_types import type_by_extension
+from .context import HttpContext
+from .fid_path import go_ext, parse_url_path
+from .responses import bare, http_error
+
+log = logging.getLogger(__name__)
+
+
+def _decompress(data: bytes) -> bytes:
+    """Go's ``util.DecompressData``: gzip, else zstd-less fallbacks leave the data as is."""
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error):
+        return data
+
+
+def _content_disposition(filename: str, request: Request) -> str:
+    disposition = "inline"
+    dl = request.query_params.get("dl", "")
+    if dl:
+        try:
+            if parse_bool(dl):
+                disposition = "attachment"
+        except GoNumError:
+            pass
+    return f"{disposition}; {format_media_param('filename', filename)}"
+
+
+_TSPECIALS = set('()<>@,;:\\"/[]?=')
+
+
+def format_media_param(key: str, value: str) -> str:
+    """One parameter as Go's ``mime.FormatMediaType`` writes it: bare token, quoted, or RFC 2231."""
+    if not value.isascii():
+        from urllib.parse import quote
+
+        return f"{key}*=utf-8''{quote(value, safe='')}"
+    if value and all(33 <= ord(c) < 127 and c not in _TSPECIALS for c in value):
+        return f"{key}={value}"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{key}="{escaped}"'
+
+
+def read_needle(ctx: HttpContext, request: Request) -> Response:
+    parts = parse_url_path(request.url.path)
+    try:
+        volume_id = parse_volume_id(parts.vid)
+        needle_id, cookie = parse_needle_path(parts.fid)
+    except (GoNumError, FileIdError):
+        return bare(400)
+    volume = ctx.store.find_volume(volume_id)
+    if volume is None:
+        # readMode proxy/redirect needs a master lookup; until the master client serves
+        # lookups, a volume that is not here is reported as Go's local mode does.
+        return bare(404)
+    read_deleted = request.query_params.get("readDeleted") == "true"
+    try:
+        needle = volume.read_needle(needle_id, read_deleted=read_deleted)
+    except (NotFound, AlreadyDeleted, CookieMismatch):
+        return bare(404)
+    except Exception as err:  # noqa: BLE001 - Go answers any other read error with 500
+        log.warning("read %s: %s", request.url.path, err)
+        return bare(500)
+    if needle.cookie != cookie:
+        log.info("request %s with cookie:%x expected:%x", request.url.path, cookie, needle.cookie)
+        return bare(404)
+
+    headers: dict[str, str] = {}
+    if needle.last_modified:
+        headers["Last-Modified"] = email.utils.formatdate(needle.last_modified, usegmt=True)
+        since = request.headers.get("if-modified-since")
+        if since:
+            parsed = _parse_http_date(since)
+            if parsed is not None and parsed >= needle.last_modified:
+                return bare(304, headers)
+    etag = f'"{needle.etag}"'
+    if request.headers.get("if-none-match") == etag:
+        return bare(304, headers)
+    headers["ETag"] = etag
+    if needle.has_pairs and needle.pairs:
+        try:
+            for key, value in json.loads(needle.pairs).items():
+                headers[str(key)] = str(value)
+        except ValueError:
+            log.info("unmarshal pairs error for %s", request.url.path)
+
+    filename, ext = parts.filename, parts.ext
+    if needle.name and not filename:
+        filename = needle.name.decode("utf-8", "replace")
+        if not ext:
+            ext = go_ext(filename)
+    mime_type = ""
+    if needle.mime:
+        stored = needle.mime.decode("utf-8", "replace")
+        if not stored.startswith("application/octet-stream"):
+            mime_type = stored
+    data = needle.data
+    if needle.is_compressed:
+        if "gzip" in request.headers.get("accept-encoding", "") and data[:2] == b"\x1f\x8b":
+            headers["Content-Encoding"] = "gzip"
+        else:
+            data = _decompress(data)
+    if not mime_type and filename:
+        mime_type = type_by_extension(go_ext(filename))
+    if mime_type:
+        headers["Content-Type"] = mime_type
+    headers["Accept-Ranges"] = "bytes"
+    if filename:
+        headers["Content-Disposition"] = _content_disposition(filename, request)
+    return _serve_body(request, data, headers)
+
+
+def _serve_body(request: Request, data: bytes, headers: dict[str, str]) -> Response:
+    total = len(data)
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(total)
+        return Response(status_code=200, headers=headers)
+    range_header = request.headers.get("range", "")
+    if not range_header:
+        return Response(data, status_code=200, headers=headers)
+    ranges = _parse_range(range_header, total)
+    if ranges is None:
+        return http_error(416, "invalid range")
+    if len(ranges) != 1:
+        # Multiple ranges (multipart/byteranges) arrive with the full HTTP surface.
+        return Response(data, status_code=200, headers=headers)
+    start, length = ranges[0]
+    headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{total}"
+    return Response(data[start : start + length], status_code=206, headers=headers)
+
+
+def _parse_range(header: str, size: int) -> list[tuple[int, int]] | None:
+    """``http.parseRange``: (start, length) pairs; ``None`` when unsatisfiable or malformed."""
+    if not header.startswith("bytes="):
+        return None
+    ranges: list[tuple[int, int]] = []
+    no_overlap = False
+    for spec in header[len("bytes=") :].split(","):
+        spec = spec.strip()
+        if not spec:
+            continue
+        first, sep, last = spec.partition("-")
+        first, last = first.strip(), last.strip()
+        if not sep:
+            return None
+        try:
+            if not first:
+                if not last or not last.isdigit():
+                    return None
+                suffix = int(last)
+                suffix = min(suffix, size)
+                ranges.append((size - suffix, suffix))
+                continue
+            if not first.isdigit():
+                return None
+            start = int(first)
+            if start >= size:
+                no_overlap = True
+                continue
+            if not last:
+                ranges.append((start, size - start))
+                continue
+            if not last.isdigit():
+                return None
+            end = min(int(last), size - 1)
+            if start > end:
+                return None
+            ranges.append((start, end - start + 1))
+        except ValueError:
+            return None
+    if no_overlap and not ranges:
+        return None
+    return ranges
+
+
+def _parse_http_date(text: str) -> int | None:
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return int(parsed.timestamp())

@@ -1,0 +1,316 @@
+"""Turning an upload request into a needle (``needle_parse_upload.go``, Go's ParseUpload).
+
+Framework-free: adapters hand over an :class:`UploadRequest` of plain values. The rules are
+Go's: the first multipart part (or the first later one that has a filename), raw bodies named
+by ``Content-Disposition`` or the URL, ``Seaweed-*`` headers as pairs, automatic gzip of
+compressible types when it saves 10 %, ``Content-MD5`` checked against the uncompressed data.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import posixpath
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..file_id import parse_needle_path
+from ..goparse import GoNumError, parse_bool, parse_uint
+from ..ttl import EMPTY_TTL, TTL, TTLError
+from .mime_types import detect_content_type, type_by_extension
+from .record import FLAG_IS_CHUNK_MANIFEST, FLAG_IS_COMPRESSED, Needle
+
+PAIR_NAME_PREFIX = "Seaweed-"
+
+
+class UploadError(ValueError):
+    """A bad upload; ``str()`` is Go's message (sent back as ``{"error": ...}`` with 400)."""
+
+
+@dataclass(slots=True)
+class UploadRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    """Header values by *lower-case* name (the first value of each)."""
+    query: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class ParsedUpload:
+    file_name: str = ""
+    data: bytes = b""
+    mime_type: str = ""
+    pairs: dict[str, str] = field(default_factory=dict)
+    is_gzipped: bool = False
+    original_size: int = 0
+    modified_time: int = 0
+    ttl: TTL = EMPTY_TTL
+    is_chunked_file: bool = False
+    content_md5: str = ""
+
+
+def canonical_header_key(name: str) -> str:
+    """Go's ``textproto.CanonicalMIMEHeaderKey``: ``seaweed-my-key`` -> ``Seaweed-My-Key``."""
+    if not all(c.isalnum() or c == "-" for c in name):
+        return name
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def _clean_windows_path_base(name: str) -> str:
+    return posixpath.basename(name.replace("\\", "/"))
+
+
+def _media_params(value: str) -> tuple[str, dict[str, str]]:
+    """A lenient ``mime.ParseMediaType``: the type and its ``key=value`` parameters."""
+    parts = _split_params(value)
+    kind = parts[0].strip().lower() if parts else ""
+    params: dict[str, str] = {}
+    for item in parts[1:]:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            continue
+        raw = raw.strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            raw = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        params[key.strip().lower()] = raw
+    return kind, params
+
+
+def _split_params(value: str) -> list[str]:
+    out, current, quoted = [], [], False
+    for ch in value:
+        if ch == '"':
+            quoted = not quoted
+        if ch == ";" and not quoted:
+            out.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    out.append("".join(current))
+    return out
+
+
+@dataclass(slots=True)
+class _Part:
+    headers: dict[str, str]
+    content: bytes
+
+    @property
+    def file_name(self) -> str:
+        _, params = _media_params(self.headers.get("content-disposition", ""))
+        return params.get("filename", "")
+
+
+def _multipart_parts(body: bytes, content_type: str) -> list[_Part]:
+    """Split a ``multipart/form-data`` body; errors use Go's ``mime/multipart`` texts."""
+    kind, params = _media_params(content_type)
+    if not kind.startswith("multipart/"):
+        raise UploadError("request Content-Type isn't multipart/form-data")
+    boundary = params.get("boundary", "")
+    if not boundary:
+        raise UploadError("no multipart boundary param in Content-Type")
+    delimiter = b"--" + boundary.encode()
+    start = body.find(delimiter)
+    if start < 0:
+        raise UploadError("multipart: NextPart: EOF")
+    parts: list[_Part] = []
+    position = start + len(delimiter)
+    while True:
+        if body.startswith(b"--", position):
+            break  # the closing delimiter
+        header_start = body.find(b"\r\n", position)
+        if header_start < 0:
+            break
+        header_end = body.find(b"\r\n\r\n", header_start)
+        if header_end < 0:
+            raise UploadError("multipart: NextPart: EOF")
+        headers: dict[str, str] = {}
+        for line in body[header_start + 2 : header_end].split(b"\r\n"):
+            name, sep, value = line.decode("latin-1").partition(":")
+            if sep:
+                headers.setdefault(name.strip().lower(), value.strip())
+        content_start = header_end + 4
+        next_delimiter = body.find(b"\r\n" + delimiter, content_start)
+        if next_delimiter < 0:
+            raise UploadError("multipart: NextPart: EOF")
+        parts.append(_Part(headers, body[content_start:next_delimiter]))
+        position = next_delimiter + 2 + len(delimiter)
+    if not parts:
+        raise UploadError("multipart: NextPart: EOF")
+    return parts
+
+
+def _check_limit(data: bytes, size_limit: int) -> None:
+    if len(data) > size_limit:
+        raise UploadError(f"file over the limited {size_limit} bytes")
+
+
+def parse_upload(request: UploadRequest, size_limit: int) -> ParsedUpload:
+    """``ParseUpload``: read the file, its name, type and options from the request."""
+    upload = ParsedUpload()
+    for name, value in request.headers.items():
+        key = canonical_header_key(name)
+        if key.startswith(PAIR_NAME_PREFIX):
+            upload.pairs[key] = value
+    content_type = request.headers.get("content-type", "")
+    if request.method == "POST" and (not content_type or "form-data" in content_type):
+        parts = _multipart_parts(request.body, content_type)
+        part = parts[0]
+        upload.file_name = part.file_name
+        if not upload.file_name:
+            part = next((p for p in parts[1:] if p.file_name), part)
+            upload.file_name = part.file_name
+        if upload.file_name:
+            upload.file_name = _clean_windows_path_base(upload.file_name)
+        _check_limit(part.content, size_limit)
+        upload.data = part.content
+        content_type = part.headers.get("content-type", "")
+        upload.content_md5 = part.headers.get("content-md5", "")
+        upload.is_gzipped = part.headers.get("content-encoding", "") == "gzip"
+    else:
+        disposition = request.headers.get("content-disposition", "")
+        if "name=" in disposition:
+            if not disposition.startswith(("inline", "attachment")):
+                disposition = "attachment; " + disposition
+            _, params = _media_params(disposition)
+            upload.file_name = params.get("filename") or params.get("name", "")
+        if upload.file_name:
+            upload.file_name = _clean_windows_path_base(upload.file_name)
+        else:
+            upload.file_name = posixpath.basename(request.path)
+        _check_limit(request.body, size_limit)
+        upload.data = request.body
+        upload.mime_type = content_type
+        upload.is_gzipped = request.headers.get("content-encoding", "") == "gzip"
+    try:
+        upload.is_chunked_file = parse_bool(request.query.get("cm", ""))
+    except GoNumError:
+        upload.is_chunked_file = False
+    if not upload.is_chunked_file:
+        _settle_mime_type(upload, content_type)
+    _finish(upload, request)
+    return upload
+
+
+def _settle_mime_type(upload: ParsedUpload, content_type: str) -> None:
+    """Keep the sent type only when the file name does not already imply it."""
+    dot = upload.file_name.rfind(".")
+    guessed = type_by_extension(upload.file_name[dot:].lower()) if dot > 0 else ""
+    if content_type and content_type != "application/octet-stream" and guessed != content_type:
+        upload.mime_type = content_type
+    elif guessed and not upload.mime_type and guessed != "application/octet-stream":
+        upload.mime_type = guessed
+
+
+def _finish(upload: ParsedUpload, request: UploadRequest) -> None:
+    try:
+        upload.modified_time = parse_uint(request.query.get("ts", ""), 10, 64)
+    except GoNumError:
+        upload.modified_time = 0
+    try:
+        upload.ttl = TTL.parse(request.query.get("ttl", ""))
+    except TTLError:
+        upload.ttl = EMPTY_TTL
+    upload.original_size = len(upload.data)
+    uncompressed = upload.data
+    expected_md5 = request.headers.get("content-md5", "") or upload.content_md5
+    if upload.is_gzipped:
+        try:
+            uncompressed = gzip.decompress(upload.data)
+            upload.original_size = len(uncompressed)
+        except (OSError, EOFError, ValueError):
+            uncompressed = upload.data
+    elif request.query.get("type") != "replicate":
+        mime_type = upload.mime_type or detect_content_type(upload.data)
+        if mime_type == "application/octet-stream":
+            mime_type = ""
+        # Go passes the base name, not the extension, here (``filepath.Base``); keep that.
+        if _is_compressible(posixpath.basename(upload.file_name), mime_type):
+            compressed = gzip.compress(upload.data, compresslevel=6, mtime=0)
+            if len(compressed) * 10 < len(upload.data) * 9:
+                upload.data = compressed
+                upload.is_gzipped = True
+    if expected_md5:
+        digest = base64.b64encode(hashlib.md5(uncompressed).digest()).decode()
+        upload.content_md5 = digest
+        if digest != expected_md5:
+            raise UploadError(
+                f"Content-MD5 did not match md5 of file data expected [{expected_md5}] "
+                f"received [{digest}] size {len(uncompressed)}"
+            )
+
+
+_COMPRESSIBLE_EXT = {
+    ".svg",
+    ".bmp",
+    ".wav",
+    ".pdf",
+    ".txt",
+    ".html",
+    ".htm",
+    ".css",
+    ".js",
+    ".json",
+    ".php",
+    ".java",
+    ".go",
+    ".rb",
+    ".c",
+    ".cpp",
+    ".h",
+    ".hpp",
+}
+_INCOMPRESSIBLE_EXT = {".zip", ".rar", ".gz", ".bz2", ".xz", ".zst", ".br", ".png", ".jpg", ".jpeg"}
+
+
+def _is_compressible(ext: str, mime_type: str) -> bool:
+    """``IsCompressableFileType`` when it is sure (``shouldBeCompressed && iAmSure``)."""
+    if mime_type.startswith("text/"):
+        return True
+    if ext in (".svg", ".bmp", ".wav"):
+        return True
+    if mime_type.startswith("image/") or ext in _INCOMPRESSIBLE_EXT:
+        return False
+    if ext in _COMPRESSIBLE_EXT:
+        return True
+    if mime_type.startswith("application/"):
+        if mime_type.endswith("zstd") or mime_type.endswith("vnd.rar"):
+            return False
+        if mime_type.endswith(("xml", "script")):
+            return True
+    if mime_type.startswith("audio/"):
+        return mime_type[6:] in ("wave", "wav", "x-wav", "x-pn-wav")
+    return False
+
+
+def needle_from_upload(upload: ParsedUpload, fid_path: str) -> Needle:
+    """``CreateNeedleFromRequest`` after parsing: fill the needle and its id from the URL path."""
+    needle = Needle(data=upload.data)
+    if len(upload.file_name) < 256:
+        needle.set_name(upload.file_name.encode())
+    if len(upload.mime_type) < 256:
+        needle.set_mime(upload.mime_type.encode())
+    if upload.pairs:
+        trimmed = {k[len(PAIR_NAME_PREFIX) :]: v for k, v in upload.pairs.items()}
+        pairs = json.dumps(
+            dict(sorted(trimmed.items())), separators=(",", ":"), ensure_ascii=False
+        ).encode()
+        if len(pairs) < 65536:
+            needle.set_pairs(pairs)
+    if upload.is_gzipped:
+        needle.flags |= FLAG_IS_COMPRESSED
+    needle.set_last_modified(upload.modified_time or int(time.time()))
+    needle.set_ttl(upload.ttl)
+    if upload.is_chunked_file:
+        needle.flags |= FLAG_IS_CHUNK_MANIFEST
+    needle.update_checksum()
+    comma = fid_path.rfind(",")
+    dot = fid_path.rfind(".")
+    fid = fid_path[comma + 1 : dot] if dot > comma else fid_path[comma + 1 :]
+    needle.id, needle.cookie = parse_needle_path(fid)
+    return needle

@@ -1,0 +1,169 @@
+"""The FastAPI adapter in-process: Go's statuses, headers and JSON for the basic data path."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from seaweed_volume.adapters.http.app import create_app
+from seaweed_volume.adapters.http.context import HttpContext
+from seaweed_volume.adapters.http.fid_path import FidPath, parse_url_path
+from seaweed_volume.config import VolumeServerConfig
+from seaweed_volume.container import build_container
+from starlette.testclient import TestClient
+
+FID = "3,01637037d6"
+
+
+@pytest.fixture
+def client(tmp_path) -> TestClient:
+    config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[4])
+    store = build_container(config).store()
+    store.add_volume(3)
+    client = TestClient(create_app(HttpContext(store, config)))
+    yield client
+    store.close()
+
+
+def test_parse_url_path_forms() -> None:
+    assert parse_url_path("/3,01637037d6") == FidPath("3", "01637037d6", "", "")
+    assert parse_url_path("/3,01637037d6.jpg") == FidPath("3", "01637037d6", "", ".jpg")
+    assert parse_url_path("/3/01637037d6") == FidPath("3", "01637037d6", "", "")
+    assert parse_url_path("/3/01637037d6.png") == FidPath("3", "01637037d6", "", ".png")
+    assert parse_url_path("/3/01637037d6/cat.gif") == FidPath("3", "01637037d6", "cat.gif", ".gif")
+    assert parse_url_path("/3").volume_id_only
+
+
+def test_multipart_upload_read_and_delete(client: TestClient) -> None:
+    text = b"hello world " * 50
+    reply = client.post(
+        f"/{FID}",
+        files={"file": ("hello.txt", text, "text/plain")},
+        headers={"Seaweed-My-Key": "v1"},
+    )
+    assert reply.status_code == 201
+    body = reply.json()
+    assert body == {
+        "name": "hello.txt",
+        "size": len(text),
+        "eTag": body["eTag"],
+        "mime": "text/plain",
+    }
+    assert reply.headers["etag"] == f'"{body["eTag"]}"'
+    assert reply.headers["server"] == "SeaweedFS Volume 30GB 4.48"
+
+    plain = client.get(f"/{FID}", headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and plain.content == text
+    assert plain.headers["my-key"] == "v1"
+    assert plain.headers["content-disposition"] == "inline; filename=hello.txt"
+    assert plain.headers["accept-ranges"] == "bytes"
+    assert "content-encoding" not in plain.headers
+    zipped = client.get(f"/{FID}", headers={"Accept-Encoding": "gzip"}).headers
+    assert zipped["content-encoding"] == "gzip"  # stored compressed, served as is
+
+    assert (
+        client.get(f"/{FID}", headers={"If-None-Match": plain.headers["etag"]}).status_code == 304
+    )
+    since = {"If-Modified-Since": plain.headers["last-modified"]}
+    assert client.get(f"/{FID}", headers=since).status_code == 304
+    assert client.get(f"/{FID}?dl=true").headers["content-disposition"].startswith("attachment")
+
+    gone = client.delete(f"/{FID}")
+    assert gone.status_code == 202 and set(gone.json()) == {"size"}
+    assert client.get(f"/{FID}").status_code == 404
+    assert client.delete(f"/{FID}").json() == {"size": 0}
+
+
+def test_raw_put_and_ranges(client: TestClient) -> None:
+    data = bytes(range(256)) * 4
+    reply = client.put(f"/{FID}", content=data, headers={"Content-Type": "application/x-thing"})
+    assert reply.status_code == 201
+    assert reply.json()["name"] == FID  # Go names a raw body after the URL's last element
+    ranged = client.get(f"/{FID}", headers={"Range": "bytes=10-19"})
+    assert ranged.status_code == 206 and ranged.content == data[10:20]
+    assert ranged.headers["content-range"] == f"bytes 10-19/{len(data)}"
+    suffix = client.get(f"/{FID}", headers={"Range": "bytes=-5"})
+    assert suffix.content == data[-5:]
+    assert client.get(f"/{FID}", headers={"Range": "bytes=5000-"}).status_code == 416
+    head = client.head(f"/{FID}")
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(data))
+    assert head.content == b""
+
+
+def test_unchanged_rewrite_is_204(client: TestClient) -> None:
+    files = {"file": ("a.bin", b"\x00\x01same", "application/x-raw")}
+    assert client.post(f"/{FID}", files=files).status_code == 201
+    again = client.post(f"/{FID}", files=files)
+    assert again.status_code == 204 and again.content == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/3,zz", 400), ("/x,01637037d6", 400), ("/9,01637037d6", 404), ("/3,01637037d7", 404)],
+)
+def test_bad_reads(client: TestClient, path: str, status: int) -> None:
+    assert client.get(path).status_code == status
+
+
+def test_bad_uploads(client: TestClient) -> None:
+    bad_md5 = client.post(
+        f"/{FID}", content=b"abc", headers={"Content-Type": "text/plain", "Content-MD5": "AAAA"}
+    )
+    assert bad_md5.status_code == 400
+    assert bad_md5.json()["error"].startswith("Content-MD5 did not match md5 of file data")
+    no_boundary = client.post(
+        f"/{FID}", content=b"x", headers={"Content-Type": "multipart/form-data"}
+    )
+    assert no_boundary.status_code == 400
+    assert no_boundary.json() == {"error": "no multipart boundary param in Content-Type"}
+    short_fid = client.post("/3,1234", files={"file": ("a", b"x")})
+    assert short_fid.status_code == 400 and short_fid.json() == {"error": "Invalid fid: 1234"}
+    unknown = client.post("/9,01637037d6", files={"file": ("a", b"x")})
+    assert unknown.status_code == 500 and "volume 9 not found" in unknown.json()["error"]
+
+
+def test_oversized_upload_is_refused(tmp_path) -> None:
+    config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[2], file_size_limit_mb=1)
+    store = build_container(config).store()
+    store.add_volume(3)
+    client = TestClient(create_app(HttpContext(store, config)))
+    reply = client.post(f"/{FID}", files={"file": ("big", b"x" * (1024 * 1024 + 1))})
+    assert reply.status_code == 400
+    assert reply.json() == {"error": "file over the limited 1048576 bytes"}
+    assert store.find_volume(3).file_count == 0
+    store.close()
+
+
+def test_status_and_healthz(client: TestClient) -> None:
+    client.post(f"/{FID}", files={"file": ("a.txt", b"x" * 10, "text/plain")})
+    status = client.get("/status").json()
+    assert list(status) == ["DiskStatuses", "Version", "Volumes"]
+    volume = status["Volumes"][0]
+    assert volume["Id"] == 3 and volume["FileCount"] == 1 and volume["ReplicaPlacement"] == {}
+    assert list(volume)[:5] == [
+        "Collection",
+        "DiskType",
+        "RemoteStorageName",
+        "ReplicaPlacement",
+        "Ttl",
+    ]
+    assert client.get("/status?pretty=y").text.startswith('{\n  "DiskStatuses": [')
+    assert client.get("/healthz").status_code == 200
+
+
+def test_gzip_upload_reports_original_size(client: TestClient) -> None:
+    raw = b"compressible " * 100
+    reply = client.put(
+        f"/{FID}",
+        content=gzip.compress(raw),
+        headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"},
+    )
+    assert json.loads(reply.content)["size"] == len(raw)
+    assert client.get(f"/{FID}", headers={"Accept-Encoding": "identity"}).content == raw
+
+
+def test_openapi_describes_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/status", "/healthz", "/{fid_path}"} <= set(paths)
+    assert set(paths["/{fid_path}"]) == {"get", "head", "post", "put", "delete"}
