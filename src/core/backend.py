@@ -29,14 +29,19 @@ class BackendFile(Protocol):
 class DiskFile:
     """A local file opened read-write (or read-only when the file is not writable)."""
 
-    def __init__(self, path: str, *, create: bool = False, writable: bool = True) -> None:
+    def __init__(
+        self, path: str, *, create: bool = False, writable: bool = True, align: int = 0
+    ) -> None:
         self.name = path
         flags = os.O_RDWR if writable else os.O_RDONLY
         if create:
             flags |= os.O_CREAT
         self.writable = writable
         self._fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
-        self._size = os.fstat(self._fd).st_size
+        # Go's DiskFile reports the size rounded up to 8 bytes, so a record that lost only
+        # its padding still counts as whole and the next append stays aligned.
+        size = os.fstat(self._fd).st_size
+        self._size = size if not align else -(-size // align) * align
 
     def read_at(self, length: int, offset: int) -> bytes:
         return os.pread(self._fd, length, offset)

@@ -285,3 +285,21 @@ def test_record_sizes_on_disk(data_dir: str) -> None:
     n = store.read_needle(1, 1)
     assert volume.dat_size() == 8 + actual_size(n.size, 3)
     store.close()
+
+
+def test_missing_padding_of_last_record_is_tolerated_like_go(data_dir: str) -> None:
+    """Go rounds the .dat size up to 8: a last record short of padding only still counts."""
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    store.write_needle(1, needle(1, b"abc"))  # 16 + 36 + 4 + 8 -> padded by 4 bytes
+    end = volume.dat_size()
+    store.close()
+    os.truncate(os.path.join(data_dir, "1.dat"), end - 3)
+    store = open_store(data_dir)
+    volume = store.find_volume(1)
+    assert not volume.is_read_only, volume.read_only_reason
+    assert store.read_needle(1, 1).data == b"abc"
+    result = store.write_needle(1, needle(2, b"next"))
+    assert result.offset == end and result.offset % 8 == 0
+    assert store.read_needle(1, 2).data == b"next"
+    store.close()

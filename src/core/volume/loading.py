@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 
 from ..backend import DiskFile
 from ..errors import VolumeError
@@ -18,7 +19,7 @@ from ..ports import NeedleMapKind
 from ..replica_placement import ReplicaPlacement
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock, SuperBlockError
 from ..ttl import EMPTY_TTL, TTL
-from ..types import OffsetWidth
+from ..types import NEEDLE_PADDING_SIZE, OffsetWidth
 from ..volume_info import VolumeInfo, VolumeInfoError
 from .checking import IntegrityError, check_and_repair_tail
 from .volume import Volume, volume_base_name
@@ -74,11 +75,11 @@ def open_volume(
     dat_path = base + ".dat"
     if os.path.exists(dat_path):
         writable = os.access(dat_path, os.W_OK)
-        dat = DiskFile(dat_path, writable=writable)
+        dat = DiskFile(dat_path, writable=writable, align=NEEDLE_PADDING_SIZE)
         if not writable:
             log.info("opening %s in READONLY mode", dat_path)
     elif create:
-        dat = DiskFile(dat_path, create=True)
+        dat = DiskFile(dat_path, create=True, align=NEEDLE_PADDING_SIZE)
         if preallocate > 0:
             try:
                 os.posix_fallocate(dat._fd, 0, preallocate)  # noqa: SLF001 - our own file
@@ -106,6 +107,17 @@ def open_volume(
         dat.close()
         raise VolumeLoadError(f"volume {volume_id} super block: {err}") from None
     info.version = super_block.version
+    if info.replication:
+        # A .vif replication setting (VolumeConfigure) overrides the super block's, as in Go.
+        try:
+            super_block = replace(
+                super_block, replica_placement=ReplicaPlacement.parse(info.replication)
+            )
+        except ValueError as err:
+            dat.close()
+            raise VolumeLoadError(
+                f"Error parse volume {volume_id} replication {info.replication} : {err}"
+            ) from None
 
     idx_path = base + ".idx"
     if not os.path.exists(idx_path) and dat.size() > super_block.block_size:
