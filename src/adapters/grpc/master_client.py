@@ -1,0 +1,200 @@
+"""The volume server's side of ``Seaweed.SendHeartbeat`` (volume_grpc_client_to_master.go).
+
+One thread keeps a bidirectional stream to the current master: a full heartbeat first, then
+delta heartbeats as volumes come and go, and a full one every pulse. It follows the leader the
+master names, rotates through ``-master`` peers with backoff when a connection fails, and takes
+the volume size limit from the responses.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+
+import grpc
+
+from ...config import VolumeServerConfig
+from ...core.events import VolumeEvent, VolumeEventKind
+from ...core.store import Store
+from .pb import master_pb2, master_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+PULSE_SECONDS = 5.0
+_STOP = object()
+
+
+def master_grpc_address(address: str) -> str:
+    """``host:port`` -> ``host:port+10000``; ``host:port.grpcPort`` names the gRPC port."""
+    host, _, port = address.rpartition(":")
+    if "." in port:
+        http_port, grpc_port = port.split(".", 1)
+        return f"{host}:{grpc_port}"
+    return f"{host}:{int(port) + 10000}"
+
+
+def master_http_address(address: str) -> str:
+    host, _, port = address.rpartition(":")
+    return f"{host}:{port.split('.', 1)[0]}"
+
+
+def volume_information(store: Store) -> tuple[list, dict[str, int], int]:
+    """The full list of ``VolumeInformationMessage``s, max counts per disk type, max file key."""
+    messages = []
+    max_counts: dict[str, int] = {}
+    max_file_key = 0
+    for location in store.locations:
+        max_counts[location.disk_type] = max_counts.get(location.disk_type, 0) + (
+            location.max_volume_count
+        )
+        low_space = location.is_disk_space_low
+        for volume in list(location.volumes.values()):
+            max_file_key = max(max_file_key, volume.max_file_key)
+            messages.append(
+                master_pb2.VolumeInformationMessage(
+                    id=volume.id,
+                    size=volume.dat_size(),
+                    collection=volume.collection,
+                    file_count=volume.file_count,
+                    delete_count=volume.deleted_count,
+                    deleted_byte_count=volume.deleted_size,
+                    read_only=volume.is_read_only or low_space,
+                    replica_placement=volume.super_block.replica_placement.to_byte(),
+                    version=volume.version,
+                    ttl=volume.super_block.ttl.to_uint32(),
+                    compact_revision=volume.super_block.compaction_revision,
+                    modified_at_second=volume.last_modified_ts_seconds,
+                    disk_type=location.disk_type,
+                )
+            )
+    return messages, max_counts, max_file_key
+
+
+class MasterClient:
+    def __init__(self, store: Store, config: VolumeServerConfig) -> None:
+        self.store = store
+        self.config = config
+        self.seeds = [m.strip() for m in config.master.split(",") if m.strip()]
+        self.current_master = self.seeds[0] if self.seeds else ""
+        self.is_heartbeating = False
+        self._outbox: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._channel: grpc.Channel | None = None
+        store.events.subscribe(self._on_volume_event)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._outbox.put(_STOP)
+        if self._channel is not None:
+            self._channel.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.store.events.unsubscribe(self._on_volume_event)
+
+    # --- messages ----------------------------------------------------------------------------
+    def full_heartbeat(self) -> master_pb2.Heartbeat:
+        volumes, max_counts, max_file_key = volume_information(self.store)
+        config = self.config
+        return master_pb2.Heartbeat(
+            ip=config.ip,
+            port=config.port,
+            grpc_port=config.grpc_port,
+            public_url=config.public_url or f"{config.ip}:{config.public_port}",
+            max_file_key=max_file_key,
+            data_center=config.data_center,
+            rack=config.rack,
+            volumes=volumes,
+            has_no_volumes=not volumes,
+            max_volume_counts=max_counts,
+            location_uuids=[location.uuid for location in self.store.locations],
+            id=f"{config.ip}:{config.port}",
+        )
+
+    def ec_heartbeat(self) -> master_pb2.Heartbeat:
+        return master_pb2.Heartbeat(has_no_ec_shards=True)
+
+    def _on_volume_event(self, event: VolumeEvent) -> None:
+        if event.kind is VolumeEventKind.STATE_CHANGED:
+            self._outbox.put(self.full_heartbeat)
+            return
+        short = master_pb2.VolumeShortInformationMessage(
+            id=event.volume_id,
+            collection=event.collection,
+            replica_placement=event.replica_placement,
+            version=event.version,
+            ttl=event.ttl,
+            disk_type=event.disk_type,
+        )
+        if event.kind is VolumeEventKind.ADDED:
+            self._outbox.put(master_pb2.Heartbeat(new_volumes=[short]))
+        else:
+            self._outbox.put(master_pb2.Heartbeat(deleted_volumes=[short]))
+
+    def _requests(self) -> Iterator[master_pb2.Heartbeat]:
+        yield self.full_heartbeat()
+        yield self.ec_heartbeat()
+        while not self._stop.is_set():
+            try:
+                item = self._outbox.get(timeout=PULSE_SECONDS)
+            except queue.Empty:
+                yield self.full_heartbeat()
+                continue
+            if item is _STOP:
+                return
+            yield item() if callable(item) else item
+
+    # --- the loop ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = 0.5
+        index = 0
+        while not self._stop.is_set():
+            master = self.current_master or self.seeds[index % len(self.seeds)]
+            try:
+                new_leader = self._heartbeat_with(master)
+                backoff = 0.5
+            except grpc.RpcError as err:
+                if self._stop.is_set():
+                    break
+                log.warning("heartbeat to %s failed: %s", master, err.details() or err.code())
+                new_leader = ""
+            self.is_heartbeating = False
+            if new_leader:
+                self.current_master = new_leader
+                continue
+            index += 1
+            self.current_master = self.seeds[index % len(self.seeds)]
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, 8.0)
+
+    def _heartbeat_with(self, master: str) -> str:
+        """Stream heartbeats to ``master``; returns a new leader's address if told to move."""
+        # Drop deltas queued while disconnected: the first full heartbeat covers them.
+        while not self._outbox.empty():
+            item = self._outbox.get_nowait()
+            if item is _STOP:
+                return ""
+        self._channel = grpc.insecure_channel(master_grpc_address(master))
+        try:
+            stub = master_pb2_grpc.SeaweedStub(self._channel)
+            responses = stub.SendHeartbeat(self._requests())
+            for response in responses:
+                self.is_heartbeating = True
+                if response.volume_size_limit:
+                    self.store.volume_size_limit = response.volume_size_limit
+                if response.leader and master_http_address(response.leader) != master_http_address(
+                    master
+                ):
+                    log.info("master %s names %s as leader", master, response.leader)
+                    return response.leader
+        finally:
+            self._channel.close()
+            self._channel = None
+        return ""

@@ -1,0 +1,108 @@
+"""Run the volume server: HTTP (admin and public ports), gRPC and the heartbeat to the master.
+
+Stopping (SIGTERM or SIGINT) follows Go: stop heartbeating and report unhealthy, wait
+``-preStopSeconds`` so the master and clients move away, then stop serving and close volumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import uvicorn
+
+from .adapters.grpc.master_client import MasterClient
+from .adapters.grpc.server import start_grpc_server
+from .adapters.http.app import create_app
+from .adapters.http.context import HttpContext
+from .config import VolumeServerConfig
+from .container import build_container
+
+log = logging.getLogger("seaweed_volume")
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to :func:`serve`."""
+
+    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
+        return None
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # uvicorn >= 0.29
+        yield
+
+
+def _http_server(app, host: str, port: int) -> _QuietServer:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        server_header=False,
+        date_header=True,
+        timeout_keep_alive=30,
+    )
+    return _QuietServer(config)
+
+
+async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = None) -> None:
+    container = build_container(config)
+    store = container.store()
+    bind = config.ip_bind or config.ip
+    ctx = HttpContext(store, config)
+    grpc_server = start_grpc_server(store, config, ctx, bind)
+    master_client = MasterClient(store, config)
+    ctx.heartbeat_state = master_client
+    servers = [_http_server(create_app(ctx), bind, config.port)]
+    if config.public_port != config.port:
+        servers.append(_http_server(create_app(ctx, public=True), bind, config.public_port))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    while not all(server.started for server in servers):
+        if any(task.done() for task in tasks):
+            break
+        await asyncio.sleep(0.01)
+    master_client.start()
+    log.info(
+        "volume server %s:%d started (grpc %d, %d dirs, %d volumes)",
+        config.ip,
+        config.port,
+        config.grpc_port,
+        len(store.locations),
+        len(store.volumes()),
+    )
+    if ready is not None:
+        ready.set()
+    stop_wait = asyncio.create_task(stop.wait())
+    await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+
+    log.info("stopping: heartbeat off, waiting %ds before shutdown", config.pre_stop_seconds)
+    ctx.is_stopping = True
+    await asyncio.to_thread(master_client.stop)
+    if config.pre_stop_seconds > 0:
+        await asyncio.sleep(config.pre_stop_seconds)
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    grpc_server.stop(grace=2).wait()
+    store.close()
+    log.info("volume server stopped")
+
+
+def serve(config: VolumeServerConfig) -> int:
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(run_server(config))
+    return 0

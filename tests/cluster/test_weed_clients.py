@@ -1,0 +1,123 @@
+"""A Go 4.48 master whose only volume server is ours, driven by Go's own clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+
+import pytest
+
+from tests.support.go_cluster import GoCluster, http, wait_until, weed_binary
+from tests.support.our_server import OurServer
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    workdir = str(tmp_path_factory.mktemp("cluster"))
+    go = GoCluster(workdir)
+    with go.running():
+        go.start_master(volume_size_limit_mb=64)
+        ours = OurServer(
+            os.path.join(workdir, "ours"), go.master_port, os.path.join(workdir, "ours.log")
+        )
+        ours.start()
+        try:
+            ours.wait_registered(go.master_url)
+            yield go, ours
+        finally:
+            ours.stop()
+
+
+def weed(*args: str, timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [weed_binary(), *args], capture_output=True, text=True, timeout=timeout, input=stdin
+    )
+
+
+def shell(go: GoCluster, commands: str) -> str:
+    result = weed("shell", f"-master=127.0.0.1:{go.master_port}", stdin=commands + "\nexit\n")
+    return result.stdout + result.stderr
+
+
+def test_upload_download_round_trip(cluster, tmp_path) -> None:
+    go, ours = cluster
+    payload = random.Random(3).randbytes(3 * 1024 * 1024 + 17)
+    source = tmp_path / "big.bin"
+    source.write_bytes(payload)
+    result = weed("upload", f"-master=127.0.0.1:{go.master_port}", str(source))
+    assert result.returncode == 0, result.stderr
+    fid = json.loads(result.stdout)[0]["fid"]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = weed("download", f"-server=127.0.0.1:{go.master_port}", f"-dir={out_dir}", fid)
+    assert result.returncode == 0, result.stderr + result.stdout
+    downloaded = list(out_dir.iterdir())
+    assert len(downloaded) == 1 and downloaded[0].read_bytes() == payload
+
+
+def test_benchmark_has_no_failures(cluster) -> None:
+    go, _ = cluster
+    result = weed(
+        "benchmark",
+        f"-master=127.0.0.1:{go.master_port}",
+        "-c=4",
+        "-n=400",
+        "-size=1024",
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    failed = [int(n) for n in re.findall(r"Failed requests:\s+(\d+)", output)]
+    assert len(failed) == 2 and failed == [0, 0], output
+
+
+def test_volume_list_shows_our_node(cluster) -> None:
+    go, ours = cluster
+    output = shell(go, "volume.list")
+    assert ours.address in output, output
+    assert re.search(r"volume id:\d+", output) or "id:" in output, output
+
+
+def test_mark_readonly_and_writable(cluster) -> None:
+    go, ours = cluster
+    status = json.loads(http("GET", f"{ours.url}/status")[2])
+    vid = status["Volumes"][0]["Id"]
+    output = shell(go, f"lock\nvolume.mark -node={ours.address} -volumeId={vid} -readonly\nunlock")
+    wait_until(lambda: _read_only(ours, vid), what="volume to become read only")
+    upload = http("POST", f"{ours.url}/{vid},0a12345678", b"data", {"Content-Type": "text/plain"})
+    assert upload[0] == 500, output
+    shell(go, f"lock\nvolume.mark -node={ours.address} -volumeId={vid} -writable\nunlock")
+    wait_until(lambda: not _read_only(ours, vid), what="volume to become writable")
+    upload = http("POST", f"{ours.url}/{vid},0a12345678", b"data", {"Content-Type": "text/plain"})
+    assert upload[0] == 201
+
+
+def _read_only(ours: OurServer, vid: int) -> bool:
+    status = json.loads(http("GET", f"{ours.url}/status")[2])
+    return any(v["Id"] == vid and v["ReadOnly"] for v in status["Volumes"])
+
+
+def test_kill_9_keeps_acknowledged_writes(cluster) -> None:
+    go, ours = cluster
+    acknowledged: dict[str, bytes] = {}
+    for i in range(30):
+        assign = go.assign()
+        data = f"acknowledged {i}".encode() * 10
+        status, _, _ = http(
+            "POST",
+            f"http://{assign['url']}/{assign['fid']}",
+            data,
+            {"Content-Type": "application/x-test"},
+        )
+        assert status == 201
+        acknowledged[assign["fid"]] = data
+    ours.stop(sig=signal.SIGKILL)
+    ours.start()
+    ours.wait_registered(go.master_url)
+    for fid, data in acknowledged.items():
+        status, _, body = http("GET", f"{ours.url}/{fid}")
+        assert (status, body) == (200, data), fid
