@@ -172,6 +172,7 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         file_size_limit_mb=int(get("fileSizeLimitMB")),
         read_mode=get("readMode"),
         pre_stop_seconds=int(get("preStopSeconds")),
+        compaction_mbps=int(get("compactionMBps")),
     )
 
 

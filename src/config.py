@@ -29,6 +29,8 @@ class VolumeServerConfig(BaseModel):
     file_size_limit_mb: int = 256
     read_mode: str = "proxy"
     pre_stop_seconds: int = 10
+    compaction_mbps: int = 0
+    """``-compactionMBps``: throttle for vacuum copies, 0 means unlimited."""
 
     @field_validator("offset_bytes")
     @classmethod

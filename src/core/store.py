@@ -6,6 +6,7 @@ Adapters (HTTP, gRPC) talk to this object only; errors carry Go's texts.
 from __future__ import annotations
 
 import logging
+import os
 
 from .disk_location import DiskLocation, validate_collection
 from .errors import (
@@ -19,8 +20,10 @@ from .events import EventBus, VolumeEvent, VolumeEventKind
 from .needle.record import Needle
 from .replica_placement import ReplicaPlacement
 from .ttl import EMPTY_TTL, TTL
-from .volume.loading import open_volume
-from .volume.volume import Volume, WriteResult
+from .volume import vacuum
+from .volume.loading import load_volume_info, open_volume, save_volume_info
+from .volume.volume import Volume, WriteResult, volume_base_name
+from .volume_info import VolumeInfo, VolumeInfoError
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +164,25 @@ class Store:
         location.remove_volume(vid)
         volume.close()
 
+    def configure_volume(self, vid: int, replication: str) -> None:
+        """``ConfigureVolume``: record a replication in the (unmounted) volume's ``.vif``."""
+        for location in self.locations:
+            collection = location.find_volume_files(vid)
+            if collection is None:
+                continue
+            path = os.path.join(location.directory, volume_base_name(collection, vid) + ".vif")
+            try:
+                info = load_volume_info(path) or VolumeInfo()
+            except VolumeInfoError as err:
+                raise VolumeError(f"volume {vid} failed to load vif: {err}") from None
+            info.replication = replication
+            try:
+                save_volume_info(path, info)
+            except OSError as err:
+                raise VolumeError(f"volume {vid} failed to save vif: {err}") from None
+            return
+        raise VolumeNotFound(f"volume {vid} not found on disk")
+
     def mark_volume_read_only(self, vid: int, persist: bool = False) -> None:
         volume = self._require(vid, f"volume {vid} not found")
         volume.mark_read_only(persist)
@@ -180,6 +202,38 @@ class Store:
                 location.remove_volume(volume.id)
                 deleted.append(volume.id)
         return deleted
+
+    # --- vacuum ------------------------------------------------------------------------------
+    def check_compact_volume(self, vid: int) -> float:
+        volume = self._require(vid, f"volume id {vid} is not found during check compact")
+        return vacuum.garbage_level(volume)
+
+    def compact_volume(
+        self, vid: int, preallocate: int = 0, bytes_per_second: int = 0, progress=None
+    ) -> None:
+        volume = self._require(vid, f"volume id {vid} is not found during compact")
+        vacuum.compact(volume, preallocate, bytes_per_second, progress)
+
+    def commit_compact_volume(self, vid: int) -> tuple[bool, int]:
+        """Swap in the compacted files and reload; returns (read only, new .dat size)."""
+        location = self._location_of(vid)
+        if location is None:
+            raise VolumeNotFound(f"volume id {vid} is not found during commit compact")
+        volume = location.volumes[vid]
+        vacuum.commit(volume)
+        reloaded = open_volume(
+            location.directory,
+            volume.collection,
+            vid,
+            needle_map_kind=location.needle_map_kind,
+            default_width=location.default_width,
+        )
+        location.add_volume(reloaded)
+        return reloaded.is_read_only, reloaded.dat_size()
+
+    def cleanup_compact_volume(self, vid: int) -> None:
+        volume = self._require(vid, f"volume id {vid} is not found during cleaning up")
+        vacuum.cleanup(volume)
 
     # --- needles -----------------------------------------------------------------------------
     def write_needle(

@@ -121,3 +121,67 @@ def test_kill_9_keeps_acknowledged_writes(cluster) -> None:
     for fid, data in acknowledged.items():
         status, _, body = http("GET", f"{ours.url}/{fid}")
         assert (status, body) == (200, data), fid
+
+
+def _volumes(ours: OurServer) -> dict[int, dict]:
+    return {v["Id"]: v for v in json.loads(http("GET", f"{ours.url}/status")[2])["Volumes"] or []}
+
+
+def _fill_one_volume(go: GoCluster, count: int) -> tuple[int, dict[str, bytes]]:
+    """Upload ``count`` files into the volume of the first assignment."""
+    first = go.assign()
+    vid = int(first["fid"].split(",")[0])
+    files: dict[str, bytes] = {}
+    key = int(first["fid"].split(",")[1][:-8], 16)
+    cookie = first["fid"].split(",")[1][-8:]
+    for i in range(count):
+        fid = f"{vid},{key + i:x}{cookie}"
+        data = f"file {i} ".encode() * 200
+        status, _, _ = http(
+            "POST", f"http://{first['url']}/{fid}", data, {"Content-Type": "application/x-test"}
+        )
+        assert status == 201
+        files[fid] = data
+    return vid, files
+
+
+def test_vacuum_shrinks_and_live_needles_read(cluster) -> None:
+    go, ours = cluster
+    vid, files = _fill_one_volume(go, 40)
+    doomed = list(files)[:30]
+    for fid in doomed:
+        assert http("DELETE", f"{ours.url}/{fid}")[0] == 202
+    before = _volumes(ours)[vid]
+    output = shell(go, "lock\nvolume.vacuum -garbageThreshold=0.1\nunlock")
+    wait_until(
+        lambda: _volumes(ours)[vid]["CompactRevision"] > before["CompactRevision"],
+        what="the vacuum to commit",
+    )
+    assert os.path.getsize(os.path.join(ours.data_dir, f"{vid}.dat")) < before["Size"], output
+    for fid, data in files.items():
+        status, _, body = http("GET", f"{ours.url}/{fid}")
+        assert (status, body) == ((404, b"") if fid in doomed else (200, data)), fid
+
+
+def test_unmount_mount_configure_and_delete(cluster) -> None:
+    go, ours = cluster
+    vid, files = _fill_one_volume(go, 3)
+    fid, data = next(iter(files.items()))
+    node = ours.address
+    shell(go, f"lock\nvolume.unmount -node={node} -volumeId={vid}\nunlock")
+    wait_until(lambda: vid not in _volumes(ours), what="unmount")
+    assert http("GET", f"{ours.url}/{fid}")[0] == 404
+    shell(go, f"lock\nvolume.mount -node={node} -volumeId={vid}\nunlock")
+    wait_until(lambda: vid in _volumes(ours), what="mount")
+    assert http("GET", f"{ours.url}/{fid}")[2] == data
+    output = shell(
+        go, f"lock\nvolume.configure.replication -volumeId={vid} -replication=001\nunlock"
+    )
+    wait_until(
+        lambda: _volumes(ours).get(vid, {}).get("ReplicaPlacement") == {"node": 1},
+        what=f"replication 001 ({output})",
+    )
+    assert http("GET", f"{ours.url}/{fid}")[2] == data
+    shell(go, f"lock\nvolume.delete -node={node} -volumeId={vid}\nunlock")
+    wait_until(lambda: vid not in _volumes(ours), what="delete")
+    assert not os.path.exists(os.path.join(ours.data_dir, f"{vid}.dat"))

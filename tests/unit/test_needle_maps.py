@@ -84,7 +84,9 @@ def test_vectorised_replay_equals_go_model(seed: int, width: OffsetWidth) -> Non
     assert list(state.keys) == sorted(state.keys)
 
 
-@pytest.mark.parametrize("kind", [MemoryNeedleMapKind(), SqliteNeedleMapKind()], ids=str)
+@pytest.mark.parametrize(
+    "kind", [MemoryNeedleMapKind(), SqliteNeedleMapKind()], ids=lambda kind: kind.name
+)
 def test_live_updates_match_a_dict_model(tmp_path, kind) -> None:
     rng = random.Random(5)
     raw = random_index(rng, 2000, 3000, OffsetWidth.FOUR)

@@ -8,6 +8,7 @@ a plain error becomes status ``UNKNOWN`` carrying the error text.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from concurrent import futures
 
@@ -15,6 +16,7 @@ import grpc
 
 from ...config import VolumeServerConfig
 from ...core.errors import VolumeError
+from ...core.replica_placement import ReplicaPlacement
 from ...core.store import Store
 from ..http.admin import disk_status
 from .pb import volume_server_pb2 as pb
@@ -125,9 +127,96 @@ class VolumeServerServicer(pb_grpc.VolumeServerServicer):
             )
         return response
 
+    def VolumeConfigure(self, request, context):  # noqa: N802
+        """Errors go in the response's ``error`` field, as Go's handler does."""
+        described = f'volume_id:{request.volume_id} replication:"{request.replication}"'
+        try:
+            ReplicaPlacement.parse(request.replication)
+        except ValueError as err:
+            return pb.VolumeConfigureResponse(
+                error=f"volume configure replication {described}: {err}"
+            )
+        try:
+            self.store.unmount_volume(request.volume_id)
+        except VolumeError as err:
+            return pb.VolumeConfigureResponse(error=f"volume configure unmount {described}: {err}")
+        try:
+            self.store.configure_volume(request.volume_id, request.replication)
+        except VolumeError as err:
+            message = f"volume configure {described}: {err}"
+            try:
+                self.store.mount_volume(request.volume_id)
+            except VolumeError as mount_err:
+                message += f". Also failed to restore mount: {mount_err}"
+            return pb.VolumeConfigureResponse(error=message)
+        try:
+            self.store.mount_volume(request.volume_id)
+        except VolumeError as err:
+            return pb.VolumeConfigureResponse(error=f"volume configure mount {described}: {err}")
+        return pb.VolumeConfigureResponse()
+
+    # --- vacuum (volume_grpc_vacuum.go) -------------------------------------------------------
+    def VacuumVolumeCheck(self, request, context):  # noqa: N802
+        try:
+            ratio = self.store.check_compact_volume(request.volume_id)
+        except VolumeError as err:
+            _fail(context, err)
+        return pb.VacuumVolumeCheckResponse(garbage_ratio=ratio)
+
+    def VacuumVolumeCompact(self, request, context):  # noqa: N802
+        self._check_maintenance(context)
+        report_every = 128 * 1024 * 1024
+        next_report = [report_every]
+        progress_messages: list = []
+
+        def progress(processed: int) -> bool:
+            if processed > next_report[0]:
+                progress_messages.append(
+                    pb.VacuumVolumeCompactResponse(
+                        processed_bytes=processed, load_avg_1m=_load_average()
+                    )
+                )
+                next_report[0] = processed + report_every
+            return context.is_active()
+
+        try:
+            self.store.compact_volume(
+                request.volume_id,
+                preallocate=request.preallocate,
+                bytes_per_second=self.config.compaction_mbps * 1024 * 1024,
+                progress=progress,
+            )
+        except VolumeError as err:
+            _fail(context, err)
+        yield from progress_messages
+
+    def VacuumVolumeCommit(self, request, context):  # noqa: N802
+        self._check_maintenance(context)
+        try:
+            read_only, size = self.store.commit_compact_volume(request.volume_id)
+        except (VolumeError, OSError) as err:
+            _fail(context, err)
+        return pb.VacuumVolumeCommitResponse(is_read_only=read_only, volume_size=size)
+
+    def VacuumVolumeCleanup(self, request, context):  # noqa: N802
+        self._check_maintenance(context)
+        try:
+            self.store.cleanup_compact_volume(request.volume_id)
+        except VolumeError as err:
+            _fail(context, err)
+        return pb.VacuumVolumeCleanupResponse()
+
     def Ping(self, request, context):  # noqa: N802
         now = time.time_ns()
         return pb.PingResponse(start_time_ns=now, remote_time_ns=now, stop_time_ns=time.time_ns())
+
+
+def _load_average() -> float:
+    """The 1-minute load average per CPU, as Go reports with compaction progress."""
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        return 0.0
 
 
 def _unimplemented(name: str):

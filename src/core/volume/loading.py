@@ -22,6 +22,7 @@ from ..ttl import EMPTY_TTL, TTL
 from ..types import NEEDLE_PADDING_SIZE, OffsetWidth
 from ..volume_info import VolumeInfo, VolumeInfoError
 from .checking import IntegrityError, check_and_repair_tail
+from .vacuum import reconcile_compaction
 from .volume import Volume, volume_base_name
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,16 @@ def load_volume_info(path: str) -> VolumeInfo | None:
     return VolumeInfo.from_json(text)
 
 
+def save_volume_info(path: str, info: VolumeInfo) -> None:
+    """``SaveVolumeInfo``, made atomic: write a temporary file, fsync, rename."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(info.to_json())
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
 def open_volume(
     directory: str,
     collection: str,
@@ -58,6 +69,7 @@ def open_volume(
     preallocate: int = 0,
 ) -> Volume:
     base = os.path.join(directory, volume_base_name(collection, volume_id))
+    reconcile_compaction(directory, base)
     try:
         info = load_volume_info(base + ".vif")
     except VolumeInfoError as err:

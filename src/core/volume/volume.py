@@ -90,6 +90,8 @@ class Volume:
         )
         self.no_write_can_delete = info.read_only and info.read_only_can_delete
         self.read_only_reason = read_only_reason
+        self.compaction: object | None = None
+        """The state of a compaction in progress (see :mod:`.vacuum`)."""
         self._lock = threading.Lock()
 
     # --- identity ----------------------------------------------------------------------------
@@ -287,13 +289,9 @@ class Volume:
 
     # --- state changes -----------------------------------------------------------------------
     def save_info(self) -> None:
-        path = self.file_name(".vif")
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as out:
-            out.write(self.info.to_json())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        from .loading import save_volume_info  # loading imports this module
+
+        save_volume_info(self.file_name(".vif"), self.info)
 
     def mark_read_only(self, persist: bool) -> None:
         with self._lock:
@@ -320,16 +318,24 @@ class Volume:
             if sync is not None:
                 sync()
 
+    def write_lock(self) -> threading.Lock:
+        """The lock every append holds; vacuum's commit holds it across the swap."""
+        return self._lock
+
+    def close_files(self) -> None:
+        """Flush and close everything; the caller holds :meth:`write_lock`."""
+        if self.dat.closed:
+            return
+        if self.dat.writable:
+            self.dat.sync()
+            self.idx.sync()
+        self.needle_map.close()
+        self.dat.close()
+        self.idx.close()
+
     def close(self) -> None:
         with self._lock:
-            if self.dat.closed:
-                return
-            if self.dat.writable:
-                self.dat.sync()
-                self.idx.sync()
-            self.needle_map.close()
-            self.dat.close()
-            self.idx.close()
+            self.close_files()
 
     def destroy(self, only_empty: bool = False) -> None:
         """Close and remove every file of the volume (``Volume.Destroy``)."""
