@@ -183,6 +183,12 @@ class Store:
             return
         raise VolumeNotFound(f"volume {vid} not found on disk")
 
+    def consolidate_volume_index(self, vid: int) -> None:
+        """``ConsolidateVolumeIndex`` moves ``.idx`` to ``-dir.idx``; with one directory per
+        location (all we support yet) there is nothing to move."""
+        if self.find_volume(vid) is None:
+            raise VolumeNotFound(f"volume {vid} not found on disk")
+
     def mark_volume_read_only(self, vid: int, persist: bool = False) -> None:
         volume = self._require(vid, f"volume {vid} not found")
         volume.mark_read_only(persist)

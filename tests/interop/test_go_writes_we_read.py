@@ -7,6 +7,7 @@ import os
 import random
 
 import pytest
+
 from seaweed_volume.core.disk_location import DiskLocation
 from seaweed_volume.core.errors import AlreadyDeleted, CookieMismatch
 from seaweed_volume.core.file_id import FileId
@@ -15,7 +16,6 @@ from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
 from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind
 from seaweed_volume.core.store import Store
 from seaweed_volume.core.types import OffsetWidth, actual_size
-
 from tests.interop.conftest import gunzip_if, upload
 from tests.support.go_cluster import GoCluster, http
 

@@ -8,6 +8,7 @@ import json
 import random
 
 import pytest
+
 from seaweed_volume.core.disk_location import DiskLocation
 from seaweed_volume.core.file_id import FileId
 from seaweed_volume.core.needle.record import FLAG_IS_COMPRESSED, Needle
@@ -15,7 +16,6 @@ from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
 from seaweed_volume.core.store import Store
 from seaweed_volume.core.ttl import TTL
 from seaweed_volume.core.types import OffsetWidth
-
 from tests.support.go_cluster import GoCluster, http, wait_until
 
 rng = random.Random(7)

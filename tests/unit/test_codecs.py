@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from seaweed_volume.core.crc import crc32c_of, crc_matches, legacy_crc_value
 from seaweed_volume.core.file_id import (
     FileId,

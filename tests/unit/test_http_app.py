@@ -6,12 +6,13 @@ import gzip
 import json
 
 import pytest
+from starlette.testclient import TestClient
+
 from seaweed_volume.adapters.http.app import create_app
 from seaweed_volume.adapters.http.context import HttpContext
 from seaweed_volume.adapters.http.fid_path import FidPath, parse_url_path
 from seaweed_volume.config import VolumeServerConfig
 from seaweed_volume.container import build_container
-from starlette.testclient import TestClient
 
 FID = "3,01637037d6"
 

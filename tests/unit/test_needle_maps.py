@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+
 from seaweed_volume.core.idx import encode_entry, parse_columns
 from seaweed_volume.core.needle_map.memory import MemoryNeedleMap, MemoryNeedleMapKind
 from seaweed_volume.core.needle_map.metrics import MapMetrics, replay

@@ -6,6 +6,7 @@ import logging
 import os
 
 import pytest
+
 from seaweed_volume.core import volume as volume_pkg  # noqa: F401 - package import check
 from seaweed_volume.core.disk_location import DiskLocation
 from seaweed_volume.core.errors import (

@@ -15,8 +15,12 @@ from concurrent import futures
 import grpc
 
 from ...config import VolumeServerConfig
+from ...core.crc import legacy_crc_value
 from ...core.errors import VolumeError
+from ...core.file_id import FileIdError, parse_needle_id_cookie, parse_needle_path, parse_volume_id
+from ...core.goparse import GoNumError
 from ...core.replica_placement import ReplicaPlacement
+from ...core.server_state import ServerState, StateStore, StateVersionMismatch
 from ...core.store import Store
 from ..http.admin import disk_status
 from .pb import volume_server_pb2 as pb
@@ -30,15 +34,164 @@ def _fail(context: grpc.ServicerContext, err: Exception) -> None:
 
 
 class VolumeServerServicer(pb_grpc.VolumeServerServicer):
-    def __init__(self, store: Store, config: VolumeServerConfig, http_ctx: object) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: VolumeServerConfig,
+        http_ctx: object,
+        master_client: object | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.http_ctx = http_ctx
-        self.maintenance = False
+        self.master_client = master_client
+        self.state = StateStore(store.locations[0].directory) if store.locations else None
+
+    @property
+    def maintenance(self) -> bool:
+        return bool(self.state and self.state.state.maintenance)
 
     def _check_maintenance(self, context: grpc.ServicerContext) -> None:
         if self.maintenance:
-            context.abort(grpc.StatusCode.UNKNOWN, "volume server is in maintenance mode")
+            context.abort(
+                grpc.StatusCode.UNKNOWN,
+                f"volume server {self.config.ip}:{self.config.port} is in maintenance mode",
+            )
+
+    def _state_message(self) -> pb.VolumeServerState:
+        state = self.state.state if self.state else ServerState()
+        return pb.VolumeServerState(maintenance=state.maintenance, version=state.version)
+
+    def GetState(self, request, context):  # noqa: N802
+        return pb.GetStateResponse(state=self._state_message())
+
+    def SetState(self, request, context):  # noqa: N802
+        if request.HasField("state") and self.state is not None:
+            try:
+                self.state.update(request.state.maintenance, request.state.version)
+            except (StateVersionMismatch, OSError) as err:
+                _fail(context, err)
+        return pb.SetStateResponse(state=self._state_message())
+
+    def VolumeServerLeave(self, request, context):  # noqa: N802
+        if self.master_client is not None:
+            self.master_client.stop()
+        return pb.VolumeServerLeaveResponse()
+
+    def BatchDelete(self, request, context):  # noqa: N802
+        """Per-file results with HTTP statuses; a cookie mismatch does not stop the batch."""
+        self._check_maintenance(context)
+        response = pb.BatchDeleteResponse()
+        for fid in request.file_ids:
+            response.results.append(self._delete_one(fid, request.skip_cookie_check))
+        return response
+
+    def _delete_one(self, fid: str, skip_cookie_check: bool) -> pb.DeleteResult:
+        comma = fid.find(",")
+        if comma <= 0:
+            return pb.DeleteResult(file_id=fid, status=400, error="Wrong fid format.")
+        try:
+            volume_id = parse_volume_id(fid[:comma])
+        except GoNumError:
+            volume_id = 0
+        try:
+            if skip_cookie_check:
+                needle_id, cookie = parse_needle_id_cookie(fid[comma + 1 :])[0], 0
+            else:
+                needle_id, cookie = parse_needle_path(fid[comma + 1 :])
+        except FileIdError as err:
+            return pb.DeleteResult(file_id=fid, status=400, error=str(err))
+        if not skip_cookie_check:
+            try:
+                stored = self.store.read_needle(volume_id, needle_id)
+            except Exception as err:  # noqa: BLE001 - every read failure is a 404 here
+                return pb.DeleteResult(file_id=fid, status=404, error=str(err))
+            if stored.cookie != cookie:
+                return pb.DeleteResult(
+                    file_id=fid, status=400, error="File Random Cookie does not match."
+                )
+            if stored.is_chunk_manifest:
+                return pb.DeleteResult(
+                    file_id=fid,
+                    status=406,
+                    error="ChunkManifest: not allowed in batch delete mode.",
+                )
+        try:
+            size = self.store.delete_needle(volume_id, needle_id, cookie)
+        except VolumeError as err:
+            return pb.DeleteResult(file_id=fid, status=500, error=str(err))
+        if size == 0:
+            return pb.DeleteResult(file_id=fid, status=304)
+        return pb.DeleteResult(file_id=fid, status=202, size=size)
+
+    def VolumeNeedleStatus(self, request, context):  # noqa: N802
+        volume = self.store.find_volume(request.volume_id)
+        if volume is None:
+            context.abort(grpc.StatusCode.UNKNOWN, f"volume not found {request.volume_id}")
+        try:
+            needle = volume.read_needle(request.needle_id)
+        except (VolumeError, ValueError) as err:
+            _fail(context, err)
+        return pb.VolumeNeedleStatusResponse(
+            needle_id=needle.id,
+            cookie=needle.cookie,
+            size=needle.size,
+            last_modified=needle.last_modified,
+            crc=legacy_crc_value(needle.checksum),
+            ttl=str(needle.ttl) if needle.has_ttl else "",
+        )
+
+    def VolumeSyncStatus(self, request, context):  # noqa: N802
+        volume = self.store.find_volume(request.volume_id)
+        if volume is None:
+            context.abort(grpc.StatusCode.UNKNOWN, f"not found volume id {request.volume_id}")
+        return pb.VolumeSyncStatusResponse(
+            volume_id=volume.id,
+            collection=volume.collection,
+            replication=str(volume.super_block.replica_placement),
+            ttl=str(volume.super_block.ttl),
+            tail_offset=volume.dat_size(),
+            compact_revision=volume.super_block.compaction_revision,
+            idx_file_size=volume.idx_size(),
+            version=volume.version,
+        )
+
+    def ReadVolumeFileStatus(self, request, context):  # noqa: N802
+        volume = self.store.find_volume(request.volume_id)
+        if volume is None:
+            context.abort(grpc.StatusCode.UNKNOWN, f"not found volume id {request.volume_id}")
+        modified = int(os.stat(volume.file_name(".dat")).st_mtime)
+        location = next(loc for loc in self.store.locations if volume.id in loc.volumes)
+        info = volume.info
+        return pb.ReadVolumeFileStatusResponse(
+            volume_id=volume.id,
+            idx_file_timestamp_seconds=modified,
+            idx_file_size=volume.idx_size(),
+            dat_file_timestamp_seconds=modified,
+            dat_file_size=volume.dat_size(),
+            file_count=volume.file_count,
+            compaction_revision=volume.super_block.compaction_revision,
+            collection=volume.collection,
+            disk_type=location.disk_type or "hdd",
+            volume_info=pb.VolumeInfo(
+                version=info.version,
+                replication=info.replication,
+                bytes_offset=info.bytes_offset,
+                dat_file_size=info.dat_file_size,
+                expire_at_sec=info.expire_at_sec,
+                read_only=info.read_only,
+                read_only_can_delete=info.read_only_can_delete,
+            ),
+            version=volume.version,
+        )
+
+    def VolumeConsolidateIndex(self, request, context):  # noqa: N802
+        self._check_maintenance(context)
+        try:
+            self.store.consolidate_volume_index(request.volume_id)
+        except (VolumeError, OSError) as err:
+            _fail(context, err)
+        return pb.VolumeConsolidateIndexResponse()
 
     def AllocateVolume(self, request, context):  # noqa: N802 - gRPC method names
         self._check_maintenance(context)
@@ -239,7 +392,11 @@ _fill_unimplemented()
 
 
 def start_grpc_server(
-    store: Store, config: VolumeServerConfig, http_ctx: object, bind: str
+    store: Store,
+    config: VolumeServerConfig,
+    http_ctx: object,
+    bind: str,
+    master_client: object | None = None,
 ) -> grpc.Server:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=16),
@@ -248,9 +405,8 @@ def start_grpc_server(
             ("grpc.max_receive_message_length", 1 << 30),
         ],
     )
-    pb_grpc.add_VolumeServerServicer_to_server(
-        VolumeServerServicer(store, config, http_ctx), server
-    )
+    servicer = VolumeServerServicer(store, config, http_ctx, master_client)
+    pb_grpc.add_VolumeServerServicer_to_server(servicer, server)
     server.add_insecure_port(f"{bind}:{config.grpc_port}")
     server.start()
     return server
