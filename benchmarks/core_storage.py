@@ -33,7 +33,6 @@ from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind  # noqa: E
 from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind  # noqa: E402
 from seaweed_volume.core.store import Store  # noqa: E402
 from seaweed_volume.core.types import OffsetWidth, actual_size  # noqa: E402
-
 from tests.support.go_cluster import GoCluster, http, wait_until  # noqa: E402
 
 
