@@ -168,3 +168,27 @@ def test_openapi_describes_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/status", "/healthz", "/{fid_path}"} <= set(paths)
     assert set(paths["/{fid_path}"]) == {"get", "head", "post", "put", "delete"}
+
+
+def test_fast_path_and_fastapi_routes_answer_alike(client: TestClient) -> None:
+    """The raw fast path and the FastAPI routes share handlers: same status, headers, body."""
+    framework = TestClient(client.app.app)  # the FastAPI app behind the fast path
+    client.post(f"/{FID}", files={"file": ("same.txt", b"same answer " * 20, "text/plain")})
+    requests = [
+        ("GET", f"/{FID}", {"Accept-Encoding": "identity"}),
+        ("GET", f"/{FID}", {"Accept-Encoding": "gzip"}),
+        ("HEAD", f"/{FID}", {}),
+        ("GET", f"/{FID}", {"Range": "bytes=2-5", "Accept-Encoding": "identity"}),
+        ("GET", "/3,zz", {}),
+        ("GET", "/9,01637037d6", {}),
+        ("DELETE", "/3,01637037d7", {}),
+    ]
+    for method, path, headers in requests:
+        fast = client.request(method, path, headers=headers)
+        slow = framework.request(method, path, headers=headers)
+        assert fast.status_code == slow.status_code, (method, path)
+        drop = {"date"}
+        assert {k: v for k, v in fast.headers.items() if k not in drop} == {
+            k: v for k, v in slow.headers.items() if k not in drop
+        }, (method, path)
+        assert fast.content == slow.content, (method, path)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from ...core.volume.volume import Volume
 from .context import HttpContext
-from .responses import bare, write_json
+from .responses import HttpReply, HttpRequest, bare, write_json
 
 
 def _replica_placement_json(volume: Volume) -> dict[str, int]:
@@ -63,7 +60,7 @@ def disk_status(directory: str) -> dict[str, object]:
     }
 
 
-def status(ctx: HttpContext, request: Request) -> Response:
+def status(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     volumes = []
     disks = []
     for location in ctx.store.locations:
@@ -75,10 +72,10 @@ def status(ctx: HttpContext, request: Request) -> Response:
         "Version": ctx.version,
         "Volumes": [volume_status(v, disk_type) for v, disk_type in volumes] or None,
     }
-    return write_json(200, body, bool(request.query_params.get("pretty")))
+    return write_json(200, body, request.pretty)
 
 
-def healthz(ctx: HttpContext, request: Request) -> Response:
+def healthz(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     if ctx.is_stopping or not ctx.is_heartbeating:
         return bare(503)
     return bare(200)

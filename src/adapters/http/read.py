@@ -8,16 +8,13 @@ import json
 import logging
 import zlib
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError, parse_bool
 from ...core.needle.mime_types import type_by_extension
 from .context import HttpContext
 from .fid_path import go_ext, parse_url_path
-from .responses import bare, http_error
+from .responses import HttpReply, HttpRequest, bare, http_error
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +27,9 @@ def _decompress(data: bytes) -> bytes:
         return data
 
 
-def _content_disposition(filename: str, request: Request) -> str:
+def _content_disposition(filename: str, request: HttpRequest) -> str:
     disposition = "inline"
-    dl = request.query_params.get("dl", "")
+    dl = request.query.get("dl", "")
     if dl:
         try:
             if parse_bool(dl):
@@ -57,8 +54,21 @@ def format_media_param(key: str, value: str) -> str:
     return f'{key}="{escaped}"'
 
 
-def read_needle(ctx: HttpContext, request: Request) -> Response:
-    parts = parse_url_path(request.url.path)
+def stored_size(ctx: HttpContext, path: str) -> int:
+    """The stored size of the needle a path names (0 when unknown): picks inline or thread."""
+    parts = parse_url_path(path)
+    try:
+        volume = ctx.store.find_volume(parse_volume_id(parts.vid))
+        if volume is None:
+            return 0
+        entry = volume.needle_map.get(parse_needle_path(parts.fid)[0])
+    except (GoNumError, FileIdError):
+        return 0
+    return abs(entry[1]) if entry else 0
+
+
+def read_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    parts = parse_url_path(request.path)
     try:
         volume_id = parse_volume_id(parts.vid)
         needle_id, cookie = parse_needle_path(parts.fid)
@@ -69,16 +79,16 @@ def read_needle(ctx: HttpContext, request: Request) -> Response:
         # readMode proxy/redirect needs a master lookup; until the master client serves
         # lookups, a volume that is not here is reported as Go's local mode does.
         return bare(404)
-    read_deleted = request.query_params.get("readDeleted") == "true"
+    read_deleted = request.query.get("readDeleted") == "true"
     try:
         needle = volume.read_needle(needle_id, read_deleted=read_deleted)
     except (NotFound, AlreadyDeleted, CookieMismatch):
         return bare(404)
     except Exception as err:  # noqa: BLE001 - Go answers any other read error with 500
-        log.warning("read %s: %s", request.url.path, err)
+        log.warning("read %s: %s", request.path, err)
         return bare(500)
     if needle.cookie != cookie:
-        log.info("request %s with cookie:%x expected:%x", request.url.path, cookie, needle.cookie)
+        log.info("request %s with cookie:%x expected:%x", request.path, cookie, needle.cookie)
         return bare(404)
 
     headers: dict[str, str] = {}
@@ -98,7 +108,7 @@ def read_needle(ctx: HttpContext, request: Request) -> Response:
             for key, value in json.loads(needle.pairs).items():
                 headers[str(key)] = str(value)
         except ValueError:
-            log.info("unmarshal pairs error for %s", request.url.path)
+            log.info("unmarshal pairs error for %s", request.path)
 
     filename, ext = parts.filename, parts.ext
     if needle.name and not filename:
@@ -126,23 +136,23 @@ def read_needle(ctx: HttpContext, request: Request) -> Response:
     return _serve_body(request, data, headers)
 
 
-def _serve_body(request: Request, data: bytes, headers: dict[str, str]) -> Response:
+def _serve_body(request: HttpRequest, data: bytes, headers: dict[str, str]) -> HttpReply:
     total = len(data)
     if request.method == "HEAD":
         headers["Content-Length"] = str(total)
-        return Response(status_code=200, headers=headers)
+        return HttpReply(200, headers, head_only=True)
     range_header = request.headers.get("range", "")
     if not range_header:
-        return Response(data, status_code=200, headers=headers)
+        return HttpReply(200, headers, data)
     ranges = _parse_range(range_header, total)
     if ranges is None:
         return http_error(416, "invalid range")
     if len(ranges) != 1:
         # Multiple ranges (multipart/byteranges) arrive with the full HTTP surface.
-        return Response(data, status_code=200, headers=headers)
+        return HttpReply(200, headers, data)
     start, length = ranges[0]
     headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{total}"
-    return Response(data[start : start + length], status_code=206, headers=headers)
+    return HttpReply(206, headers, data[start : start + length])
 
 
 def _parse_range(header: str, size: int) -> list[tuple[int, int]] | None:

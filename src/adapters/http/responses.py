@@ -1,11 +1,53 @@
-"""Go's JSON and error response helpers (``weed/server/common.go``)."""
+"""Framework-neutral requests and replies, and Go's response helpers (``common.go``).
+
+Handlers take an :class:`HttpRequest` and return an :class:`HttpReply`; the raw ASGI fast path
+and the FastAPI routes both serve them, so the two can never disagree.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
-from starlette.responses import Response
+
+@dataclass(slots=True)
+class HttpRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    """First value of each query parameter (Go's ``FormValue``)."""
+    headers: dict[str, str]
+    """First value of each header, by lower-case name."""
+    body: bytes = b""
+
+    @classmethod
+    def from_raw(
+        cls, method: str, path: str, query_string: bytes, raw_headers: list, body: bytes = b""
+    ) -> HttpRequest:
+        query: dict[str, str] = {}
+        if query_string:
+            for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+                query.setdefault(key, value)
+        headers: dict[str, str] = {}
+        for name, value in raw_headers:
+            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        return cls(method, path, query, headers, body)
+
+    @property
+    def pretty(self) -> bool:
+        return bool(self.query.get("pretty"))
+
+
+@dataclass(slots=True)
+class HttpReply:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    head_only: bool = False
+    """A HEAD reply: headers (Content-Length included) but no body bytes."""
+
 
 JSON_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
@@ -20,34 +62,32 @@ def go_json_bytes(obj: Any, pretty: bool = False) -> bytes:
 
 
 def write_json(
-    status: int, obj: Any, pretty: bool = False, headers: dict | None = None
-) -> Response:
+    status: int, obj: Any, pretty: bool = False, headers: dict[str, str] | None = None
+) -> HttpReply:
     """``writeJson``: no body for 1xx/204/304, else JSON with ``nosniff``."""
     extra = dict(headers or {})
     if status in (204, 304) or 100 <= status < 200:
-        return Response(status_code=status, headers=extra)
-    return Response(
+        return HttpReply(status, extra)
+    return HttpReply(
+        status,
+        {**extra, "Content-Type": "application/json", **JSON_HEADERS},
         go_json_bytes(obj, pretty),
-        status_code=status,
-        media_type="application/json",
-        headers={**JSON_HEADERS, **extra},
     )
 
 
-def write_json_error(status: int, message: str, pretty: bool = False) -> Response:
+def write_json_error(status: int, message: str, pretty: bool = False) -> HttpReply:
     return write_json(status, {"error": message}, pretty)
 
 
-def http_error(status: int, message: str) -> Response:
+def http_error(status: int, message: str) -> HttpReply:
     """Go's ``http.Error``: plain text with a trailing newline."""
-    return Response(
+    return HttpReply(
+        status,
+        {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"},
         (message + "\n").encode(),
-        status_code=status,
-        media_type="text/plain; charset=utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
     )
 
 
-def bare(status: int, headers: dict | None = None) -> Response:
+def bare(status: int, headers: dict[str, str] | None = None) -> HttpReply:
     """A status with no body (``w.WriteHeader``)."""
-    return Response(status_code=status, headers=headers or {})
+    return HttpReply(status, dict(headers or {}))

@@ -5,9 +5,6 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from ...core.errors import VolumeError
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError, parse_int
@@ -19,32 +16,28 @@ from ...core.needle.parse_upload import (
 )
 from .context import HttpContext
 from .fid_path import parse_url_path
-from .responses import write_json, write_json_error
+from .responses import HttpReply, HttpRequest, write_json, write_json_error
 
 log = logging.getLogger(__name__)
 
 
-def _pretty(request: Request) -> bool:
-    return bool(request.query_params.get("pretty"))
-
-
-def write_needle(ctx: HttpContext, request: Request, body: bytes) -> Response:
-    pretty = _pretty(request)
-    parts = parse_url_path(request.url.path)
+def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    pretty = request.pretty
+    parts = parse_url_path(request.path)
     try:
         volume_id = parse_volume_id(parts.vid)
     except GoNumError as err:
         return write_json_error(400, str(err), pretty)
     upload_request = UploadRequest(
         method=request.method,
-        path=request.url.path,
-        headers={k.lower(): v for k, v in request.headers.items()},
-        query=dict(request.query_params),
-        body=body,
+        path=request.path,
+        headers=request.headers,
+        query=request.query,
+        body=request.body,
     )
     try:
         upload = parse_upload(upload_request, ctx.file_size_limit)
-        needle = needle_from_upload(upload, request.url.path)
+        needle = needle_from_upload(upload, request.path)
     except (UploadError, FileIdError, GoNumError) as err:
         return write_json_error(400, str(err), pretty)
     try:
@@ -53,7 +46,7 @@ def write_needle(ctx: HttpContext, request: Request, body: bytes) -> Response:
         return write_json_error(500, str(err), pretty)
     etag_header = {"ETag": f'"{needle.etag}"', "Content-MD5": upload.content_md5}
     if result.unchanged:
-        return Response(status_code=204, headers=etag_header)
+        return HttpReply(204, etag_header)
     reply: dict[str, object] = {}
     if needle.name:
         reply["name"] = needle.name.decode("utf-8", "replace")
@@ -67,9 +60,9 @@ def write_needle(ctx: HttpContext, request: Request, body: bytes) -> Response:
     return write_json(201, reply, pretty, etag_header)
 
 
-def delete_needle(ctx: HttpContext, request: Request) -> Response:
-    pretty = _pretty(request)
-    parts = parse_url_path(request.url.path)
+def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    pretty = request.pretty
+    parts = parse_url_path(request.path)
     try:
         volume_id = parse_volume_id(parts.vid)
     except GoNumError:
@@ -85,7 +78,7 @@ def delete_needle(ctx: HttpContext, request: Request) -> Response:
     if stored.cookie != cookie:
         return write_json_error(400, "File Random Cookie does not match.", pretty)
     size = stored.size
-    ts = request.query_params.get("ts", "")
+    ts = request.query.get("ts", "")
     last_modified = int(time.time())
     if ts:
         try:
