@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.support.go_cluster import GoCluster, http, wait_until, weed_binary
+from tests.support.go_cluster import GoCluster, free_port_pair, http, wait_until, weed_binary
 from tests.support.our_server import OurServer
 
 
@@ -185,3 +185,47 @@ def test_unmount_mount_configure_and_delete(cluster) -> None:
     shell(go, f"lock\nvolume.delete -node={node} -volumeId={vid}\nunlock")
     wait_until(lambda: vid not in _volumes(ours), what="delete")
     assert not os.path.exists(os.path.join(ours.data_dir, f"{vid}.dat"))
+
+
+def test_master_sees_new_volumes_through_delta_heartbeats(cluster) -> None:
+    go, ours = cluster
+    before = len(_volumes(ours))
+    status, _, body = http("GET", f"{go.master_url}/vol/grow?count=1&collection=grown")
+    assert status == 200, body
+    ours.wait_registered(go.master_url, volumes=before + 1)
+    grown = [v for v in _volumes(ours).values() if v["Collection"] == "grown"]
+    assert len(grown) == 1
+
+
+def test_public_port_is_read_only_and_sigterm_stops_cleanly(tmp_path) -> None:
+    go = GoCluster(str(tmp_path))
+    with go.running():
+        go.start_master()
+        public_port = free_port_pair()
+        ours = OurServer(
+            str(tmp_path / "data"),
+            go.master_port,
+            str(tmp_path / "ours.log"),
+            extra=[f"-port.public={public_port}"],
+        )
+        ours.start()
+        try:
+            ours.wait_registered(go.master_url)
+            assign = go.assign()
+            fid = assign["fid"]
+            assert (
+                http("POST", f"{ours.url}/{fid}", b"stored", {"Content-Type": "text/plain"})[0]
+                == 201
+            )
+            public = f"http://127.0.0.1:{public_port}"
+            assert http("GET", f"{public}/{fid}")[2] == b"stored"
+            status, _, body = http(
+                "POST", f"{public}/{fid}", b"nope", {"Content-Type": "text/plain"}
+            )
+            assert (status, body) == (200, b"")
+            assert http("DELETE", f"{public}/{fid}")[0] == 200
+            assert http("GET", f"{ours.url}/{fid}")[2] == b"stored"
+        finally:
+            code = ours.stop(signal.SIGTERM)
+        assert code == 0, ours.log_tail()
+        assert "volume server stopped" in ours.log_tail()

@@ -1,0 +1,155 @@
+"""Go-style flags: both syntaxes, -options files, defaults, and clear errors."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from seaweed_volume.cli import FLAGS_BY_NAME, UsageError, build_config, parse_flags
+
+
+def test_go_and_double_dash_syntax_agree() -> None:
+    go_style = parse_flags(["-port=8081", "-dir", "/a,/b", "-max=3,4", "-images.fix.orientation"])
+    dashes = parse_flags(
+        ["--port", "8081", "--dir=/a,/b", "--max", "3,4", "--images.fix.orientation"]
+    )
+    assert go_style == dashes
+    config = build_config(go_style)
+    assert (config.port, config.grpc_port, config.public_port) == (8081, 18081, 8081)
+    assert config.dirs == ["/a", "/b"] and config.max_volume_counts == [3, 4]
+
+
+def test_defaults_match_go() -> None:
+    config = build_config({})
+    assert (config.port, config.grpc_port, config.read_mode) == (8080, 18080, "proxy")
+    assert config.max_volume_counts == [8] and config.file_size_limit_mb == 256
+    assert config.master == "localhost:9333" and config.pre_stop_seconds == 10
+
+
+def test_upstream_harness_arguments_parse() -> None:
+    """The flags test/volume_server passes to a non-Go volume server binary."""
+    values = parse_flags(
+        [
+            "--port",
+            "1",
+            "--port.grpc",
+            "2",
+            "--port.public",
+            "3",
+            "--ip",
+            "127.0.0.1",
+            "--ip.bind",
+            "127.0.0.1",
+            "--dir",
+            "/d",
+            "--max",
+            "16",
+            "--master",
+            "127.0.0.1:9",
+            "--securityFile",
+            "/s.toml",
+            "--readMode",
+            "proxy",
+            "--concurrentUploadLimitMB",
+            "8",
+            "--concurrentDownloadLimitMB",
+            "8",
+            "--preStopSeconds",
+            "0",
+            "--inflightUploadDataTimeout",
+            "2s",
+            "--inflightDownloadDataTimeout",
+            "2s",
+        ]
+    )
+    config = build_config(values)
+    assert (config.port, config.grpc_port, config.public_port) == (1, 2, 3)
+
+
+def test_options_file(tmp_path) -> None:
+    options = tmp_path / "volume.options"
+    options.write_text("# comment\nport=9000\n-rack=r7\nmax=2\n")
+    config = build_config(parse_flags([f"-options={options}", "-max=5"]))
+    assert (config.port, config.rack) == (9000, "r7")
+    assert config.max_volume_counts == [5]  # the command line wins
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-nosuchflag=1"], "flag provided but not defined: -nosuchflag"),
+        (["-port=abc"], 'invalid value "abc" for flag -port: parse error'),
+        (["-port"], "flag needs an argument: -port"),
+    ],
+)
+def test_bad_flags(argv: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_flags(argv)
+
+
+def test_unsupported_flag_warns_once(caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        build_config(parse_flags(["-cpuprofile=/tmp/x"]))
+    assert [r.message for r in caplog.records] == [
+        "flag -cpuprofile is accepted but not supported yet; ignoring it"
+    ]
+
+
+def test_every_go_flag_is_known() -> None:
+    go_flags = {
+        "compactionMBps",
+        "concurrentDownloadLimitMB",
+        "concurrentUploadLimitMB",
+        "cpuprofile",
+        "dataCenter",
+        "debug",
+        "debug.port",
+        "dir",
+        "dir.idx",
+        "disk",
+        "fileSizeLimitMB",
+        "hasSlowRead",
+        "id",
+        "idleTimeout",
+        "images.fix.orientation",
+        "index",
+        "index.leveldbTimeout",
+        "inflightDownloadDataTimeout",
+        "inflightUploadDataTimeout",
+        "ip",
+        "ip.bind",
+        "maintenanceMBps",
+        "master",
+        "max",
+        "memprofile",
+        "metricsIp",
+        "metricsPort",
+        "minFreeSpace",
+        "minFreeSpacePercent",
+        "mserver",
+        "options",
+        "port",
+        "port.grpc",
+        "port.public",
+        "pprof",
+        "preStopSeconds",
+        "publicUrl",
+        "rack",
+        "readBufferSizeMB",
+        "readMode",
+        "tags",
+        "volume.allowUntrustedRemoteEndpoints",
+        "whiteList",
+    }
+    assert go_flags <= set(FLAGS_BY_NAME)
+
+
+def test_console_script_reports_usage_errors() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "seaweed_volume", "-bogus"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "flag provided but not defined: -bogus" in result.stderr
