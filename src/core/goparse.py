@@ -44,6 +44,16 @@ def parse_uint(text: str, base: int, bits: int, func: str = "ParseUint") -> int:
     """``strconv.ParseUint(text, base, bits)`` for an explicit base (no prefixes, no ``_``)."""
     if not text:
         raise GoNumError(func, text, "invalid syntax")
+    # Fast path: plain ASCII digits, which Python's int() parses exactly as Go does (a "0x"
+    # prefix is the one form int() takes and Go does not, so it goes the slow way).
+    if text.isascii() and text.isalnum() and not (base == 16 and text[:2] in ("0x", "0X")):
+        try:
+            value = int(text, base)
+        except ValueError:
+            raise GoNumError(func, text, "invalid syntax") from None
+        if value >> bits:
+            raise GoNumError(func, text, "value out of range")
+        return value
     value = 0
     limit = (1 << bits) - 1
     overflow = False

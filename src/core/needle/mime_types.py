@@ -96,16 +96,21 @@ def _is_binary_byte(b: int) -> bool:
     return b <= 0x08 or b == 0x0B or 0x0E <= b <= 0x1A or 0x1C <= b <= 0x1F
 
 
+# ``bytes.translate`` deletes every non-binary byte; what is left is binary. C speed.
+_NOT_BINARY = bytes(b for b in range(256) if not _is_binary_byte(b))
+
+
 def detect_content_type(data: bytes) -> str:
     """Go's ``http.DetectContentType`` for the cases the upload path relies on."""
     head = data[:512]
     stripped = head.lstrip(b"\t\n\x0c\r ")
     lowered = stripped[:16].lower()
-    for tag in _HTML_TAGS:
-        if lowered.startswith(tag) and len(stripped) > len(tag) and stripped[len(tag)] in b" >":
-            return "text/html; charset=utf-8"
-    if stripped.startswith(b"<?xml"):
-        return "text/xml; charset=utf-8"
+    if lowered[:1] == b"<":
+        for tag in _HTML_TAGS:
+            if lowered.startswith(tag) and len(stripped) > len(tag) and stripped[len(tag)] in b" >":
+                return "text/html; charset=utf-8"
+        if stripped.startswith(b"<?xml"):
+            return "text/xml; charset=utf-8"
     for signature, kind in _SIGNATURES:
         if head.startswith(signature):
             return kind
@@ -115,6 +120,6 @@ def detect_content_type(data: bytes) -> str:
         return "text/plain; charset=utf-16"
     if head.startswith(b"\xef\xbb\xbf"):
         return "text/plain; charset=utf-8"
-    if any(_is_binary_byte(b) for b in head):
+    if head.translate(None, _NOT_BINARY):
         return "application/octet-stream"
     return "text/plain; charset=utf-8"
