@@ -8,6 +8,7 @@ import random
 import re
 import signal
 import subprocess
+import threading
 
 import pytest
 
@@ -101,26 +102,53 @@ def _read_only(ours: OurServer, vid: int) -> bool:
     return any(v["Id"] == vid and v["ReadOnly"] for v in status["Volumes"])
 
 
-def test_kill_9_keeps_acknowledged_writes(cluster) -> None:
+def test_kill_9_during_writes_keeps_acknowledged_writes(cluster) -> None:
     go, ours = cluster
+    batch = 2000
+    assign = go.assign(count=str(batch))  # reserves the ids fid, fid_1 ... fid_1999
     acknowledged: dict[str, bytes] = {}
-    for i in range(30):
-        assign = go.assign()
-        data = f"acknowledged {i}".encode() * 10
-        status, _, _ = http(
-            "POST",
-            f"http://{assign['url']}/{assign['fid']}",
-            data,
-            {"Content-Type": "application/x-test"},
-        )
-        assert status == 201
-        acknowledged[assign["fid"]] = data
+    stop = threading.Event()
+
+    def writer() -> None:
+        for i in range(batch):
+            if stop.is_set():
+                return
+            fid = f"{assign['fid']}_{i}" if i else assign["fid"]
+            data = f"acknowledged {i}".encode() * 10
+            try:
+                status, _, _ = http(
+                    "POST",
+                    f"{ours.url}/{fid}",
+                    data,
+                    {"Content-Type": "application/x-test"},
+                    timeout=5,
+                )
+            except OSError:
+                return
+            if status != 201:
+                return
+            acknowledged[fid] = data
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    wait_until(lambda: len(acknowledged) >= 200, what="writes to be acknowledged")
     ours.stop(sig=signal.SIGKILL)
+    stop.set()
+    thread.join(timeout=30)
     ours.start()
     ours.wait_registered(go.master_url)
-    for fid, data in acknowledged.items():
+    for fid, data in list(acknowledged.items()):
         status, _, body = http("GET", f"{ours.url}/{fid}")
         assert (status, body) == (200, data), fid
+
+
+def test_node_registers_again_after_master_restart(cluster) -> None:
+    go, ours = cluster
+    master = go.processes[0]
+    master.stop()
+    master.start()
+    wait_until(lambda: http("GET", f"{go.master_url}/cluster/status")[0] == 200, what="master")
+    ours.wait_registered(go.master_url, volumes=len(_volumes(ours)))
 
 
 def _volumes(ours: OurServer) -> dict[int, dict]:
