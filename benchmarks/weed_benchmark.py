@@ -58,6 +58,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("-n", type=int, default=20000)
     parser.add_argument("-c", type=int, default=16)
+    parser.add_argument(
+        "--ours-flag",
+        action="append",
+        default=[],
+        help="extra seaweed-volume flag, e.g. --ours-flag=-httpServer=uvicorn",
+    )
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="sv-weed-bench-")
     go_cluster = GoCluster(os.path.join(workdir, "go"))

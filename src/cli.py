@@ -41,6 +41,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("disk", "string", "", "[hdd|ssd|<tag>] hard drive or solid state drive or any tag"),
     Flag("fileSizeLimitMB", "int", "256", "limit file size to avoid out of memory"),
     Flag("hasSlowRead", "bool", "true", "prevent slow reads from blocking other requests"),
+    Flag("httpServer", "string", "native", "HTTP server: native (httptools) or uvicorn"),
     Flag("id", "string", "", "volume server id. If empty, default to ip:port"),
     Flag("idleTimeout", "int", "30", "connection idle seconds"),
     Flag("images.fix.orientation", "bool", "false", "Adjust jpg orientation when uploading."),
@@ -173,6 +174,8 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         read_mode=get("readMode"),
         pre_stop_seconds=int(get("preStopSeconds")),
         compaction_mbps=int(get("compactionMBps")),
+        http_server=get("httpServer"),
+        idle_timeout=int(get("idleTimeout")),
     )
 
 

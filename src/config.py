@@ -29,6 +29,9 @@ class VolumeServerConfig(BaseModel):
     file_size_limit_mb: int = 256
     read_mode: str = "proxy"
     pre_stop_seconds: int = 10
+    http_server: str = "native"
+    """``native`` (asyncio + httptools, the fast path) or ``uvicorn`` (plain ASGI)."""
+    idle_timeout: int = 30
     compaction_mbps: int = 0
     """``-compactionMBps``: throttle for vacuum copies, 0 means unlimited."""
 

@@ -17,6 +17,7 @@ from .adapters.grpc.master_client import MasterClient
 from .adapters.grpc.server import start_grpc_server
 from .adapters.http.app import create_app
 from .adapters.http.context import HttpContext
+from .adapters.http.protocol import HttpServer
 from .config import VolumeServerConfig
 from .container import build_container
 
@@ -57,27 +58,35 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     master_client = MasterClient(store, config)
     grpc_server = start_grpc_server(store, config, ctx, bind, master_client)
     ctx.heartbeat_state = master_client
-    servers = [_http_server(create_app(ctx), bind, config.port)]
+    apps = [(create_app(ctx), config.port, False)]
     if config.public_port != config.port:
-        servers.append(_http_server(create_app(ctx, public=True), bind, config.public_port))
+        apps.append((create_app(ctx, public=True), config.public_port, True))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(server.serve()) for server in servers]
-    while not all(server.started for server in servers):
-        if any(task.done() for task in tasks):
-            break
-        await asyncio.sleep(0.01)
+    if config.http_server == "uvicorn":
+        servers = [_http_server(app, bind, port) for app, port, _ in apps]
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
+        while not all(server.started for server in servers):
+            if any(task.done() for task in tasks):
+                break
+            await asyncio.sleep(0.01)
+    else:
+        natives = [HttpServer(ctx, app, public, config.idle_timeout) for app, _, public in apps]
+        for native, (_, port, _) in zip(natives, apps, strict=True):
+            await native.start(bind, port)
+        tasks = []
     master_client.start()
     log.info(
-        "volume server %s:%d started (grpc %d, %d dirs, %d volumes)",
+        "volume server %s:%d started (grpc %d, %d dirs, %d volumes, %s http)",
         config.ip,
         config.port,
         config.grpc_port,
         len(store.locations),
         len(store.volumes()),
+        config.http_server,
     )
     if ready is not None:
         ready.set()
@@ -89,9 +98,13 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     await asyncio.to_thread(master_client.stop)
     if config.pre_stop_seconds > 0:
         await asyncio.sleep(config.pre_stop_seconds)
-    for server in servers:
-        server.should_exit = True
-    await asyncio.gather(*tasks, return_exceptions=True)
+    if config.http_server == "uvicorn":
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+    else:
+        for native in natives:
+            await native.stop()
     grpc_server.stop(grace=2).wait()
     store.close()
     log.info("volume server stopped")

@@ -85,22 +85,31 @@ def compact(
     bytes_per_second: int = 0,
     progress: ProgressFn | None = None,
 ) -> CompactionState:
-    """Write ``.cpd``/``.cpx`` from the volume's current index (``CompactByIndex``)."""
-    if volume.compaction is not None:
-        raise VolumeError(f"volume {volume.id} is compacting")
-    volume.dat.sync()
-    volume.idx.sync()
-    index_size = volume.idx.size()
-    state = CompactionState(index_size, volume.super_block.compaction_revision)
-    volume.compaction = state
+    """Write ``.cpd``/``.cpx`` from the volume's current index (``CompactByIndex``).
+
+    A compaction that was never committed is simply replaced, as in Go; only one copy runs
+    at a time per volume.
+    """
+    with volume.compaction_guard:
+        if volume.compacting:
+            raise VolumeError(f"volume {volume.id} is compacting")
+        volume.compacting = True
     try:
-        _copy_live_needles(volume, index_size, preallocate, bytes_per_second, progress)
-    except BaseException:
+        volume.dat.sync()
+        volume.idx.sync()
+        index_size = volume.idx.size()
+        state = CompactionState(index_size, volume.super_block.compaction_revision)
         volume.compaction = None
-        for suffix in (".cpd", ".cpx"):
-            _remove(volume.file_name(suffix))
-        raise
-    return state
+        try:
+            _copy_live_needles(volume, index_size, preallocate, bytes_per_second, progress)
+        except BaseException:
+            for suffix in (".cpd", ".cpx"):
+                _remove(volume.file_name(suffix))
+            raise
+        volume.compaction = state
+        return state
+    finally:
+        volume.compacting = False
 
 
 def _copy_live_needles(

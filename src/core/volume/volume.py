@@ -91,7 +91,9 @@ class Volume:
         self.no_write_can_delete = info.read_only and info.read_only_can_delete
         self.read_only_reason = read_only_reason
         self.compaction: object | None = None
-        """The state of a compaction in progress (see :mod:`.vacuum`)."""
+        """The state of a finished, not yet committed compaction (see :mod:`.vacuum`)."""
+        self.compacting = False
+        self.compaction_guard = threading.Lock()
         self._lock = threading.Lock()
 
     # --- identity ----------------------------------------------------------------------------

@@ -1,0 +1,310 @@
+"""An HTTP/1.1 server on asyncio + httptools that serves file ids without ASGI overhead.
+
+File-id requests go straight to the shared handlers (:mod:`.read`, :mod:`.write`); every
+other request (``/status``, ``/healthz``, ``/docs``, ``/openapi.json``...) is bridged to the
+FastAPI application as ASGI, so FastAPI stays the HTTP surface and the OpenAPI source.
+
+HTTP/1.1 as clients expect it: keep-alive (and ``Connection: close``, HTTP/1.0), pipelined
+requests answered in order, chunked request bodies, ``Expect: 100-continue``, write-side flow
+control so a slow reader never buffers unbounded data, idle connections closed after
+``-idleTimeout``. Header names go out in Go's canonical form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import email.utils
+import logging
+import time
+from http import HTTPStatus
+
+import httptools
+from starlette.types import ASGIApp
+
+from .context import HttpContext
+from .fastpath import INLINE_LIMIT, NAMED_ROUTES, encode_headers
+from .read import read_needle, stored_size
+from .responses import HttpReply, HttpRequest
+from .write import delete_needle, write_needle
+
+log = logging.getLogger(__name__)
+
+_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
+_CANONICAL: dict[bytes, bytes] = {}
+_FID_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE"}
+
+
+def canonical(name: bytes) -> bytes:
+    """``textproto.CanonicalMIMEHeaderKey`` for a lower-case header name, cached."""
+    found = _CANONICAL.get(name)
+    if found is None:
+        found = b"-".join(part[:1].upper() + part[1:] for part in name.split(b"-"))
+        if len(_CANONICAL) < 4096:
+            _CANONICAL[name] = found
+    return found
+
+
+class _DateHeader:
+    """The ``Date`` value, formatted once per second."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.value = b""
+
+    def get(self) -> bytes:
+        now = int(time.time())
+        if now != self.second:
+            self.second = now
+            self.value = email.utils.formatdate(now, usegmt=True).encode()
+        return self.value
+
+
+_date = _DateHeader()
+
+
+def serialize(
+    status: int, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool
+) -> bytes:
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Status"))]
+    for name, value in headers:
+        lines.append(canonical(name) + b": " + value + b"\r\n")
+    lines.append(b"Date: " + _date.get() + b"\r\n")
+    if not keep_alive:
+        lines.append(b"Connection: close\r\n")
+    lines.append(b"\r\n")
+    lines.append(body)
+    return b"".join(lines)
+
+
+class _Request:
+    __slots__ = ("method", "url", "headers", "body", "keep_alive", "http_version")
+
+    def __init__(self) -> None:
+        self.method = ""
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.keep_alive = True
+        self.http_version = "1.1"
+
+
+class HttpProtocol(asyncio.Protocol):
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.current: _Request | None = None
+        self.pending: collections.deque[_Request] = collections.deque()
+        self.worker: asyncio.Task | None = None
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.idle_handle: asyncio.TimerHandle | None = None
+        self.closing = False
+
+    # --- connection ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections.add(self)
+        self._arm_idle_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.server.connections.discard(self)
+        if self.idle_handle is not None:
+            self.idle_handle.cancel()
+        if self.worker is not None and not self.worker.done():
+            self.worker.cancel()
+        self.writable.set()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def data_received(self, data: bytes) -> None:
+        self._arm_idle_timer()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400)
+        except httptools.HttpParserError:
+            self._fail(400)
+
+    def _fail(self, status: int) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            body = HTTPStatus(status).phrase.encode()
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            self.transport.write(serialize(status, headers, body, keep_alive=False))
+            self.transport.close()
+
+    def _arm_idle_timer(self) -> None:
+        if self.idle_handle is not None:
+            self.idle_handle.cancel()
+        timeout = self.server.idle_timeout
+        if timeout > 0:
+            self.idle_handle = asyncio.get_running_loop().call_later(timeout, self._idle)
+
+    def _idle(self) -> None:
+        if not self.pending and (self.worker is None or self.worker.done()):
+            if self.transport is not None:
+                self.transport.close()
+        else:
+            self._arm_idle_timer()
+
+    # --- httptools callbacks ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self.current = _Request()
+
+    def on_url(self, url: bytes) -> None:
+        self.current.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.current.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        request = self.current
+        request.method = self.parser.get_method().decode("ascii")
+        request.http_version = self.parser.get_http_version()
+        request.keep_alive = self.parser.should_keep_alive()
+        for name, value in request.headers:
+            if name == b"expect" and value.lower() == b"100-continue":
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self.current.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.pending.append(self.current)
+        self.current = None
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.get_running_loop().create_task(self._serve_pending())
+
+    # --- answering, in arrival order -------------------------------------------------------
+    async def _serve_pending(self) -> None:
+        while self.pending and not self.closing:
+            request = self.pending.popleft()
+            try:
+                status, headers, body = await self.server.answer(request)
+            except Exception:  # noqa: BLE001 - one bad request must not kill the connection
+                log.exception("unhandled error serving %s %s", request.method, request.url)
+                status, headers, body = 500, [(b"content-length", b"0")], b""
+            if self.closing:
+                return
+            keep_alive = request.keep_alive and not self.server.stopping
+            self.transport.write(serialize(status, headers, body, keep_alive))
+            if not keep_alive:
+                self.transport.close()
+                return
+            await self.writable.wait()
+
+
+class HttpServer:
+    """One listening socket: the admin port, or the read-only public port."""
+
+    def __init__(self, ctx: HttpContext, app: ASGIApp, public: bool, idle_timeout: float) -> None:
+        self.ctx = ctx
+        self.app = app
+        self.public = public
+        self.idle_timeout = idle_timeout
+        self.server_header = ctx.server_header.encode()
+        self.connections: set[HttpProtocol] = set()
+        self.stopping = False
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: HttpProtocol(self), host, port, reuse_address=True, backlog=1024
+        )
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            if not connection.pending and (connection.worker is None or connection.worker.done()):
+                connection.transport.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    # --- dispatch -------------------------------------------------------------------------
+    async def answer(self, request: _Request) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        parsed = httptools.parse_url(request.url)
+        path = parsed.path.decode("utf-8", "replace")
+        query = parsed.query or b""
+        body = b"".join(request.body)
+        if path in NAMED_ROUTES or request.method not in _FID_METHODS:
+            return await self._bridge(request, path, query, body)
+        if self.public and request.method in ("POST", "PUT", "DELETE"):
+            reply = HttpReply(200)
+        else:
+            reply = await self._fid(request, path, query, body)
+        headers = encode_headers(reply, self.server_header)
+        payload = b"" if reply.head_only or reply.status in (204, 304) else reply.body
+        return reply.status, headers, payload
+
+    async def _fid(self, request: _Request, path: str, query: bytes, body: bytes) -> HttpReply:
+        http_request = HttpRequest.from_raw(request.method, path, query, request.headers, body)
+        method = request.method
+        if method in ("GET", "HEAD"):
+            handler = read_needle
+            large = stored_size(self.ctx, path) > INLINE_LIMIT
+        elif method == "DELETE":
+            handler, large = delete_needle, False
+        else:
+            handler, large = write_needle, len(body) > INLINE_LIMIT
+        if large:
+            return await asyncio.to_thread(handler, self.ctx, http_request)
+        return handler(self.ctx, http_request)
+
+    async def _bridge(
+        self, request: _Request, path: str, query: bytes, body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Run the FastAPI application for one buffered request."""
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": request.http_version,
+            "method": request.method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": request.url.split(b"?", 1)[0],
+            "query_string": query,
+            "root_path": "",
+            "headers": request.headers,
+            "client": None,
+            "server": None,
+        }
+        delivered = False
+        status = 500
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+
+        async def receive() -> dict:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.Event().wait()  # no disconnect until the answer is written
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k.lower(), v) for k, v in message.get("headers", [])]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        payload = b"".join(chunks)
+        if not any(k == b"content-length" for k, _ in headers) and status not in (204, 304):
+            headers.append((b"content-length", str(len(payload)).encode()))
+        if request.method == "HEAD":
+            payload = b""
+        return status, headers, payload

@@ -1,0 +1,151 @@
+"""The native HTTP/1.1 server over real sockets: keep-alive, pipelining, chunked bodies,
+``Expect: 100-continue``, ``Connection: close``, HTTP/1.0 and malformed requests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+import pytest
+
+from seaweed_volume.adapters.http.app import create_app
+from seaweed_volume.adapters.http.context import HttpContext
+from seaweed_volume.adapters.http.protocol import HttpServer
+from seaweed_volume.config import VolumeServerConfig
+from seaweed_volume.container import build_container
+from tests.support.go_cluster import free_port_pair
+
+FID = "3,01637037d6"
+
+
+@pytest.fixture
+def server(tmp_path):
+    config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[2])
+    store = build_container(config).store()
+    store.add_volume(3)
+    ctx = HttpContext(store, config)
+    port = free_port_pair()
+    loop = asyncio.new_event_loop()
+    native = HttpServer(ctx, create_app(ctx), public=False, idle_timeout=30)
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(native.start("127.0.0.1", port))
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    yield port
+    asyncio.run_coroutine_threadsafe(native.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    store.close()
+
+
+def exchange(
+    port: int, raw: bytes, responses: int = 1, heads: frozenset[int] = frozenset()
+) -> list[tuple[bytes, dict, bytes]]:
+    """Send ``raw`` and read ``responses`` complete responses (Content-Length framed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        return read_responses(sock, responses, heads)
+
+
+def read_responses(
+    sock: socket.socket, count: int, heads: frozenset[int] = frozenset()
+) -> list[tuple[bytes, dict, bytes]]:
+    """``heads``: indexes of answers to HEAD requests, which carry no body."""
+    buffer = b""
+    out = []
+    while len(out) < count:
+        while b"\r\n\r\n" not in buffer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return out
+            buffer += chunk
+        head, buffer = buffer.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b": ")
+            headers[name.decode().lower()] = value.decode()
+        if lines[0].split()[1] == b"100":
+            continue
+        length = 0 if len(out) in heads else int(headers.get("content-length", "0"))
+        while len(buffer) < length:
+            buffer += sock.recv(65536)
+        out.append((lines[0], headers, buffer[:length]))
+        buffer = buffer[length:]
+    return out
+
+
+def put(port: int, fid: str, data: bytes) -> None:
+    raw = (
+        f"PUT /{fid} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-t\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    ).encode() + data
+    status, _, _ = exchange(port, raw)[0]
+    assert status.startswith(b"HTTP/1.1 201")
+
+
+def test_keep_alive_and_pipelining_answer_in_order(server) -> None:
+    put(server, FID, b"first")
+    put(server, "3,02637037d6", b"second")
+    pipelined = (
+        f"GET /{FID} HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /3,02637037d6 HTTP/1.1\r\nHost: x\r\n\r\n"
+        f"HEAD /{FID} HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /status HTTP/1.1\r\nHost: x\r\n\r\n"
+    ).encode()
+    answers = exchange(server, pipelined, responses=4, heads=frozenset({2}))
+    assert [a[2] for a in answers[:2]] == [b"first", b"second"]
+    assert answers[2][2] == b"" and answers[2][1]["content-length"] == "5"
+    assert answers[3][0].startswith(b"HTTP/1.1 200") and b"Volumes" in answers[3][2]
+    assert answers[0][1]["etag"].startswith('"') and "date" in answers[0][1]
+    assert answers[0][1]["server"].startswith("SeaweedFS Volume")
+
+
+def test_chunked_upload_and_expect_continue(server) -> None:
+    chunked = (
+        f"POST /{FID} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-t\r\n"
+        "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"
+        "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+        head, _, body = chunked.partition(b"\r\n\r\n")
+        sock.sendall(head + b"\r\n\r\n")
+        assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        status, _, reply = read_responses(sock, 1)[0]
+    assert status.startswith(b"HTTP/1.1 201"), reply
+    assert (
+        exchange(server, f"GET /{FID} HTTP/1.1\r\nHost: x\r\n\r\n".encode())[0][2] == b"hello world"
+    )
+
+
+def test_connection_close_and_http_1_0_close_the_socket(server) -> None:
+    put(server, FID, b"data")
+    for request in (
+        f"GET /{FID} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        f"GET /{FID} HTTP/1.0\r\n\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+            sock.sendall(request.encode())
+            status, headers, body = read_responses(sock, 1)[0]
+            assert body == b"data" and headers.get("connection") == "close"
+            assert sock.recv(10) == b""  # the server closed its side
+
+
+def test_malformed_request_is_400(server) -> None:
+    status, _, _ = exchange(server, b"NOT A REQUEST\r\n\r\n")[0]
+    assert status.startswith(b"HTTP/1.1 400")
+
+
+def test_openapi_is_served_through_the_bridge(server) -> None:
+    status, headers, body = exchange(server, b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")[0]
+    assert status.startswith(b"HTTP/1.1 200") and b'"/{fid_path}"' in body
+    assert headers["content-type"] == "application/json"
