@@ -161,6 +161,7 @@ class DiskLocation:
 
     def load_existing_volumes(self, concurrency: int = 4) -> None:
         """Load every volume of the directory concurrently; failures are logged and skipped."""
+        self.check_disk_space()
         candidates = [c for c in self.discover() if c[1] not in self.volumes]
         if not candidates:
             return
@@ -178,8 +179,7 @@ class DiskLocation:
             except (VolumeError, OSError, ValueError) as err:
                 log.error("skipping volume %s in %s: %s", vid, self.directory, err)
                 return
-            with self._lock:
-                self.volumes[vid] = volume
+            self.add_volume(volume)
             log.info(
                 "loaded volume %d (collection=%r, version %d, %d files, offsets %d bytes%s)",
                 vid,
@@ -208,8 +208,7 @@ class DiskLocation:
             needle_map_kind=self.needle_map_kind,
             default_width=self.default_width,
         )
-        with self._lock:
-            self.volumes[vid] = volume
+        self.add_volume(volume)
         trim_heap()
         return volume
 
@@ -225,6 +224,7 @@ class DiskLocation:
         return None
 
     def add_volume(self, volume: Volume) -> None:
+        volume.disk_space_low = self.is_disk_space_low
         with self._lock:
             self.volumes[volume.id] = volume
 
@@ -243,8 +243,16 @@ class DiskLocation:
         total = stat.f_blocks * stat.f_frsize
         low = self.min_free_space.is_low(free, total)
         if low != self.is_disk_space_low:
-            log.warning("dir %s free space is %s", self.directory, "low" if low else "ok again")
+            log.warning(
+                "dir %s free space is %s: its volumes are %s",
+                self.directory,
+                "low" if low else "ok again",
+                "read only" if low else "writable",
+            )
         self.is_disk_space_low = low
+        with self._lock:
+            for volume in self.volumes.values():
+                volume.disk_space_low = low
         return low
 
     def close(self) -> None:

@@ -363,3 +363,33 @@ def test_interrupted_commit_rolls_forward_or_back(data_dir: str) -> None:
     assert store.find_volume(1).super_block.compaction_revision == 1
     assert not os.path.exists(base + ".cpd") and not os.path.exists(base + ".cpx")
     store.close()
+
+
+def test_low_disk_space_makes_volumes_read_only(data_dir: str) -> None:
+    from seaweed_volume.core.disk_location import MinFreeSpace
+
+    location = DiskLocation(
+        data_dir, 4, needle_map_kind=MemoryNeedleMapKind(), min_free_space=MinFreeSpace.parse("1")
+    )
+    store = Store([location])
+    store.add_volume(1)
+    store.write_needle(1, needle(1, b"fits"))
+    location.min_free_space = MinFreeSpace.parse("1000000TiB")  # more than any disk has
+    assert location.check_disk_space()
+    with pytest.raises(ReadOnlyVolume, match="volume 1 is read only"):
+        store.write_needle(1, needle(2, b"refused"))
+    assert store.read_needle(1, 1).data == b"fits"  # reads go on
+    location.min_free_space = MinFreeSpace.parse("0")
+    assert not location.check_disk_space()
+    store.write_needle(1, needle(2, b"accepted again"))
+    store.close()
+
+
+def test_min_free_space_parsing() -> None:
+    from seaweed_volume.core.disk_location import MinFreeSpace
+
+    assert MinFreeSpace.parse("5").percent == 5.0
+    assert MinFreeSpace.parse("10GiB").bytes == 10 * 1024**3
+    assert MinFreeSpace.parse("2GB").bytes == 2 * 1000**3
+    with pytest.raises(ValueError):
+        MinFreeSpace.parse("150")

@@ -49,7 +49,7 @@ def volume_information(store: Store) -> tuple[list, dict[str, int], int]:
         max_counts[location.disk_type] = max_counts.get(location.disk_type, 0) + (
             location.max_volume_count
         )
-        low_space = location.is_disk_space_low
+        low_space = location.check_disk_space()
         for volume in list(location.volumes.values()):
             max_file_key = max(max_file_key, volume.max_file_key)
             messages.append(

@@ -94,6 +94,8 @@ class Volume:
         """The state of a finished, not yet committed compaction (see :mod:`.vacuum`)."""
         self.compacting = False
         self.compaction_guard = threading.Lock()
+        self.disk_space_low = False
+        """Set by the volume's DiskLocation: under ``-minFreeSpace`` every volume is read-only."""
         self._lock = threading.Lock()
 
     # --- identity ----------------------------------------------------------------------------
@@ -110,7 +112,7 @@ class Volume:
 
     @property
     def is_read_only(self) -> bool:
-        return self.no_write_or_delete or self.no_write_can_delete
+        return self.no_write_or_delete or self.no_write_can_delete or self.disk_space_low
 
     # --- statistics (what heartbeats and /status report) ------------------------------------
     @property
