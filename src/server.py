@@ -58,6 +58,7 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     master_client = MasterClient(store, config)
     grpc_server = start_grpc_server(store, config, ctx, bind, master_client)
     ctx.heartbeat_state = master_client
+    ctx.lookup_volume = master_client.lookup_volume
     apps = [(create_app(ctx), config.port, False)]
     if config.public_port != config.port:
         apps.append((create_app(ctx, public=True), config.public_port, True))

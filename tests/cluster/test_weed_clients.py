@@ -9,6 +9,8 @@ import re
 import signal
 import subprocess
 import threading
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -260,3 +262,55 @@ def test_public_port_is_read_only_and_sigterm_stops_cleanly(tmp_path) -> None:
             code = ours.stop(signal.SIGTERM)
         assert code == 0, ours.log_tail()
         assert "volume server stopped" in ours.log_tail()
+
+
+def test_read_modes_proxy_and_redirect_to_the_replica(tmp_path) -> None:
+    """Ours serves a volume it does not hold: proxied (default) or a 301, found via the master."""
+    go = GoCluster(str(tmp_path))
+    os.makedirs(tmp_path / "go-data")
+    with go.running():
+        go.start_master()
+        go.start_volume(str(tmp_path / "go-data"))
+        wait_until(lambda: http("GET", f"{go.master_url}/vol/grow?count=1")[0] == 200,
+                   what="the master to grow a volume on Go's server")
+        wait_until(lambda: _volumes_at(go.volume_url), what="Go to hold volumes")
+        vid = min(_volumes_at(go.volume_url))
+        fid = f"{vid},0a1b2c3d4e"
+        status, _, _ = http(
+            "POST", f"{go.volume_url}/{fid}", b"held by Go", {"Content-Type": "text/plain"}
+        )
+        assert status == 201
+        servers = []
+        try:
+            for mode in ("proxy", "redirect", "local"):
+                server = OurServer(
+                    str(tmp_path / mode),
+                    go.master_port,
+                    str(tmp_path / f"{mode}.log"),
+                    extra=[f"-readMode={mode}", "-max=0"],
+                )
+                server.start()
+                servers.append(server)
+            proxy, redirect, local = servers
+            status, headers, body = http("GET", f"{proxy.url}/{fid}")
+            assert (status, body) == (200, b"held by Go")
+            request = urllib.request.Request(f"{redirect.url}/{fid}?collection=&x=1")
+            opener = urllib.request.build_opener(_NoRedirect())
+            with pytest.raises(urllib.error.HTTPError) as moved:
+                opener.open(request, timeout=10)
+            assert moved.value.code == 301
+            assert moved.value.headers["Location"] == f"{go.volume_url}/{fid}?proxied=true"
+            assert http("GET", f"{local.url}/{fid}")[0] == 404
+            assert http("GET", f"{proxy.url}/9999,0a1b2c3d4e")[0] == 404  # unknown everywhere
+        finally:
+            for server in servers:
+                server.stop()
+
+
+def _volumes_at(url: str) -> set[int]:
+    return {v["Id"] for v in json.loads(http("GET", f"{url}/status")[2])["Volumes"] or []}
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003 - urllib's signature
+        return None

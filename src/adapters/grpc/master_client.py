@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -23,6 +24,7 @@ from .pb import master_pb2, master_pb2_grpc
 log = logging.getLogger(__name__)
 
 PULSE_SECONDS = 5.0
+LOOKUP_CACHE_SECONDS = 10.0
 _STOP = object()
 
 
@@ -83,6 +85,7 @@ class MasterClient:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._channel: grpc.Channel | None = None
+        self._lookups: dict[int, tuple[float, list[str]]] = {}
         store.events.subscribe(self._on_volume_event)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -150,6 +153,27 @@ class MasterClient:
             if item is _STOP:
                 return
             yield item() if callable(item) else item
+
+    # --- lookups -----------------------------------------------------------------------------
+    def lookup_volume(self, volume_id: int) -> list[str]:
+        """Replica URLs of a volume, asked of the current master (cached for 10 s)."""
+        now = time.monotonic()
+        cached = self._lookups.get(volume_id)
+        if cached is not None and now - cached[0] < LOOKUP_CACHE_SECONDS:
+            return cached[1]
+        master = self.current_master or (self.seeds[0] if self.seeds else "")
+        with grpc.insecure_channel(master_grpc_address(master)) as channel:
+            reply = master_pb2_grpc.SeaweedStub(channel).LookupVolume(
+                master_pb2.LookupVolumeRequest(volume_or_file_ids=[str(volume_id)]), timeout=10
+            )
+        urls = [
+            location.url
+            for found in reply.volume_id_locations
+            if not found.error
+            for location in found.locations
+        ]
+        self._lookups[volume_id] = (now, urls)
+        return urls
 
     # --- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:

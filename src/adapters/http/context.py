@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...config import VolumeServerConfig
@@ -22,6 +23,8 @@ class HttpContext:
     is_stopping: bool = False
     heartbeat_state: object | None = None
     """Anything with an ``is_heartbeating`` flag (the master client); ``None`` in tests."""
+    lookup_volume: Callable[[int], list[str]] | None = None
+    """Volume id -> replica URLs, from the master (``None``: no master to ask)."""
     version: str = field(init=False)
 
     def __post_init__(self) -> None:

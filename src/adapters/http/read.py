@@ -14,6 +14,7 @@ from ...core.goparse import GoNumError, parse_bool
 from ...core.needle.mime_types import type_by_extension
 from .context import HttpContext
 from .fid_path import go_ext, parse_url_path
+from .proxy import read_elsewhere
 from .responses import HttpReply, HttpRequest, bare, http_error
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,13 @@ def format_media_param(key: str, value: str) -> str:
 
 
 def stored_size(ctx: HttpContext, path: str) -> int:
-    """The stored size of the needle a path names (0 when unknown): picks inline or thread."""
+    """The stored size of the needle a path names: picks inline or thread. A volume that is
+    not here counts as huge: reading it means a network round trip."""
     parts = parse_url_path(path)
     try:
         volume = ctx.store.find_volume(parse_volume_id(parts.vid))
         if volume is None:
-            return 0
+            return 1 << 62
         entry = volume.needle_map.get(parse_needle_path(parts.fid)[0])
     except (GoNumError, FileIdError):
         return 0
@@ -76,9 +78,9 @@ def read_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         return bare(400)
     volume = ctx.store.find_volume(volume_id)
     if volume is None:
-        # readMode proxy/redirect needs a master lookup; until the master client serves
-        # lookups, a volume that is not here is reported as Go's local mode does.
-        return bare(404)
+        if ctx.config.read_mode == "local":
+            return bare(404)
+        return read_elsewhere(ctx, request, parts, volume_id)
     read_deleted = request.query.get("readDeleted") == "true"
     try:
         needle = volume.read_needle(needle_id, read_deleted=read_deleted)

@@ -1,0 +1,82 @@
+"""Reads of volumes that are not here: ``-readMode`` proxy or redirect (Go's
+``proxyReqToTargetServer`` in volume_server_handlers_read.go).
+
+The replica comes from a master lookup, shuffled, skipping this server. ``proxy`` fetches it
+and relays status, headers (but ``Server``) and body; ``redirect`` answers 301 with the
+replica's ``/vid,fid`` URL, keeping only ``collection`` and marking ``proxied=true``.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import random
+import urllib.error
+import urllib.request
+from urllib.parse import urlencode
+
+from .context import HttpContext
+from .fid_path import FidPath
+from .responses import HttpReply, HttpRequest, bare
+
+log = logging.getLogger(__name__)
+
+PROXIED = "proxied"
+
+
+def _target(ctx: HttpContext, volume_id: int) -> str | None:
+    lookup = ctx.lookup_volume
+    if lookup is None:
+        return None
+    try:
+        locations = list(lookup(volume_id))
+    except Exception as err:  # noqa: BLE001 - Go: any lookup failure is a 404
+        log.info("lookup volume %d: %s", volume_id, err)
+        return None
+    random.shuffle(locations)
+    here = f"{ctx.config.ip}:{ctx.config.port}"
+    for url in locations:
+        if here not in url:
+            return url if url.startswith(("http://", "https://")) else f"http://{url}"
+    return None
+
+
+def read_elsewhere(
+    ctx: HttpContext, request: HttpRequest, parts: FidPath, volume_id: int
+) -> HttpReply:
+    target = _target(ctx, volume_id)
+    if target is None:
+        return bare(404)
+    if ctx.config.read_mode == "redirect":
+        query = {}
+        if request.query.get("collection"):
+            query["collection"] = request.query["collection"]
+        query[PROXIED] = "true"
+        location = f"{target}/{parts.vid},{parts.fid}?{urlencode(sorted(query.items()))}"
+        body = b""
+        if request.method in ("GET", "HEAD"):
+            body = f'<a href="{html.escape(location)}">Moved Permanently</a>.\n\n'.encode()
+        return HttpReply(
+            301,
+            {"Location": location, "Content-Type": "text/html; charset=utf-8"},
+            body,
+            head_only=request.method == "HEAD",
+        )
+    query = dict(request.query)
+    query[PROXIED] = "true"
+    url = f"{target}{request.path}?{urlencode(sorted(query.items()))}"
+    upstream = urllib.request.Request(url, method="GET", headers=dict(request.headers))
+    try:
+        with urllib.request.urlopen(upstream, timeout=60) as response:
+            status, headers, body = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as err:
+        status, headers, body = err.code, err.headers, err.read()
+    except OSError as err:
+        log.info("request remote url %s: %s", url, err)
+        return bare(500)
+    relayed = {
+        k: v
+        for k, v in headers.items()
+        if k.lower() not in ("server", "transfer-encoding", "connection", "date")
+    }
+    return HttpReply(status, relayed, body, head_only=request.method == "HEAD")
