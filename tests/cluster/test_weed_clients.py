@@ -271,8 +271,10 @@ def test_read_modes_proxy_and_redirect_to_the_replica(tmp_path) -> None:
     with go.running():
         go.start_master()
         go.start_volume(str(tmp_path / "go-data"))
-        wait_until(lambda: http("GET", f"{go.master_url}/vol/grow?count=1")[0] == 200,
-                   what="the master to grow a volume on Go's server")
+        wait_until(
+            lambda: http("GET", f"{go.master_url}/vol/grow?count=1")[0] == 200,
+            what="the master to grow a volume on Go's server",
+        )
         wait_until(lambda: _volumes_at(go.volume_url), what="Go to hold volumes")
         vid = min(_volumes_at(go.volume_url))
         fid = f"{vid},0a1b2c3d4e"
@@ -314,3 +316,17 @@ def _volumes_at(url: str) -> set[int]:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003 - urllib's signature
         return None
+
+
+def test_ping_reaches_the_go_master(cluster) -> None:
+    import grpc
+
+    from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
+    from seaweed_volume.adapters.grpc.pb import volume_server_pb2_grpc as pb_grpc
+
+    go, ours = cluster
+    with grpc.insecure_channel(f"127.0.0.1:{ours.port + 10000}") as channel:
+        reply = pb_grpc.VolumeServerStub(channel).Ping(
+            pb.PingRequest(target=f"127.0.0.1:{go.master_port}", target_type="master"), timeout=10
+        )
+    assert reply.start_time_ns <= reply.stop_time_ns and reply.remote_time_ns > 0

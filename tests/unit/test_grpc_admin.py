@@ -146,4 +146,8 @@ def test_needle_status_configure_and_unimplemented(rpc) -> None:
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "VolumeEcShardsGenerate" in err.value.details()
     assert stub.Ping(pb.PingRequest()).start_time_ns > 0
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Ping(pb.PingRequest(target="10.9.9.9:1", target_type="volumeServer"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == "unknown ping target 10.9.9.9:1 of type volumeServer"
     assert stub.VolumeServerStatus(pb.VolumeServerStatusRequest()).disk_statuses

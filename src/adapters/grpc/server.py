@@ -23,6 +23,8 @@ from ...core.replica_placement import ReplicaPlacement
 from ...core.server_state import ServerState, StateStore, StateVersionMismatch
 from ...core.store import Store
 from ..http.admin import disk_status
+from .master_client import master_grpc_address, master_http_address
+from .pb import master_pb2, master_pb2_grpc
 from .pb import volume_server_pb2 as pb
 from .pb import volume_server_pb2_grpc as pb_grpc
 
@@ -360,8 +362,34 @@ class VolumeServerServicer(pb_grpc.VolumeServerServicer):
         return pb.VacuumVolumeCleanupResponse()
 
     def Ping(self, request, context):  # noqa: N802
-        now = time.time_ns()
-        return pb.PingResponse(start_time_ns=now, remote_time_ns=now, stop_time_ns=time.time_ns())
+        """Self-liveness with no target; a known master is pinged over gRPC; anything else
+        is refused (volume_grpc_admin.go: ``isKnownPingTarget``)."""
+        start = time.time_ns()
+        if not request.target:
+            return pb.PingResponse(start_time_ns=start, stop_time_ns=time.time_ns())
+        if not self._is_known_master(request.target, request.target_type):
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"unknown ping target {request.target} of type {request.target_type}",
+            )
+        try:
+            with grpc.insecure_channel(master_grpc_address(request.target)) as channel:
+                reply = master_pb2_grpc.SeaweedStub(channel).Ping(
+                    master_pb2.PingRequest(), timeout=10
+                )
+        except grpc.RpcError as err:
+            _fail(context, Exception(f"ping master {request.target}: {err.details()}"))
+        return pb.PingResponse(
+            start_time_ns=start, remote_time_ns=reply.start_time_ns, stop_time_ns=time.time_ns()
+        )
+
+    def _is_known_master(self, target: str, target_type: str) -> bool:
+        if target_type != "master":
+            return False
+        wanted = master_http_address(target)
+        known = [m.strip() for m in self.config.master.split(",") if m.strip()]
+        current = getattr(self.master_client, "current_master", "")
+        return any(master_http_address(m) == wanted for m in [*known, current] if m)
 
 
 def _load_average() -> float:
