@@ -150,4 +150,5 @@ def test_needle_status_configure_and_unimplemented(rpc) -> None:
         stub.Ping(pb.PingRequest(target="10.9.9.9:1", target_type="volumeServer"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details() == "unknown ping target 10.9.9.9:1 of type volumeServer"
-    assert stub.VolumeServerStatus(pb.VolumeServerStatusRequest()).disk_statuses
+    status = stub.VolumeServerStatus(pb.VolumeServerStatusRequest())
+    assert status.disk_statuses and status.memory_status.self > 0 and status.version

@@ -7,8 +7,11 @@ a plain error becomes status ``UNKNOWN`` carrying the error text.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import queue
+import threading
 import time
 from concurrent import futures
 
@@ -269,6 +272,8 @@ class VolumeServerServicer(pb_grpc.VolumeServerServicer):
             version=getattr(self.http_ctx, "version", ""),
             data_center=self.config.data_center,
             rack=self.config.rack,
+            memory_status=_memory_status(),
+            state=self._state_message(),
         )
         for location in self.store.locations:
             status = disk_status(location.directory)
@@ -319,31 +324,44 @@ class VolumeServerServicer(pb_grpc.VolumeServerServicer):
         return pb.VacuumVolumeCheckResponse(garbage_ratio=ratio)
 
     def VacuumVolumeCompact(self, request, context):  # noqa: N802
+        """Streams a progress message every 128 MiB copied while the compaction runs."""
         self._check_maintenance(context)
         report_every = 128 * 1024 * 1024
-        next_report = [report_every]
-        progress_messages: list = []
+        next_report = report_every
+        updates: queue.Queue = queue.Queue()
 
         def progress(processed: int) -> bool:
-            if processed > next_report[0]:
-                progress_messages.append(
+            nonlocal next_report
+            if processed > next_report:
+                updates.put(
                     pb.VacuumVolumeCompactResponse(
                         processed_bytes=processed, load_avg_1m=_load_average()
                     )
                 )
-                next_report[0] = processed + report_every
+                next_report = processed + report_every
             return context.is_active()
 
-        try:
-            self.store.compact_volume(
-                request.volume_id,
-                preallocate=request.preallocate,
-                bytes_per_second=self.config.compaction_mbps * 1024 * 1024,
-                progress=progress,
-            )
-        except VolumeError as err:
-            _fail(context, err)
-        yield from progress_messages
+        def run() -> None:
+            try:
+                self.store.compact_volume(
+                    request.volume_id,
+                    preallocate=request.preallocate,
+                    bytes_per_second=self.config.compaction_mbps * 1024 * 1024,
+                    progress=progress,
+                )
+                updates.put(None)
+            except (VolumeError, OSError) as err:
+                updates.put(err)
+
+        worker = threading.Thread(target=run, name=f"compact-{request.volume_id}", daemon=True)
+        worker.start()
+        while True:
+            item = updates.get()
+            if item is None:
+                return
+            if isinstance(item, Exception):
+                _fail(context, item)
+            yield item
 
     def VacuumVolumeCommit(self, request, context):  # noqa: N802
         self._check_maintenance(context)
@@ -390,6 +408,30 @@ class VolumeServerServicer(pb_grpc.VolumeServerServicer):
         known = [m.strip() for m in self.config.master.split(",") if m.strip()]
         current = getattr(self.master_client, "current_master", "")
         return any(master_http_address(m) == wanted for m in [*known, current] if m)
+
+
+def _memory_status() -> pb.MemStatus:
+    """Go's ``stats.MemStat``: machine totals from /proc/meminfo, the process's own RSS; the
+    goroutine count becomes the thread count."""
+    fields: dict[str, int] = {}
+    with contextlib.suppress(OSError), open("/proc/meminfo") as src:
+        for line in src:
+            name, _, rest = line.partition(":")
+            fields[name] = int(rest.split()[0]) * 1024
+    rss = 0
+    with contextlib.suppress(OSError), open("/proc/self/status") as src:
+        for line in src:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+    total, free = fields.get("MemTotal", 0), fields.get("MemAvailable", 0)
+    return pb.MemStatus(
+        goroutines=threading.active_count(),
+        all=total,
+        used=total - free,
+        free=free,
+        self=rss,
+        heap=rss,
+    )
 
 
 def _load_average() -> float:
