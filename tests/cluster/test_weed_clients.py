@@ -14,7 +14,14 @@ import urllib.request
 
 import pytest
 
-from tests.support.go_cluster import GoCluster, free_port_pair, http, wait_until, weed_binary
+from tests.support.go_cluster import (
+    GoCluster,
+    GoProcess,
+    free_port_pair,
+    http,
+    wait_until,
+    weed_binary,
+)
 from tests.support.our_server import OurServer
 
 
@@ -330,3 +337,67 @@ def test_ping_reaches_the_go_master(cluster) -> None:
             pb.PingRequest(target=f"127.0.0.1:{go.master_port}", target_type="master"), timeout=10
         )
     assert reply.start_time_ns <= reply.stop_time_ns and reply.remote_time_ns > 0
+
+
+def test_heartbeats_follow_the_leader_across_master_peers(tmp_path) -> None:
+    """Three Go masters; ours is told all of them, registers with the leader, and registers
+    again with the new leader after the old one is stopped."""
+    ports = [free_port_pair() for _ in range(3)]
+    peers = ",".join(f"127.0.0.1:{p}" for p in ports)
+    masters = []
+    for port in ports:
+        mdir = tmp_path / f"m{port}"
+        mdir.mkdir()
+        process = GoProcess(
+            "master",
+            [
+                "master",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-port={port}",
+                f"-port.grpc={port + 10000}",
+                f"-mdir={mdir}",
+                f"-peers={peers}",
+                "-volumeSizeLimitMB=64",
+            ],
+            str(tmp_path / f"m{port}.log"),
+        )
+        process.start()
+        masters.append((port, process))
+    ours = None
+    try:
+
+        def leader() -> str:
+            for port, process in masters:
+                if process.process.poll() is not None:
+                    continue
+                status, _, body = http("GET", f"http://127.0.0.1:{port}/cluster/status", timeout=2)
+                if status == 200 and json.loads(body).get("IsLeader"):
+                    return f"127.0.0.1:{port}"
+            return ""
+
+        first = wait_until(leader, timeout=60, what="a master leader")
+        # Name a follower first, so the client has to move to the leader it is told about.
+        followers = [f"127.0.0.1:{p}" for p, _ in masters if f"127.0.0.1:{p}" != first]
+        ours = OurServer(
+            str(tmp_path / "ours"),
+            ports[0],
+            str(tmp_path / "ours.log"),
+            extra=[f"-master={','.join([*followers, first])}"],
+        )
+        ours.start()
+        ours.wait_registered(f"http://{first}")
+        for port, process in masters:
+            if f"127.0.0.1:{port}" == first:
+                process.stop()
+        second = wait_until(
+            lambda: (lambda found: found != first and found)(leader()),
+            timeout=90,
+            what="a new master leader",
+        )
+        ours.wait_registered(f"http://{second}")
+    finally:
+        if ours is not None:
+            ours.stop()
+        for _, process in masters:
+            process.stop()
