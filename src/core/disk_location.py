@@ -169,13 +169,7 @@ class DiskLocation:
         def load(candidate: tuple[str, int]) -> None:
             collection, vid = candidate
             try:
-                volume = open_volume(
-                    self.directory,
-                    collection,
-                    vid,
-                    needle_map_kind=self.needle_map_kind,
-                    default_width=self.default_width,
-                )
+                volume = self.open(collection, vid)
             except (VolumeError, OSError, ValueError) as err:
                 log.error("skipping volume %s in %s: %s", vid, self.directory, err)
                 return
@@ -200,14 +194,19 @@ class DiskLocation:
             self.max_volume_count,
         )
 
-    def load_volume(self, collection: str, vid: int) -> Volume:
-        volume = open_volume(
+    def open(self, collection: str, vid: int, **create: object) -> Volume:
+        """Open (or, with ``create=True`` and its settings, create) a volume in this directory."""
+        return open_volume(
             self.directory,
             collection,
             vid,
             needle_map_kind=self.needle_map_kind,
             default_width=self.default_width,
+            **create,
         )
+
+    def load_volume(self, collection: str, vid: int) -> Volume:
+        volume = self.open(collection, vid)
         self.add_volume(volume)
         trim_heap()
         return volume

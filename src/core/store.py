@@ -21,7 +21,7 @@ from .needle.record import Needle
 from .replica_placement import ReplicaPlacement
 from .ttl import EMPTY_TTL, TTL
 from .volume import vacuum
-from .volume.loading import load_volume_info, open_volume, save_volume_info
+from .volume.loading import load_volume_info, save_volume_info
 from .volume.volume import Volume, WriteResult, volume_base_name
 from .volume_info import VolumeInfo, VolumeInfoError
 
@@ -102,12 +102,9 @@ class Store:
         location = self._free_location(disk_type)
         if location is None:
             raise NoFreeSpace("No more free space left")
-        volume = open_volume(
-            location.directory,
+        volume = location.open(
             collection,
             vid,
-            needle_map_kind=location.needle_map_kind,
-            default_width=location.default_width,
             create=True,
             replica_placement=placement,
             ttl=parsed_ttl,
@@ -227,13 +224,7 @@ class Store:
             raise VolumeNotFound(f"volume id {vid} is not found during commit compact")
         volume = location.volumes[vid]
         vacuum.commit(volume)
-        reloaded = open_volume(
-            location.directory,
-            volume.collection,
-            vid,
-            needle_map_kind=location.needle_map_kind,
-            default_width=location.default_width,
-        )
+        reloaded = location.open(volume.collection, vid)
         location.add_volume(reloaded)
         return reloaded.is_read_only, reloaded.dat_size()
 
