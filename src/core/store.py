@@ -27,6 +27,8 @@ from .volume_info import VolumeInfo, VolumeInfoError
 
 log = logging.getLogger(__name__)
 
+MAX_TTL_VOLUME_REMOVAL_DELAY_MINUTES = 10
+
 
 class Store:
     def __init__(
@@ -205,6 +207,25 @@ class Store:
                 location.remove_volume(volume.id)
                 deleted.append(volume.id)
         return deleted
+
+    # --- TTL volumes ---------------------------------------------------------------------------
+    def expire_ttl_volumes(self, now: float | None = None) -> set[int]:
+        """Ids of expired TTL volumes, which heartbeats leave out; those expired long enough
+        are deleted (``CollectHeartbeat`` in store.go)."""
+        expired: set[int] = set()
+        for volume in self.volumes():
+            if not volume.expired(self.volume_size_limit, now):
+                continue
+            expired.add(volume.id)
+            if volume.expired_long_enough(MAX_TTL_VOLUME_REMOVAL_DELAY_MINUTES, now):
+                log.info("volume %d is expired long enough: deleting it", volume.id)
+                try:
+                    self.delete_volume(volume.id)
+                except VolumeError as err:
+                    log.warning("delete volume %d: %s", volume.id, err)
+            else:
+                log.info("volume %d is expired", volume.id)
+        return expired
 
     # --- vacuum ------------------------------------------------------------------------------
     def check_compact_volume(self, vid: int) -> float:

@@ -393,3 +393,22 @@ def test_min_free_space_parsing() -> None:
     assert MinFreeSpace.parse("2GB").bytes == 2 * 1000**3
     with pytest.raises(ValueError):
         MinFreeSpace.parse("150")
+
+
+def test_ttl_volumes_expire_then_are_deleted(data_dir: str) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1, ttl="100m")
+    store.add_volume(2)
+    store.write_needle(1, needle(1, b"short lived"))
+    store.write_needle(2, needle(1, b"forever"))
+    written = store.find_volume(1).last_modified_ts_seconds
+    assert store.expire_ttl_volumes(now=written + 3600) == set()  # no size limit known yet
+    store.volume_size_limit = 30 * 1024**3
+    assert store.expire_ttl_volumes(now=written + 100 * 60) == set()
+    # Past its TTL it is hidden from heartbeats; a tenth of the TTL later it is deleted.
+    assert store.expire_ttl_volumes(now=written + 101 * 60) == {1}
+    assert store.find_volume(1) is not None
+    assert store.expire_ttl_volumes(now=written + 110 * 60 + 1) == {1}
+    assert store.find_volume(1) is None and store.find_volume(2) is not None
+    assert not os.path.exists(os.path.join(data_dir, "1.dat"))
+    store.close()

@@ -47,6 +47,7 @@ def volume_information(store: Store) -> tuple[list, dict[str, int], int]:
     messages = []
     max_counts: dict[str, int] = {}
     max_file_key = 0
+    expired = store.expire_ttl_volumes()
     for location in store.locations:
         max_counts[location.disk_type] = max_counts.get(location.disk_type, 0) + (
             location.max_volume_count
@@ -54,6 +55,8 @@ def volume_information(store: Store) -> tuple[list, dict[str, int], int]:
         low_space = location.check_disk_space()
         for volume in list(location.volumes.values()):
             max_file_key = max(max_file_key, volume.max_file_key)
+            if volume.id in expired:
+                continue
             messages.append(
                 master_pb2.VolumeInformationMessage(
                     id=volume.id,

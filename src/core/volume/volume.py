@@ -25,7 +25,7 @@ from ..errors import (
 from ..idx import encode_entry
 from ..needle.record import Needle, NeedleSizeMismatch, parse_header
 from ..ports import NeedleMap
-from ..super_block import SuperBlock
+from ..super_block import SUPER_BLOCK_SIZE, SuperBlock
 from ..types import (
     NEEDLE_CHECKSUM_SIZE,
     NEEDLE_HEADER_SIZE,
@@ -140,6 +140,24 @@ class Volume:
 
     def idx_size(self) -> int:
         return self.idx.size()
+
+    # --- TTL volumes (volume.go: expired, expiredLongEnough) ---------------------------------
+    def expired(self, volume_size_limit: int, now: float | None = None) -> bool:
+        """A TTL volume whose last write is older than its TTL (only once the master has
+        told us its size limit, and never an empty volume)."""
+        ttl_minutes = self.super_block.ttl.minutes
+        if volume_size_limit == 0 or self.dat_size() <= SUPER_BLOCK_SIZE or ttl_minutes == 0:
+            return False
+        lived_minutes = (int(now or time.time()) - self.last_modified_ts_seconds) // 60
+        return ttl_minutes < lived_minutes
+
+    def expired_long_enough(self, max_delay_minutes: int, now: float | None = None) -> bool:
+        """Expired for a tenth of its TTL more (at most ``max_delay_minutes``): delete it."""
+        ttl_minutes = self.super_block.ttl.minutes
+        if ttl_minutes == 0:
+            return False
+        delay = min(ttl_minutes // 10, max_delay_minutes)
+        return (ttl_minutes + delay) * 60 + self.last_modified_ts_seconds < int(now or time.time())
 
     # --- reads -------------------------------------------------------------------------------
     def read_needle(
