@@ -59,6 +59,7 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     grpc_server = start_grpc_server(store, config, ctx, bind, master_client)
     ctx.heartbeat_state = master_client
     ctx.lookup_volume = master_client.lookup_volume
+    ctx.forget_lookup = master_client.forget_lookup
     apps = [(create_app(ctx), config.port, False)]
     if config.public_port != config.port:
         apps.append((create_app(ctx, public=True), config.public_port, True))

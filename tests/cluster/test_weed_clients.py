@@ -401,3 +401,48 @@ def test_heartbeats_follow_the_leader_across_master_peers(tmp_path) -> None:
             ours.stop()
         for _, process in masters:
             process.stop()
+
+
+def test_replicated_writes_and_deletes_between_go_and_ours(tmp_path) -> None:
+    """A 001 volume on Go's server and ours: each one's writes and deletes reach the other."""
+    go = GoCluster(str(tmp_path))
+    os.makedirs(tmp_path / "go-data")
+    with go.running():
+        go.start_master()
+        go.start_volume(str(tmp_path / "go-data"))
+        ours = OurServer(str(tmp_path / "ours"), go.master_port, str(tmp_path / "ours.log"))
+        ours.start()
+        try:
+            ours.wait_registered(go.master_url)
+            wait_until(
+                lambda: http("GET", f"{go.master_url}/vol/grow?count=1&replication=001")[0] == 200,
+                what="a 001 volume on both servers",
+            )
+            shared = wait_until(
+                lambda: _volumes_at(go.volume_url) & _volumes_at(ours.url), what="the shared volume"
+            )
+            vid = min(shared)
+            from_ours, from_go = f"{vid},0b0000beef", f"{vid},0c0000beef"
+            status, _, body = http(
+                "POST",
+                f"{ours.url}/{from_ours}",
+                b"written to ours",
+                {"Content-Type": "text/plain", "Seaweed-Origin": "ours"},
+            )
+            assert status == 201, body
+            status, _, body = http(
+                "POST",
+                f"{go.volume_url}/{from_go}",
+                b"written to Go",
+                {"Content-Type": "text/plain"},
+            )
+            assert status == 201, body
+            status, headers, body = http("GET", f"{go.volume_url}/{from_ours}")
+            assert (status, body) == (200, b"written to ours") and headers.get("Origin") == "ours"
+            assert http("GET", f"{ours.url}/{from_go}")[2] == b"written to Go"
+            assert http("DELETE", f"{ours.url}/{from_go}")[0] == 202
+            assert http("GET", f"{go.volume_url}/{from_go}")[0] == 404
+            assert http("DELETE", f"{go.volume_url}/{from_ours}")[0] == 202
+            assert http("GET", f"{ours.url}/{from_ours}")[0] == 404
+        finally:
+            ours.stop()

@@ -178,6 +178,9 @@ class MasterClient:
         self._lookups[volume_id] = (now, urls)
         return urls
 
+    def forget_lookup(self, volume_id: int) -> None:
+        self._lookups.pop(volume_id, None)
+
     # --- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:
         backoff = 0.5

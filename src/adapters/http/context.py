@@ -25,6 +25,7 @@ class HttpContext:
     """Anything with an ``is_heartbeating`` flag (the master client); ``None`` in tests."""
     lookup_volume: Callable[[int], list[str]] | None = None
     """Volume id -> replica URLs, from the master (``None``: no master to ask)."""
+    forget_lookup: Callable[[int], None] | None = None
     version: str = field(init=False)
 
     def __post_init__(self) -> None:

@@ -90,10 +90,13 @@ class FidFastPath:
                 return
             request = self._request(scope, method, body)
             handler = write.write_needle
-            large = len(body) > INLINE_LIMIT
+            large = len(body) > INLINE_LIMIT or write.needs_thread(
+                self.ctx, request.path, request.query
+            )
         elif method == "DELETE":
             request = self._request(scope, method, b"")
-            handler, large = write.delete_needle, False
+            handler = write.delete_needle
+            large = write.needs_thread(self.ctx, request.path, request.query)
         else:
             await self.app(scope, receive, send)
             return

@@ -26,7 +26,7 @@ from .context import HttpContext
 from .fastpath import INLINE_LIMIT, NAMED_ROUTES, encode_headers
 from .read import read_needle, stored_size
 from .responses import HttpReply, HttpRequest
-from .write import delete_needle, write_needle
+from .write import delete_needle, needs_thread, write_needle
 
 log = logging.getLogger(__name__)
 
@@ -255,9 +255,10 @@ class HttpServer:
             handler = read_needle
             large = stored_size(self.ctx, path) > INLINE_LIMIT
         elif method == "DELETE":
-            handler, large = delete_needle, False
+            handler, large = delete_needle, needs_thread(self.ctx, path, http_request.query)
         else:
-            handler, large = write_needle, len(body) > INLINE_LIMIT
+            handler = write_needle
+            large = len(body) > INLINE_LIMIT or needs_thread(self.ctx, path, http_request.query)
         if large:
             return await asyncio.to_thread(handler, self.ctx, http_request)
         return handler(self.ctx, http_request)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from ...core.errors import VolumeError
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
-from ...core.goparse import GoNumError, parse_int
+from ...core.goparse import GoNumError
 from ...core.needle.parse_upload import (
     UploadError,
     UploadRequest,
@@ -16,6 +15,13 @@ from ...core.needle.parse_upload import (
 )
 from .context import HttpContext
 from .fid_path import parse_url_path
+from .replicate import (
+    ReplicationError,
+    needs_replication,
+    remote_locations,
+    replicate_delete,
+    replicate_write,
+)
 from .responses import HttpReply, HttpRequest, write_json, write_json_error
 
 log = logging.getLogger(__name__)
@@ -40,12 +46,28 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         needle = needle_from_upload(upload, request.path)
     except (UploadError, FileIdError, GoNumError) as err:
         return write_json_error(400, str(err), pretty)
-    try:
-        result = ctx.store.write_needle(volume_id, needle)
-    except VolumeError as err:
-        return write_json_error(500, str(err), pretty)
+    remotes: list[str] = []
+    if needs_replication(ctx, volume_id, request.query):
+        try:
+            remotes = remote_locations(ctx, volume_id)
+        except ReplicationError as err:
+            return write_json_error(500, str(err), pretty)
+    fsync = request.query.get("fsync") == "true"
+    unchanged = False
+    if ctx.store.find_volume(volume_id) is not None or not remotes:
+        try:
+            unchanged = ctx.store.write_needle(volume_id, needle, fsync=fsync).unchanged
+        except VolumeError as err:
+            return write_json_error(500, f"failed to write to local disk: {err}", pretty)
+    if remotes:
+        try:
+            replicate_write(ctx, remotes, request.path, needle, upload.content_md5)
+        except ReplicationError as err:
+            return write_json_error(
+                500, f"failed to write to replicas for volume {volume_id}: {err}", pretty
+            )
     etag_header = {"ETag": f'"{needle.etag}"', "Content-MD5": upload.content_md5}
-    if result.unchanged:
+    if unchanged:
         return HttpReply(204, etag_header)
     reply: dict[str, object] = {}
     if needle.name:
@@ -77,17 +99,27 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         return write_json(404, {"size": 0}, pretty)
     if stored.cookie != cookie:
         return write_json_error(400, "File Random Cookie does not match.", pretty)
+    # Go stamps ``ts`` on the tombstone, but a body-less record never stores it.
     size = stored.size
-    ts = request.query.get("ts", "")
-    last_modified = int(time.time())
-    if ts:
+    remotes: list[str] = []
+    if needs_replication(ctx, volume_id, request.query):
         try:
-            last_modified = parse_int(ts)
-        except GoNumError:
-            pass
-    del last_modified  # recorded by replication of deletes, which arrives with issue 4
+            remotes = remote_locations(ctx, volume_id)
+        except ReplicationError as err:
+            return write_json_error(500, f"Deletion Failed: {err}", pretty)
     try:
         ctx.store.delete_needle(volume_id, needle_id, cookie)
     except VolumeError as err:
         return write_json_error(500, f"Deletion Failed: {err}", pretty)
+    if remotes and not replicate_delete(remotes, request.path):
+        size = 0  # Go reports a delete some replica missed as size 0
     return write_json(202, {"size": size}, pretty)
+
+
+def needs_thread(ctx: HttpContext, request_path: str, query: dict[str, str]) -> bool:
+    """Writes that talk to other servers must not run on the event loop."""
+    try:
+        volume_id = parse_volume_id(parse_url_path(request_path).vid)
+    except GoNumError:
+        return False
+    return needs_replication(ctx, volume_id, query)
