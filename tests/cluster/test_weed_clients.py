@@ -446,3 +446,25 @@ def test_replicated_writes_and_deletes_between_go_and_ours(tmp_path) -> None:
             assert http("GET", f"{ours.url}/{from_ours}")[0] == 404
         finally:
             ours.stop()
+
+
+def test_chunked_upload_reads_whole_and_delete_removes_chunks(cluster, tmp_path) -> None:
+    """``weed upload -maxMB`` stores chunks plus a manifest; reading the manifest's fid
+    returns the whole file, deleting it deletes the chunks."""
+    go, ours = cluster
+    payload = random.Random(9).randbytes(2 * 1024 * 1024 + 123)
+    source = tmp_path / "chunky.bin"
+    source.write_bytes(payload)
+    result = weed("upload", f"-master=127.0.0.1:{go.master_port}", "-maxMB=1", str(source))
+    assert result.returncode == 0, result.stderr
+    fid = json.loads(result.stdout)[0]["fid"]
+    status, headers, body = http("GET", f"{ours.url}/{fid}")
+    assert status == 200 and body == payload
+    assert {k.lower(): v for k, v in headers.items()}["x-file-store"] == "chunked"
+    status, _, manifest = http("GET", f"{ours.url}/{fid}?cm=false")
+    chunks = [c["fid"] for c in json.loads(manifest)["chunks"]]
+    assert len(chunks) == 3
+    status, _, reply = http("DELETE", f"{ours.url}/{fid}")
+    assert status == 202 and json.loads(reply)["size"] == len(payload)
+    for chunk in chunks:
+        assert http("GET", f"{ours.url}/{chunk}")[0] == 404

@@ -95,13 +95,18 @@ class FidFastPath:
             )
         elif method == "DELETE":
             request = self._request(scope, method, b"")
-            handler = write.delete_needle
-            large = write.needs_thread(self.ctx, request.path, request.query)
+            # A delete may reach replicas or a manifest's chunks: never on the loop.
+            handler, large = write.delete_needle, True
         else:
             await self.app(scope, receive, send)
             return
         if large:
             reply = await asyncio.to_thread(handler, self.ctx, request)
+        elif handler is read.read_needle:
+            try:
+                reply = read.read_needle(self.ctx, request, on_loop=True)
+            except read.MustRunInThread:
+                reply = await asyncio.to_thread(read.read_needle, self.ctx, request)
         else:
             reply = handler(self.ctx, request)
         await send_reply(send, reply, self.server)

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp
 
 from .context import HttpContext
 from .fastpath import INLINE_LIMIT, NAMED_ROUTES, encode_headers
-from .read import read_needle, stored_size
+from .read import MustRunInThread, read_needle, stored_size
 from .responses import HttpReply, HttpRequest
 from .write import delete_needle, needs_thread, write_needle
 
@@ -255,12 +255,18 @@ class HttpServer:
             handler = read_needle
             large = stored_size(self.ctx, path) > INLINE_LIMIT
         elif method == "DELETE":
-            handler, large = delete_needle, needs_thread(self.ctx, path, http_request.query)
+            # A delete may reach replicas or a manifest's chunks: never on the loop.
+            handler, large = delete_needle, True
         else:
             handler = write_needle
             large = len(body) > INLINE_LIMIT or needs_thread(self.ctx, path, http_request.query)
         if large:
             return await asyncio.to_thread(handler, self.ctx, http_request)
+        if handler is read_needle:
+            try:
+                return read_needle(self.ctx, http_request, on_loop=True)
+            except MustRunInThread:
+                return await asyncio.to_thread(read_needle, self.ctx, http_request)
         return handler(self.ctx, http_request)
 
     async def _bridge(

@@ -12,6 +12,7 @@ from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError, parse_bool
 from ...core.needle.mime_types import type_by_extension
+from .chunks import ChunkError, ChunkManifest, assemble
 from .context import HttpContext
 from .fid_path import go_ext, parse_url_path
 from .proxy import read_elsewhere
@@ -69,7 +70,11 @@ def stored_size(ctx: HttpContext, path: str) -> int:
     return abs(entry[1]) if entry else 0
 
 
-def read_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+class MustRunInThread(Exception):
+    """Raised on the event loop when the answer needs network or heavy work (chunks)."""
+
+
+def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -> HttpReply:
     parts = parse_url_path(request.path)
     try:
         volume_id = parse_volume_id(parts.vid)
@@ -112,11 +117,15 @@ def read_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         except ValueError:
             log.info("unmarshal pairs error for %s", request.path)
 
-    filename, ext = parts.filename, parts.ext
+    if needle.is_chunk_manifest and request.query.get("cm") != "false":
+        if on_loop:
+            raise MustRunInThread()
+        chunked = _read_chunked(ctx, request, needle, parts.filename, headers)
+        if chunked is not None:
+            return chunked
+    filename = parts.filename
     if needle.name and not filename:
         filename = needle.name.decode("utf-8", "replace")
-        if not ext:
-            ext = go_ext(filename)
     mime_type = ""
     if needle.mime:
         stored = needle.mime.decode("utf-8", "replace")
@@ -128,6 +137,13 @@ def read_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
             headers["Content-Encoding"] = "gzip"
         else:
             data = _decompress(data)
+    return _write_content(request, filename, mime_type, data, headers)
+
+
+def _write_content(
+    request: HttpRequest, filename: str, mime_type: str, data: bytes, headers: dict[str, str]
+) -> HttpReply:
+    """``writeResponseContent``: type from the name when unknown, disposition, body/ranges."""
     if not mime_type and filename:
         mime_type = type_by_extension(go_ext(filename))
     if mime_type:
@@ -136,6 +152,26 @@ def read_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     if filename:
         headers["Content-Disposition"] = _content_disposition(filename, request)
     return _serve_body(request, data, headers)
+
+
+def _read_chunked(
+    ctx: HttpContext, request: HttpRequest, needle, filename: str, headers: dict[str, str]
+) -> HttpReply | None:
+    """``tryHandleChunkedFile``: serve the chunks joined; ``None`` falls back to raw bytes."""
+    try:
+        manifest = ChunkManifest.load(needle)
+    except ChunkError as err:
+        log.info("load chunked manifest (%s) error: %s", request.path, err)
+        return None
+    filename = filename or manifest.name
+    mime_type = "" if manifest.mime.startswith("application/octet-stream") else manifest.mime
+    headers["X-File-Store"] = "chunked"
+    try:
+        data = assemble(ctx, manifest)
+    except ChunkError as err:
+        log.warning("read chunks of %s: %s", request.path, err)
+        return bare(500)
+    return _write_content(request, filename, mime_type, data, headers)
 
 
 def _serve_body(request: HttpRequest, data: bytes, headers: dict[str, str]) -> HttpReply:

@@ -13,6 +13,7 @@ from ...core.needle.parse_upload import (
     needle_from_upload,
     parse_upload,
 )
+from .chunks import ChunkError, ChunkManifest, delete_chunks
 from .context import HttpContext
 from .fid_path import parse_url_path
 from .replicate import (
@@ -101,6 +102,16 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         return write_json_error(400, "File Random Cookie does not match.", pretty)
     # Go stamps ``ts`` on the tombstone, but a body-less record never stores it.
     size = stored.size
+    if stored.is_chunk_manifest:
+        try:
+            manifest = ChunkManifest.load(stored)
+        except ChunkError as err:
+            return write_json_error(500, f"Load chunks manifest error: {err}", pretty)
+        try:
+            delete_chunks(ctx, manifest)
+        except (ChunkError, VolumeError) as err:
+            return write_json_error(500, f"Delete chunks error: {err}", pretty)
+        size = manifest.size
     remotes: list[str] = []
     if needs_replication(ctx, volume_id, request.query):
         try:
