@@ -175,6 +175,7 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         pre_stop_seconds=int(get("preStopSeconds")),
         compaction_mbps=int(get("compactionMBps")),
         http_server=get("httpServer"),
+        security_file=get("securityFile"),
         idle_timeout=int(get("idleTimeout")),
     )
 

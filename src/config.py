@@ -29,6 +29,8 @@ class VolumeServerConfig(BaseModel):
     file_size_limit_mb: int = 256
     read_mode: str = "proxy"
     pre_stop_seconds: int = 10
+    security_file: str = ""
+    """``-securityFile``; empty means Go's search path for security.toml."""
     http_server: str = "native"
     """``native`` (asyncio + httptools, the fast path) or ``uvicorn`` (plain ASGI)."""
     idle_timeout: int = 30

@@ -16,6 +16,7 @@ import uvicorn
 from .adapters.grpc.master_client import MasterClient
 from .adapters.grpc.server import start_grpc_server
 from .adapters.http.app import create_app
+from .adapters.http.auth import JwtGuard
 from .adapters.http.context import HttpContext
 from .adapters.http.protocol import HttpServer
 from .config import VolumeServerConfig
@@ -54,7 +55,7 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     container = build_container(config)
     store = container.store()
     bind = config.ip_bind or config.ip
-    ctx = HttpContext(store, config)
+    ctx = HttpContext(store, config, guard=JwtGuard.from_security_file(config.security_file))
     master_client = MasterClient(store, config)
     grpc_server = start_grpc_server(store, config, ctx, bind, master_client)
     ctx.heartbeat_state = master_client

@@ -91,6 +91,8 @@ class GoProcess:
     args: list[str]
     log_path: str
     process: subprocess.Popen | None = None
+    cwd: str | None = None
+    """Go reads ./security.toml from its working directory."""
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
@@ -99,6 +101,7 @@ class GoProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            cwd=self.cwd,
         )
         log.close()
 
@@ -132,6 +135,7 @@ class GoCluster:
     master_port: int = field(default_factory=free_port_pair)
     processes: list[GoProcess] = field(default_factory=list)
     volume_port: int = 0
+    cwd: str | None = None
 
     @property
     def master_url(self) -> str:
@@ -158,6 +162,7 @@ class GoCluster:
                 "-defaultReplication=000",
             ],
             os.path.join(self.workdir, "master.log"),
+            cwd=self.cwd,
         )
         master.start()
         self.processes.append(master)
@@ -181,6 +186,7 @@ class GoCluster:
                 *(extra or []),
             ],
             os.path.join(self.workdir, "volume.log"),
+            cwd=self.cwd,
         )
         volume.start()
         self.processes.append(volume)

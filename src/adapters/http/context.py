@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ...config import VolumeServerConfig
 from ...core.store import Store
+from .auth import JwtGuard
 
 GO_VERSION = "4.48"
 
@@ -26,6 +27,7 @@ class HttpContext:
     lookup_volume: Callable[[int], list[str]] | None = None
     """Volume id -> replica URLs, from the master (``None``: no master to ask)."""
     forget_lookup: Callable[[int], None] | None = None
+    guard: JwtGuard = field(default_factory=JwtGuard)
     version: str = field(init=False)
 
     def __post_init__(self) -> None:

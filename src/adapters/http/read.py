@@ -12,11 +12,12 @@ from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError, parse_bool
 from ...core.needle.mime_types import type_by_extension
+from .auth import WRONG_JWT
 from .chunks import ChunkError, ChunkManifest, assemble
 from .context import HttpContext
 from .fid_path import go_ext, parse_url_path
 from .proxy import read_elsewhere
-from .responses import HttpReply, HttpRequest, bare, http_error
+from .responses import HttpReply, HttpRequest, bare, http_error, write_json_error
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class MustRunInThread(Exception):
 
 def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -> HttpReply:
     parts = parse_url_path(request.path)
+    if not ctx.guard.allows(request.query, request.headers, parts.vid, parts.fid, False):
+        return write_json_error(401, WRONG_JWT, request.pretty)
     try:
         volume_id = parse_volume_id(parts.vid)
         needle_id, cookie = parse_needle_path(parts.fid)

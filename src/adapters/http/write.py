@@ -13,6 +13,7 @@ from ...core.needle.parse_upload import (
     needle_from_upload,
     parse_upload,
 )
+from .auth import WRONG_JWT
 from .chunks import ChunkError, ChunkManifest, delete_chunks
 from .context import HttpContext
 from .fid_path import parse_url_path
@@ -35,6 +36,8 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         volume_id = parse_volume_id(parts.vid)
     except GoNumError as err:
         return write_json_error(400, str(err), pretty)
+    if not ctx.guard.allows(request.query, request.headers, parts.vid, parts.fid, True):
+        return write_json_error(401, WRONG_JWT, pretty)
     upload_request = UploadRequest(
         method=request.method,
         path=request.path,
@@ -94,6 +97,8 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         needle_id, cookie = parse_needle_path(parts.fid)
     except FileIdError as err:
         return write_json_error(400, str(err), pretty)
+    if not ctx.guard.allows(request.query, request.headers, parts.vid, parts.fid, True):
+        return write_json_error(401, WRONG_JWT, pretty)
     try:
         stored = ctx.store.read_needle(volume_id, needle_id)
     except Exception:  # noqa: BLE001 - Go: any read failure is a 404 with size 0
