@@ -192,3 +192,17 @@ def test_fast_path_and_fastapi_routes_answer_alike(client: TestClient) -> None:
             k: v for k, v in slow.headers.items() if k not in drop
         }, (method, path)
         assert fast.content == slow.content, (method, path)
+
+
+def test_parse_range_follows_net_http() -> None:
+    from seaweed_volume.adapters.http.read import NO_OVERLAP, parse_range
+
+    assert parse_range("bytes=0-3,10-", 20) == [(0, 4), (10, 10)]
+    assert parse_range("bytes=-5", 3) == [(0, 3)]
+    assert parse_range("bytes=2-100", 10) == [(2, 8)]
+    assert parse_range("bytes=30-,1-1", 10) == [(1, 1)]  # the non-overlapping one is dropped
+    for bad in ("bytes=--1", "bytes=-", "bytes=4-2", "bytes=x-1", "chars=0-1", "bytes=1"):
+        with pytest.raises(ValueError, match="^invalid range$"):
+            parse_range(bad, 10)
+    with pytest.raises(ValueError, match=NO_OVERLAP):
+        parse_range("bytes=10-", 10)

@@ -6,11 +6,12 @@ import email.utils
 import gzip
 import json
 import logging
+import uuid
 import zlib
 
 from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
-from ...core.goparse import GoNumError, parse_bool
+from ...core.goparse import GoNumError, parse_bool, parse_int
 from ...core.needle.mime_types import type_by_extension
 from .auth import WRONG_JWT
 from .chunks import ChunkError, ChunkManifest, assemble
@@ -178,6 +179,7 @@ def _read_chunked(
 
 
 def _serve_body(request: HttpRequest, data: bytes, headers: dict[str, str]) -> HttpReply:
+    """``ProcessRangeRequest`` (common.go) over an in-memory body."""
     total = len(data)
     if request.method == "HEAD":
         headers["Content-Length"] = str(total)
@@ -185,58 +187,83 @@ def _serve_body(request: HttpRequest, data: bytes, headers: dict[str, str]) -> H
     range_header = request.headers.get("range", "")
     if not range_header:
         return HttpReply(200, headers, data)
-    ranges = _parse_range(range_header, total)
-    if ranges is None:
-        return http_error(416, "invalid range")
-    if len(ranges) != 1:
-        # Multiple ranges (multipart/byteranges) arrive with the full HTTP surface.
-        return HttpReply(200, headers, data)
-    start, length = ranges[0]
-    headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{total}"
-    return HttpReply(206, headers, data[start : start + length])
+    try:
+        ranges = parse_range(range_header, total)
+    except ValueError as err:
+        # http.Error keeps the headers set so far, replacing the type, dropping the length.
+        error = http_error(416, str(err))
+        if str(err) == NO_OVERLAP:
+            headers["Content-Range"] = f"bytes */{total}"
+        return HttpReply(416, {**headers, **error.headers}, error.body)
+    if not ranges or sum(length for _, length in ranges) > total:
+        return HttpReply(200, headers)  # Go ignores the request and writes nothing
+    if len(ranges) == 1:
+        start, length = ranges[0]
+        headers["Content-Range"] = _content_range(start, length, total)
+        return HttpReply(206, headers, data[start : start + length])
+    boundary = uuid.uuid4().hex + uuid.uuid4().hex[:28]
+    content_type = headers.get("Content-Type", "")
+    parts = []
+    for start, length in ranges:
+        part_headers = f"Content-Range: {_content_range(start, length, total)}\r\n"
+        part_headers += f"Content-Type: {content_type}\r\n"
+        parts.append(f"\r\n--{boundary}\r\n{part_headers}\r\n".encode())
+        parts.append(data[start : start + length])
+    parts.append(f"\r\n--{boundary}--\r\n".encode())
+    body = b"".join(parts)[2:]  # the first boundary has no leading CRLF
+    headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
+    return HttpReply(206, headers, body)
 
 
-def _parse_range(header: str, size: int) -> list[tuple[int, int]] | None:
-    """``http.parseRange``: (start, length) pairs; ``None`` when unsatisfiable or malformed."""
-    if not header.startswith("bytes="):
-        return None
+def _content_range(start: int, length: int, total: int) -> str:
+    return f"bytes {start}-{start + length - 1}/{total}"
+
+
+NO_OVERLAP = "invalid range: failed to overlap"
+
+
+def parse_range(header: str, size: int) -> list[tuple[int, int]]:
+    """The 4.48 volume server's ``parseRange`` (net/http's rules): (start, length) pairs;
+    ranges starting at or past the end are dropped, and if that leaves none the request
+    fails with ``failed to overlap`` (checked against the Go binary)."""
+    prefix = "bytes="
+    if not header.startswith(prefix):
+        raise ValueError("invalid range")
     ranges: list[tuple[int, int]] = []
     no_overlap = False
-    for spec in header[len("bytes=") :].split(","):
+    for spec in header[len(prefix) :].split(","):
         spec = spec.strip()
         if not spec:
             continue
-        first, sep, last = spec.partition("-")
-        first, last = first.strip(), last.strip()
-        if not sep:
-            return None
+        dash = spec.find("-")
+        if dash < 0:
+            raise ValueError("invalid range")
+        first, last = spec[:dash].strip(), spec[dash + 1 :].strip()
         try:
             if not first:
-                if not last or not last.isdigit():
-                    return None
-                suffix = int(last)
-                suffix = min(suffix, size)
+                if not last or last[0] == "-" or parse_int(last) < 0:
+                    raise ValueError("invalid range")
+                suffix = min(parse_int(last), size)
                 ranges.append((size - suffix, suffix))
                 continue
-            if not first.isdigit():
-                return None
-            start = int(first)
+            start = parse_int(first)
+            if start < 0:
+                raise ValueError("invalid range")
             if start >= size:
                 no_overlap = True
                 continue
             if not last:
                 ranges.append((start, size - start))
                 continue
-            if not last.isdigit():
-                return None
-            end = min(int(last), size - 1)
+            end = parse_int(last)
             if start > end:
-                return None
+                raise ValueError("invalid range")
+            end = min(end, size - 1)
             ranges.append((start, end - start + 1))
-        except ValueError:
-            return None
+        except GoNumError:
+            raise ValueError("invalid range") from None
     if no_overlap and not ranges:
-        return None
+        raise ValueError(NO_OVERLAP)
     return ranges
 
 
