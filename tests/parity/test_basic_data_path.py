@@ -277,3 +277,33 @@ def test_range_edge_cases_match(servers, uploaded, spec) -> None:
         headers={"Range": spec, "Accept-Encoding": "identity"},
     )
     assert_same(_normalise_boundary(go), _normalise_boundary(ours), spec)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("OPTIONS", "/1,010000abcd", {}),
+        ("OPTIONS", "/1,010000abcd", {"Origin": "http://example.org"}),
+        ("GET", "/1,020000abcd", {"Origin": "http://example.org", "Accept-Encoding": "identity"}),
+        ("GET", "/1,7f0000abcd", {"Origin": "http://example.org"}),
+        ("PATCH", "/1,010000abcd", {}),
+        ("PUT", "/77,010000abcd", {"Content-Type": "text/plain"}),
+        ("GET", "/stats/counter", {}),
+        ("POST", "/healthz", {}),
+    ],
+)
+def test_cors_methods_and_odd_routes_match(servers, uploaded, method, path, headers) -> None:
+    go, ours = both(servers, method, path, b"x" if method in ("PUT", "POST") else None, headers)
+    cors = (
+        "Access-Control-Allow-Origin",
+        "Access-Control-Allow-Credentials",
+        "Access-Control-Allow-Methods",
+        "Access-Control-Allow-Headers",
+    )
+    lowered = [{k.lower(): v for k, v in answer[1].items()} for answer in (go, ours)]
+    for name in (c.lower() for c in cors):
+        assert lowered[1].get(name) == lowered[0].get(name), (method, path, name)
+    # Error texts name the server's own address: compare them with it blanked out.
+    go = (go[0], go[1], go[2].replace(servers[0].removeprefix("http://").encode(), b"HERE"))
+    ours = (ours[0], ours[1], ours[2].replace(servers[1].removeprefix("http://").encode(), b"HERE"))
+    assert_same(go, ours, f"{method} {path}")

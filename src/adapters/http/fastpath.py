@@ -11,20 +11,12 @@ thread hop. Large bodies go to a worker thread so they never stall other request
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...core.needle.mime_types import detect_content_type
-from . import read, write
 from .context import HttpContext
+from .dispatch import dispatch, is_framework_route
 from .responses import HttpReply, HttpRequest
-
-INLINE_LIMIT = 256 * 1024
-"""Bodies up to this size are handled on the event loop."""
-
-NAMED_ROUTES = frozenset({"/status", "/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
 
 
 def encode_headers(reply: HttpReply, server: bytes) -> list[tuple[bytes, bytes]]:
@@ -71,48 +63,16 @@ class FidFastPath:
         self.server = ctx.server_header.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in NAMED_ROUTES:
+        if scope["type"] != "http" or is_framework_route(scope["path"]):
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
-        if method in ("GET", "HEAD"):
-            request = self._request(scope, method, b"")
-            handler: Callable[[HttpContext, HttpRequest], HttpReply] = read.read_needle
-            large = read.stored_size(self.ctx, request.path) > INLINE_LIMIT
-        elif self.public and method in ("POST", "PUT", "DELETE"):
-            # The public port is read-only: Go answers writes there with an empty 200.
-            await send_reply(send, HttpReply(200), self.server)
-            return
-        elif method in ("POST", "PUT"):
+        body = b""
+        if scope["method"] in ("POST", "PUT"):
             try:
                 body = await read_body(receive)
             except ConnectionError:
                 return
-            request = self._request(scope, method, body)
-            handler = write.write_needle
-            large = len(body) > INLINE_LIMIT or write.needs_thread(
-                self.ctx, request.path, request.query
-            )
-        elif method == "DELETE":
-            request = self._request(scope, method, b"")
-            # A delete may reach replicas or a manifest's chunks: never on the loop.
-            handler, large = write.delete_needle, True
-        else:
-            await self.app(scope, receive, send)
-            return
-        if large:
-            reply = await asyncio.to_thread(handler, self.ctx, request)
-        elif handler is read.read_needle:
-            try:
-                reply = read.read_needle(self.ctx, request, on_loop=True)
-            except read.MustRunInThread:
-                reply = await asyncio.to_thread(read.read_needle, self.ctx, request)
-        else:
-            reply = handler(self.ctx, request)
-        await send_reply(send, reply, self.server)
-
-    @staticmethod
-    def _request(scope: Scope, method: str, body: bytes) -> HttpRequest:
-        return HttpRequest.from_raw(
-            method, scope["path"], scope.get("query_string", b""), scope["headers"], body
+        request = HttpRequest.from_raw(
+            scope["method"], scope["path"], scope.get("query_string", b""), scope["headers"], body
         )
+        await send_reply(send, await dispatch(self.ctx, request, self.public), self.server)

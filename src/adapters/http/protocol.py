@@ -23,16 +23,14 @@ import httptools
 from starlette.types import ASGIApp
 
 from .context import HttpContext
-from .fastpath import INLINE_LIMIT, NAMED_ROUTES, encode_headers
-from .read import MustRunInThread, read_needle, stored_size
-from .responses import HttpReply, HttpRequest
-from .write import delete_needle, needs_thread, write_needle
+from .dispatch import dispatch, is_framework_route
+from .fastpath import encode_headers
+from .responses import HttpRequest
 
 log = logging.getLogger(__name__)
 
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 _CANONICAL: dict[bytes, bytes] = {}
-_FID_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE"}
 
 
 def canonical(name: bytes) -> bytes:
@@ -238,36 +236,13 @@ class HttpServer:
         path = parsed.path.decode("utf-8", "replace")
         query = parsed.query or b""
         body = b"".join(request.body)
-        if path in NAMED_ROUTES or request.method not in _FID_METHODS:
+        if is_framework_route(path):
             return await self._bridge(request, path, query, body)
-        if self.public and request.method in ("POST", "PUT", "DELETE"):
-            reply = HttpReply(200)
-        else:
-            reply = await self._fid(request, path, query, body)
+        http_request = HttpRequest.from_raw(request.method, path, query, request.headers, body)
+        reply = await dispatch(self.ctx, http_request, self.public)
         headers = encode_headers(reply, self.server_header)
         payload = b"" if reply.head_only or reply.status in (204, 304) else reply.body
         return reply.status, headers, payload
-
-    async def _fid(self, request: _Request, path: str, query: bytes, body: bytes) -> HttpReply:
-        http_request = HttpRequest.from_raw(request.method, path, query, request.headers, body)
-        method = request.method
-        if method in ("GET", "HEAD"):
-            handler = read_needle
-            large = stored_size(self.ctx, path) > INLINE_LIMIT
-        elif method == "DELETE":
-            # A delete may reach replicas or a manifest's chunks: never on the loop.
-            handler, large = delete_needle, True
-        else:
-            handler = write_needle
-            large = len(body) > INLINE_LIMIT or needs_thread(self.ctx, path, http_request.query)
-        if large:
-            return await asyncio.to_thread(handler, self.ctx, http_request)
-        if handler is read_needle:
-            try:
-                return read_needle(self.ctx, http_request, on_loop=True)
-            except MustRunInThread:
-                return await asyncio.to_thread(read_needle, self.ctx, http_request)
-        return handler(self.ctx, http_request)
 
     async def _bridge(
         self, request: _Request, path: str, query: bytes, body: bytes

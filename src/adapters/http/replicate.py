@@ -1,7 +1,7 @@
 """Replicated writes and deletes (``topology/store_replicate.go``).
 
 A write that is not itself a replication (``type=replicate``) goes to the local volume and
-then, for a volume with copies elsewhere (or one that is not here at all), to every other
+then, for a volume with copies elsewhere, to every other
 location the master lists, as a multipart upload marked ``type=replicate``. Any replica
 failing fails the write with Go's message; for deletes a failing replica only zeroes the
 reported size.
@@ -31,11 +31,13 @@ class ReplicationError(Exception):
 
 
 def needs_replication(ctx: HttpContext, volume_id: int, query: dict[str, str]) -> bool:
-    """Whether a write must be forwarded: not a replica itself, and copies live elsewhere."""
+    """Whether a write must be forwarded: not a replica itself, and the local volume has
+    copies elsewhere. (A volume that is not here fails locally, as 4.48 answers:
+    ``volume N not found on ip:port``.)"""
     if query.get("type") == "replicate" or ctx.lookup_volume is None:
         return False
     volume = ctx.store.find_volume(volume_id)
-    return volume is None or volume.super_block.replica_placement.copy_count > 1
+    return volume is not None and volume.super_block.replica_placement.copy_count > 1
 
 
 def remote_locations(ctx: HttpContext, volume_id: int) -> list[str]:

@@ -58,11 +58,10 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
             return write_json_error(500, str(err), pretty)
     fsync = request.query.get("fsync") == "true"
     unchanged = False
-    if ctx.store.find_volume(volume_id) is not None or not remotes:
-        try:
-            unchanged = ctx.store.write_needle(volume_id, needle, fsync=fsync).unchanged
-        except VolumeError as err:
-            return write_json_error(500, f"failed to write to local disk: {err}", pretty)
+    try:
+        unchanged = ctx.store.write_needle(volume_id, needle, fsync=fsync).unchanged
+    except VolumeError as err:
+        return write_json_error(500, str(err), pretty)
     if remotes:
         try:
             replicate_write(ctx, remotes, request.path, needle, upload.content_md5)

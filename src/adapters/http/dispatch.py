@@ -1,0 +1,65 @@
+"""Which handler answers a request, and on which thread (``privateStoreHandler`` and the
+public handler in volume_server_handlers.go).
+
+Shared by the native server and the ASGI fast path so the two cannot drift. ``/status`` and
+``/healthz`` answer any method, as Go's do; file-id paths dispatch by method with Go's CORS
+headers; ``None`` means "not ours": the FastAPI application answers (``/docs``,
+``/openapi.json``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from . import admin, read, write
+from .context import HttpContext
+from .responses import HttpReply, HttpRequest, write_json_error
+
+INLINE_LIMIT = 256 * 1024
+"""Bodies up to this size are handled on the event loop: a thread hop costs more."""
+
+FRAMEWORK_ROUTES = frozenset({"/docs", "/openapi.json", "/docs/oauth2-redirect"})
+_CORS_METHODS = "PUT, POST, GET, DELETE, OPTIONS"
+
+
+def is_framework_route(path: str) -> bool:
+    return path in FRAMEWORK_ROUTES
+
+
+async def dispatch(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply:
+    path = request.path
+    if path == "/status":
+        return admin.status(ctx, request)
+    if path == "/healthz":
+        return admin.healthz(ctx, request)
+    reply = await _file(ctx, request, public)
+    if "origin" in request.headers:
+        reply.headers["Access-Control-Allow-Origin"] = "*"
+        reply.headers["Access-Control-Allow-Credentials"] = "true"
+    return reply
+
+
+async def _file(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply:
+    method = request.method
+    if method in ("GET", "HEAD"):
+        if read.stored_size(ctx, request.path) > INLINE_LIMIT:
+            return await asyncio.to_thread(read.read_needle, ctx, request)
+        try:
+            return read.read_needle(ctx, request, on_loop=True)
+        except read.MustRunInThread:
+            return await asyncio.to_thread(read.read_needle, ctx, request)
+    if method == "OPTIONS":
+        return HttpReply(
+            200,
+            {"Access-Control-Allow-Methods": _CORS_METHODS, "Access-Control-Allow-Headers": "*"},
+        )
+    if public and method in ("POST", "PUT", "DELETE"):
+        return HttpReply(200)  # the public port is read-only: Go answers an empty 200
+    if method in ("POST", "PUT"):
+        if len(request.body) > INLINE_LIMIT or write.needs_thread(ctx, request.path, request.query):
+            return await asyncio.to_thread(write.write_needle, ctx, request)
+        return write.write_needle(ctx, request)
+    if method == "DELETE":
+        # A delete may reach replicas or a manifest's chunks: never on the loop.
+        return await asyncio.to_thread(write.delete_needle, ctx, request)
+    return write_json_error(400, f"unsupported method {method}", request.pretty)
