@@ -206,3 +206,13 @@ def test_parse_range_follows_net_http() -> None:
             parse_range(bad, 10)
     with pytest.raises(ValueError, match=NO_OVERLAP):
         parse_range("bytes=10-", 10)
+
+
+def test_ui_page_and_favicon(client: TestClient) -> None:
+    client.post(f"/{FID}", files={"file": ("a.txt", b"x" * 10, "text/plain")})
+    page = client.get("/ui/index.html")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<h2>Volumes</h2>" in page.text and "<td>3</td>" in page.text
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO header

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from . import admin, read, write
+from . import admin, read, ui, write
 from .context import HttpContext
 from .fastpath import FidFastPath, encode_headers
 from .responses import HttpReply, HttpRequest
@@ -57,6 +57,10 @@ def create_app(ctx: HttpContext, public: bool = False) -> ASGIApp:
     @app.get("/healthz", summary="200 while serving and heartbeating, else 503")
     async def healthz(request: Request) -> Response:
         return _to_response(admin.healthz(ctx, await _to_request(request)), server)
+
+    @app.get("/ui/index.html", summary="A status page: disks, masters, volumes, EC shards")
+    async def ui_page(request: Request) -> Response:
+        return _to_response(ui.index_page(ctx, await _to_request(request)), server)
 
     fid_route = "/{fid_path:path}"
 

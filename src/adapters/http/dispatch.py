@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from . import admin, read, write
+from . import admin, read, ui, write
 from .context import HttpContext
 from .responses import HttpReply, HttpRequest, write_json_error
 
@@ -32,6 +32,10 @@ async def dispatch(ctx: HttpContext, request: HttpRequest, public: bool) -> Http
         return admin.status(ctx, request)
     if path == "/healthz":
         return admin.healthz(ctx, request)
+    if path == "/ui/index.html" and not public:
+        return ui.index_page(ctx, request)
+    if path == "/favicon.ico":
+        return ui.favicon(ctx, request)
     reply = await _file(ctx, request, public)
     if "origin" in request.headers:
         reply.headers["Access-Control-Allow-Origin"] = "*"

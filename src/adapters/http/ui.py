@@ -1,0 +1,101 @@
+"""``/ui/index.html``: a self-contained status page (disks, masters, volumes, EC shards) and
+``/favicon.ico`` (an icon drawn here, not Go's)."""
+
+from __future__ import annotations
+
+import functools
+import html
+import io
+
+from .admin import disk_status
+from .context import HttpContext
+from .responses import HttpReply, HttpRequest
+
+_STYLE = (
+    "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
+    "margin-bottom:2em}th,td{border:1px solid #ccc;padding:.3em .8em;text-align:left}"
+    "th{background:#eef5ee}h1 small{color:#777;font-size:60%}"
+)
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.2f} {unit}" if unit != "B" else f"{int(count)} B"
+        count /= 1024
+    return str(count)
+
+
+def _table(headers: list[str], rows: list[list[object]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def index_page(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    disks = []
+    volumes = []
+    for location in ctx.store.locations:
+        status = disk_status(location.directory)
+        disks.append(
+            [
+                location.directory,
+                location.disk_type,
+                _size(status["all"]),
+                _size(status["free"]),
+                f"{status['percent_used']:.2f}%",
+            ]
+        )
+        for volume in sorted(location.volumes.values(), key=lambda v: v.id):
+            volumes.append(
+                [
+                    volume.id,
+                    volume.collection,
+                    location.disk_type,
+                    _size(volume.dat_size()),
+                    volume.file_count - volume.deleted_count,
+                    _size(volume.deleted_size),
+                    str(volume.super_block.ttl),
+                    "yes" if volume.is_read_only else "no",
+                ]
+            )
+    masters = getattr(ctx.heartbeat_state, "current_master", "") or ctx.config.master
+    page = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        f"<title>SeaweedFS {html.escape(ctx.version)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>SeaweedFS <small>{html.escape(ctx.version)} seaweed-volume</small></h1>"
+        "<h2>Disk Stats</h2>"
+        + _table(["Path", "Disk", "Total", "Free", "Usage"], disks)
+        + "<h2>System Stats</h2>"
+        + _table(["Masters", "Heartbeating"], [[masters, "yes" if ctx.is_heartbeating else "no"]])
+        + "<h2>Volumes</h2>"
+        + _table(
+            ["Id", "Collection", "Disk", "Data Size", "Files", "Trash", "TTL", "ReadOnly"], volumes
+        )
+        + "<h2>Erasure Coding Shards</h2>"
+        + _table(["Id", "Collection", "Shards"], [])
+        + "</body></html>"
+    )
+    return HttpReply(200, {"Content-Type": "text/html; charset=utf-8"}, page.encode())
+
+
+@functools.cache
+def _icon() -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((2, 2, 29, 29), fill=(46, 139, 87, 255))
+    draw.line((16, 26, 16, 8), fill=(240, 255, 240, 255), width=3)
+    draw.line((16, 16, 9, 10), fill=(240, 255, 240, 255), width=2)
+    draw.line((16, 20, 23, 13), fill=(240, 255, 240, 255), width=2)
+    out = io.BytesIO()
+    image.save(out, format="ICO")
+    return out.getvalue()
+
+
+def favicon(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    return HttpReply(200, {"Content-Type": "image/x-icon", "Accept-Ranges": "bytes"}, _icon())
