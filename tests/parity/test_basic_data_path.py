@@ -307,3 +307,46 @@ def test_cors_methods_and_odd_routes_match(servers, uploaded, method, path, head
     go = (go[0], go[1], go[2].replace(servers[0].removeprefix("http://").encode(), b"HERE"))
     ours = (ours[0], ours[1], ours[2].replace(servers[1].removeprefix("http://").encode(), b"HERE"))
     assert_same(go, ours, f"{method} {path}")
+
+
+def _png(width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (width, height))
+    for x in range(width):
+        for y in range(height):
+            image.putpixel((x, y), (x % 256, y % 256, (x * y) % 256))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "width=50",
+        "height=20",
+        "width=50&height=50",
+        "width=50&height=50&mode=fit",
+        "width=50&height=50&mode=fill",
+        "width=500",
+        "crop_x1=10&crop_y1=5&crop_x2=60&crop_y2=45",
+        "crop_x1=10&crop_y1=5&crop_x2=60&crop_y2=45&width=20",
+    ],
+)
+def test_image_resizing_gives_go_sizes(servers, query) -> None:
+    import io
+
+    from PIL import Image
+
+    fid = "1,400000abcd"
+    body, content_type = multipart(_png(200, 100), "pic.png", "image/png")
+    both(servers, "POST", f"/{fid}?ts={TS}", body, {"Content-Type": content_type})
+    go, ours = both(servers, "GET", f"/{fid}?{query}")
+    assert (go[0], ours[0]) == (200, 200)
+    sizes = [Image.open(io.BytesIO(answer[2])).size for answer in (go, ours)]
+    assert sizes[1] == sizes[0], query
+    types = [{k.lower(): v for k, v in a[1].items()}.get("content-type") for a in (go, ours)]
+    assert types[1] == types[0]

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...config import VolumeServerConfig
+from ...core.ports import ImageTransformer
 from ...core.store import Store
 from .auth import JwtGuard
+from .images import PillowImages
 
 GO_VERSION = "4.48"
 
@@ -28,6 +30,7 @@ class HttpContext:
     """Volume id -> replica URLs, from the master (``None``: no master to ask)."""
     forget_lookup: Callable[[int], None] | None = None
     guard: JwtGuard = field(default_factory=JwtGuard)
+    images: ImageTransformer = field(default_factory=PillowImages)
     version: str = field(init=False)
 
     def __post_init__(self) -> None:

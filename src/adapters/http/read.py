@@ -17,6 +17,7 @@ from .auth import WRONG_JWT
 from .chunks import ChunkError, ChunkManifest, assemble
 from .context import HttpContext
 from .fid_path import go_ext, parse_url_path
+from .images import CROPPABLE, RESIZABLE
 from .proxy import read_elsewhere
 from .responses import HttpReply, HttpRequest, bare, http_error, write_json_error
 
@@ -127,21 +128,60 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
         chunked = _read_chunked(ctx, request, needle, parts.filename, headers)
         if chunked is not None:
             return chunked
-    filename = parts.filename
+    filename, ext = parts.filename, parts.ext
     if needle.name and not filename:
         filename = needle.name.decode("utf-8", "replace")
+        ext = ext or go_ext(filename)
+    ext = ext.lower()
     mime_type = ""
     if needle.mime:
         stored = needle.mime.decode("utf-8", "replace")
         if not stored.startswith("application/octet-stream"):
             mime_type = stored
     data = needle.data
+    resize, crop = _resize_request(ext, request), _crop_request(ext, request)
     if needle.is_compressed:
-        if "gzip" in request.headers.get("accept-encoding", "") and data[:2] == b"\x1f\x8b":
+        if resize or crop:
+            data = _decompress(data)
+        elif "gzip" in request.headers.get("accept-encoding", "") and data[:2] == b"\x1f\x8b":
             headers["Content-Encoding"] = "gzip"
         else:
             data = _decompress(data)
+    if resize or crop:
+        if on_loop:
+            raise MustRunInThread()
+        if crop:
+            data = ctx.images.crop(data, ext, *crop)
+        if resize:
+            data = ctx.images.resize(data, ext, *resize)
     return _write_content(request, filename, mime_type, data, headers)
+
+
+def _query_int(request: HttpRequest, name: str) -> int:
+    value = request.query.get(name, "")
+    try:
+        return parse_int(value) if value else 0
+    except GoNumError:
+        return 0  # Go ignores Atoi errors here
+
+
+def _resize_request(ext: str, request: HttpRequest) -> tuple[int, int, str] | None:
+    """``shouldResizeImages``: width/height (and ``mode``) on an image extension."""
+    if ext not in RESIZABLE:
+        return None
+    width, height = _query_int(request, "width"), _query_int(request, "height")
+    if width > 0 or height > 0:
+        return width, height, request.query.get("mode", "")
+    return None
+
+
+def _crop_request(ext: str, request: HttpRequest) -> tuple[int, int, int, int] | None:
+    """``shouldCropImages``: ``crop_x1..crop_y2`` forming a non-empty box."""
+    if ext not in CROPPABLE:
+        return None
+    box = tuple(_query_int(request, f"crop_{n}") for n in ("x1", "y1", "x2", "y2"))
+    x1, y1, x2, y2 = box
+    return box if x1 >= 0 and y1 >= 0 and x2 > x1 and y2 > y1 else None
 
 
 def _write_content(
