@@ -26,6 +26,28 @@ class BackendFile(Protocol):
     def close(self) -> None: ...
 
 
+_FALLOC_FL_KEEP_SIZE = 1
+
+
+def reserve_blocks(fd: int, size: int) -> None:
+    """Reserve disk blocks without changing the file's size, like Go's ``Fallocate(fd, 1,
+    ...)`` for ``-preallocate``. ``os.posix_fallocate`` would grow the file, which the
+    integrity check then reads as a torn tail; where the call is missing this does nothing."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    libc = ctypes.CDLL(name, use_errno=True)
+    fallocate = getattr(libc, "fallocate", None)
+    if fallocate is None:
+        return
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+    if fallocate(fd, _FALLOC_FL_KEEP_SIZE, 0, size) != 0:
+        raise OSError(ctypes.get_errno(), "fallocate failed")
+
+
 class DiskFile:
     """A local file opened read-write (or read-only when the file is not writable)."""
 
@@ -61,6 +83,9 @@ class DiskFile:
 
     def size(self) -> int:
         return self._size
+
+    def preallocate(self, size: int) -> None:
+        reserve_blocks(self._fd, size)
 
     def truncate(self, size: int) -> None:
         os.ftruncate(self._fd, size)

@@ -89,7 +89,6 @@ def store(request: pytest.FixtureRequest, go_written: dict) -> Store:
     store.load_existing_volumes()
     yield store
     store.close()
-    SqliteNeedleMapKind.remove_files  # noqa: B018 - files are left for the next kind to rebuild
 
 
 def read(store: Store, fid: str) -> Needle:

@@ -412,3 +412,18 @@ def test_ttl_volumes_expire_then_are_deleted(data_dir: str) -> None:
     assert store.find_volume(1) is None and store.find_volume(2) is not None
     assert not os.path.exists(os.path.join(data_dir, "1.dat"))
     store.close()
+
+
+def test_preallocation_keeps_the_logical_size(data_dir: str) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1, preallocate=4 * 1024 * 1024)
+    assert os.path.getsize(os.path.join(data_dir, "1.dat")) == 8
+    store.write_needle(1, needle(1, b"after preallocation"))
+    store.compact_volume(1, preallocate=4 * 1024 * 1024)
+    store.commit_compact_volume(1)
+    store.close()
+    store = open_store(data_dir)
+    assert not store.find_volume(1).is_read_only
+    assert store.read_needle(1, 1).data == b"after preallocation"
+    assert volume.id == 1
+    store.close()

@@ -94,7 +94,7 @@ def open_volume(
         dat = DiskFile(dat_path, create=True, align=NEEDLE_PADDING_SIZE)
         if preallocate > 0:
             try:
-                os.posix_fallocate(dat._fd, 0, preallocate)  # noqa: SLF001 - our own file
+                dat.preallocate(preallocate)
             except OSError as err:
                 log.warning("preallocate %s: %s", dat_path, err)
     else:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..backend import reserve_blocks
 from ..errors import VolumeError
 from ..idx import encode_entry, parse_columns
 from ..needle.record import Needle, NeedleError
@@ -133,7 +134,7 @@ def _copy_live_needles(
     with open(volume.file_name(".cpd"), "wb") as out:
         if preallocate > 0:
             try:
-                os.posix_fallocate(out.fileno(), 0, preallocate)
+                reserve_blocks(out.fileno(), preallocate)
             except OSError as err:
                 log.warning("preallocate %s: %s", out.name, err)
         out.write(header)
