@@ -386,7 +386,7 @@ def test_heartbeats_follow_the_leader_across_master_peers(tmp_path) -> None:
             extra=[f"-master={','.join([*followers, first])}"],
         )
         ours.start()
-        ours.wait_registered(f"http://{first}")
+        ours.wait_registered(f"http://{first}", timeout=120)
         for port, process in masters:
             if f"127.0.0.1:{port}" == first:
                 process.stop()
@@ -395,7 +395,7 @@ def test_heartbeats_follow_the_leader_across_master_peers(tmp_path) -> None:
             timeout=90,
             what="a new master leader",
         )
-        ours.wait_registered(f"http://{second}")
+        ours.wait_registered(f"http://{second}", timeout=120)
     finally:
         if ours is not None:
             ours.stop()

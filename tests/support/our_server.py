@@ -57,7 +57,9 @@ class OurServer:
             raise ProcessDied(f"seaweed-volume exited early:\n{self.log_tail()}")
         return http("GET", f"{self.url}/status", timeout=5)[0] == 200
 
-    def wait_registered(self, master_url: str, volumes: int | None = None) -> None:
+    def wait_registered(
+        self, master_url: str, volumes: int | None = None, timeout: float = 60.0
+    ) -> None:
         """Until the master lists this node (and, if given, that many volumes on it)."""
 
         def registered() -> bool:
@@ -70,7 +72,7 @@ class OurServer:
                             return volumes is None or node.get("Volumes") == volumes
             return False
 
-        wait_until(registered, what="the master to register seaweed-volume")
+        wait_until(registered, timeout=timeout, what="the master to register seaweed-volume")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
         if self.process is None or self.process.poll() is not None:
