@@ -9,64 +9,20 @@ pins the basic data path.
 from __future__ import annotations
 
 import gzip
-import json
-import os
 
 import pytest
 
-from tests.support.go_cluster import GoCluster, http, wait_until
-from tests.support.our_server import OurServer
+from tests.support.compare import assert_same
+from tests.support.go_cluster import http
+from tests.support.pair import go_and_ours
 
 TS = "1700000000"  # fixes Last-Modified on both sides
-COMPARED_HEADERS = (
-    "Content-Type",
-    "Content-Disposition",
-    "Etag",
-    "Content-Encoding",
-    "Content-Length",
-    "Content-Range",
-    "Accept-Ranges",
-    "Last-Modified",
-    "Content-Md5",
-    "X-Content-Type-Options",
-    "Color",
-    "Shape",
-)
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory):
-    root = str(tmp_path_factory.mktemp("parity"))
-    go = GoCluster(os.path.join(root, "go"))
-    mine = GoCluster(os.path.join(root, "mine"))
-    for cluster in (go, mine):
-        os.makedirs(os.path.join(cluster.workdir, "data"))
-    ours = None
-    try:
-        go.start_master()
-        go.start_volume(os.path.join(go.workdir, "data"))
-        mine.start_master()
-        ours = OurServer(
-            os.path.join(mine.workdir, "data"),
-            mine.master_port,
-            os.path.join(mine.workdir, "ours.log"),
-        )
-        ours.start()
-        ours.wait_registered(mine.master_url)
-        for cluster, url in ((go, go.volume_url), (mine, ours.url)):
-            http("GET", f"{cluster.master_url}/vol/grow?count=1")
-
-            def has_volume_1(url: str = url) -> bool:
-                volumes = json.loads(http("GET", f"{url}/status")[2])["Volumes"] or []
-                return any(v["Id"] == 1 for v in volumes)
-
-            wait_until(has_volume_1, what="volume 1")
-        yield go.volume_url, ours.url
-    finally:
-        if ours is not None:
-            ours.stop()
-        go.stop()
-        mine.stop()
+    with go_and_ours(str(tmp_path_factory.mktemp("parity"))) as urls:
+        yield urls
 
 
 def both(
@@ -81,37 +37,6 @@ def both(
         http(method, go_url + path, body, headers or {}),
         http(method, our_url + path, body, headers or {}),
     )
-
-
-def assert_same(go, ours, what: str, recompressed: bool = False) -> None:
-    """Compare two answers. ``recompressed``: the server gzipped the upload itself; Go's
-    deflate and zlib emit different bytes for the same input, so the stored bytes, and with
-    them ETag and compressed lengths, differ by design (see README); the content must not."""
-    go_status, go_headers, go_body = go
-    our_status, our_headers, our_body = ours
-    # Header names are case-insensitive; Go sends them canonical, uvicorn lower-case.
-    go_headers = {k.lower(): v for k, v in go_headers.items()}
-    our_headers = {k.lower(): v for k, v in our_headers.items()}
-    assert our_status == go_status, (what, go_body, our_body)
-    skipped = {"etag", "content-length", "content-range"} if recompressed else set()
-    differing = {
-        name: (go_headers.get(name), our_headers.get(name))
-        for name in (h.lower() for h in COMPARED_HEADERS)
-        if name not in skipped and our_headers.get(name) != go_headers.get(name)
-    }
-    assert not differing, (what, differing)
-    if go_headers.get("content-type") == "application/json":
-        go_json, our_json = json.loads(go_body or b"null"), json.loads(our_body or b"null")
-        if recompressed and isinstance(go_json, dict):
-            go_json.pop("eTag", None)
-            our_json.pop("eTag", None)
-        assert our_json == go_json, what
-    elif recompressed and go_headers.get("content-encoding") == "gzip":
-        if go_status == 206:
-            return  # a byte range of compressed bytes: nothing comparable
-        assert gzip.decompress(our_body) == gzip.decompress(go_body), what
-    else:
-        assert our_body == go_body, what
 
 
 def multipart(content: bytes, filename: str, mime: str) -> tuple[bytes, str]:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 import jwt
 import pytest
 
-from tests.parity.test_basic_data_path import assert_same
-from tests.support.go_cluster import GoCluster, http, wait_until
-from tests.support.our_server import OurServer
+from tests.support.compare import assert_same
+from tests.support.go_cluster import http
+from tests.support.pair import go_and_ours
 
 WRITE_KEY = "parity-write-key-0123456789abcdef"
 READ_KEY = "parity-read-key-0123456789abcdef"
@@ -32,37 +31,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory):
     security = os.path.join(root, "security.toml")
     with open(security, "w") as out:
         out.write(SECURITY)
-    go = GoCluster(os.path.join(root, "go"), cwd=root)
-    mine = GoCluster(os.path.join(root, "mine"), cwd=root)
-    for cluster in (go, mine):
-        os.makedirs(os.path.join(cluster.workdir, "data"))
-    ours = None
-    try:
-        go.start_master()
-        go.start_volume(os.path.join(go.workdir, "data"))
-        mine.start_master()
-        ours = OurServer(
-            os.path.join(mine.workdir, "data"),
-            mine.master_port,
-            os.path.join(mine.workdir, "ours.log"),
-            extra=[f"-securityFile={security}"],
-        )
-        ours.start()
-        ours.wait_registered(mine.master_url)
-        for cluster, url in ((go, go.volume_url), (mine, ours.url)):
-            http("GET", f"{cluster.master_url}/vol/grow?count=1")
-
-            def has_volume_1(url: str = url) -> bool:
-                volumes = json.loads(http("GET", f"{url}/status")[2])["Volumes"] or []
-                return any(v["Id"] == 1 for v in volumes)
-
-            wait_until(has_volume_1, what="volume 1")
-        yield go.volume_url, ours.url
-    finally:
-        if ours is not None:
-            ours.stop()
-        go.stop()
-        mine.stop()
+    # Go reads ./security.toml from its working directory; ours is told where it is.
+    with go_and_ours(root, cwd=root, our_flags=[f"-securityFile={security}"]) as urls:
+        yield urls
 
 
 def token(key: str, fid: str, **claims: int) -> str:
