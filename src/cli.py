@@ -176,6 +176,7 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         compaction_mbps=int(get("compactionMBps")),
         http_server=get("httpServer"),
         security_file=get("securityFile"),
+        white_list=_comma_list(get("whiteList")),
         idle_timeout=int(get("idleTimeout")),
     )
 

@@ -55,7 +55,8 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     container = build_container(config)
     store = container.store()
     bind = config.ip_bind or config.ip
-    ctx = HttpContext(store, config, guard=JwtGuard.from_security_file(config.security_file))
+    guard = JwtGuard.from_security_file(config.security_file).with_white_list(config.white_list)
+    ctx = HttpContext(store, config, guard=guard)
     master_client = MasterClient(store, config)
     grpc_server = start_grpc_server(store, config, ctx, bind, master_client)
     ctx.heartbeat_state = master_client

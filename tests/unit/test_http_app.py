@@ -216,3 +216,28 @@ def test_ui_page_and_favicon(client: TestClient) -> None:
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
     assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO header
+
+
+def test_white_list_guards_writes_and_deletes(tmp_path) -> None:
+    from seaweed_volume.adapters.http.auth import JwtGuard
+
+    config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[2])
+    store = build_container(config).store()
+    store.add_volume(3)
+    for white_list, allowed in (
+        (("10.1.2.3",), False),
+        (("testclient",), True),
+        (("10.0.0.0/8", "testclient"), True),
+        ((), True),
+    ):
+        ctx = HttpContext(store, config, guard=JwtGuard(white_list=white_list))
+        client = TestClient(create_app(ctx))  # its requests come from host "testclient"
+        status = client.put(f"/{FID}", content=b"x", headers={"Content-Type": "text/x"}).status_code
+        assert (status == 401) is not allowed, white_list
+        if not allowed:
+            assert client.delete(f"/{FID}").status_code == 401
+            assert client.get(f"/{FID}").status_code in (200, 404)  # reads are not guarded
+    guard = JwtGuard(white_list=("192.168.0.0/16",))
+    assert guard.host_allowed("192.168.7.7") and not guard.host_allowed("10.0.0.1")
+    assert client.get("/readyz").status_code == 200
+    store.close()

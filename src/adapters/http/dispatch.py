@@ -30,9 +30,10 @@ async def dispatch(ctx: HttpContext, request: HttpRequest, public: bool) -> Http
     path = request.path
     if path == "/status":
         return admin.status(ctx, request)
-    if path == "/healthz":
+    if path in ("/healthz", "/readyz"):
         return admin.healthz(ctx, request)
-    if path == "/ui/index.html" and not public:
+    if path == "/ui/index.html" and not public and not ctx.guard.write_key:
+        # Go shows the page only where no signing key guards the server.
         return ui.index_page(ctx, request)
     if path == "/favicon.ico":
         return ui.favicon(ctx, request)
@@ -59,6 +60,8 @@ async def _file(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpRep
         )
     if public and method in ("POST", "PUT", "DELETE"):
         return HttpReply(200)  # the public port is read-only: Go answers an empty 200
+    if method in ("POST", "PUT", "DELETE") and not ctx.guard.host_allowed(request.client):
+        return HttpReply(401)  # Guard.WhiteList: a bare 401
     if method in ("POST", "PUT"):
         if len(request.body) > INLINE_LIMIT or write.needs_thread(ctx, request.path, request.query):
             return await asyncio.to_thread(write.write_needle, ctx, request)

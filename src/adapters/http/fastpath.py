@@ -72,7 +72,13 @@ class FidFastPath:
                 body = await read_body(receive)
             except ConnectionError:
                 return
+        client = scope.get("client") or ("", 0)
         request = HttpRequest.from_raw(
-            scope["method"], scope["path"], scope.get("query_string", b""), scope["headers"], body
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b""),
+            scope["headers"],
+            body,
+            client[0],
         )
         await send_reply(send, await dispatch(self.ctx, request, self.public), self.server)

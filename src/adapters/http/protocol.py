@@ -76,9 +76,10 @@ def serialize(
 
 
 class _Request:
-    __slots__ = ("method", "url", "headers", "body", "keep_alive", "http_version")
+    __slots__ = ("method", "url", "headers", "body", "keep_alive", "http_version", "client")
 
-    def __init__(self) -> None:
+    def __init__(self, client: str = "") -> None:
+        self.client = client
         self.method = ""
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -99,10 +100,13 @@ class HttpProtocol(asyncio.Protocol):
         self.writable.set()
         self.idle_handle: asyncio.TimerHandle | None = None
         self.closing = False
+        self.peer = ""
 
     # --- connection ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if peer else ""
         self.server.connections.add(self)
         self._arm_idle_timer()
 
@@ -156,7 +160,7 @@ class HttpProtocol(asyncio.Protocol):
 
     # --- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
-        self.current = _Request()
+        self.current = _Request(self.peer)
 
     def on_url(self, url: bytes) -> None:
         self.current.url += url
@@ -238,7 +242,9 @@ class HttpServer:
         body = b"".join(request.body)
         if is_framework_route(path):
             return await self._bridge(request, path, query, body)
-        http_request = HttpRequest.from_raw(request.method, path, query, request.headers, body)
+        http_request = HttpRequest.from_raw(
+            request.method, path, query, request.headers, body, request.client
+        )
         reply = await dispatch(self.ctx, http_request, self.public)
         headers = encode_headers(reply, self.server_header)
         payload = b"" if reply.head_only or reply.status in (204, 304) else reply.body

@@ -21,10 +21,18 @@ class HttpRequest:
     headers: dict[str, str]
     """First value of each header, by lower-case name."""
     body: bytes = b""
+    client: str = ""
+    """The peer's address (for ``-whiteList``)."""
 
     @classmethod
     def from_raw(
-        cls, method: str, path: str, query_string: bytes, raw_headers: list, body: bytes = b""
+        cls,
+        method: str,
+        path: str,
+        query_string: bytes,
+        raw_headers: list,
+        body: bytes = b"",
+        client: str = "",
     ) -> HttpRequest:
         query: dict[str, str] = {}
         if query_string:
@@ -33,7 +41,7 @@ class HttpRequest:
         headers: dict[str, str] = {}
         for name, value in raw_headers:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-        return cls(method, path, query, headers, body)
+        return cls(method, path, query, headers, body, client)
 
     @property
     def pretty(self) -> bool:
