@@ -177,6 +177,7 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         http_server=get("httpServer"),
         security_file=get("securityFile"),
         white_list=_comma_list(get("whiteList")),
+        fix_jpg_orientation=parse_bool(get("images.fix.orientation")),
         idle_timeout=int(get("idleTimeout")),
     )
 

@@ -29,6 +29,8 @@ class VolumeServerConfig(BaseModel):
     file_size_limit_mb: int = 256
     read_mode: str = "proxy"
     pre_stop_seconds: int = 10
+    fix_jpg_orientation: bool = False
+    """``-images.fix.orientation``: rotate uploaded JPEGs by their EXIF orientation."""
     white_list: list[str] = Field(default_factory=list)
     """``-whiteList``: addresses allowed to write and delete (empty: everyone)."""
     security_file: str = ""

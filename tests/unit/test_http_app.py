@@ -241,3 +241,25 @@ def test_white_list_guards_writes_and_deletes(tmp_path) -> None:
     assert guard.host_allowed("192.168.7.7") and not guard.host_allowed("10.0.0.1")
     assert client.get("/readyz").status_code == 200
     store.close()
+
+
+def test_jpeg_orientation_is_fixed_on_upload(tmp_path) -> None:
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (40, 20), (200, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    raw = io.BytesIO()
+    image.save(raw, format="JPEG", exif=exif.tobytes())
+    config = VolumeServerConfig(
+        dirs=[str(tmp_path)], max_volume_counts=[2], fix_jpg_orientation=True
+    )
+    store = build_container(config).store()
+    store.add_volume(3)
+    client = TestClient(create_app(HttpContext(store, config)))
+    client.post(f"/{FID}", files={"file": ("photo.jpg", raw.getvalue(), "image/jpeg")})
+    stored = Image.open(io.BytesIO(client.get(f"/{FID}").content))
+    assert stored.size == (20, 40)
+    store.close()

@@ -47,6 +47,8 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     )
     try:
         upload = parse_upload(upload_request, ctx.file_size_limit)
+        if ctx.config.fix_jpg_orientation and _is_jpeg(upload.file_name, upload.mime_type):
+            upload.data = ctx.images.fix_orientation(upload.data)
         needle = needle_from_upload(upload, request.path)
     except (UploadError, FileIdError, GoNumError) as err:
         return write_json_error(400, str(err), pretty)
@@ -83,6 +85,12 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     if upload.content_md5:
         reply["contentMd5"] = upload.content_md5
     return write_json(201, reply, pretty, etag_header)
+
+
+def _is_jpeg(file_name: str, mime_type: str) -> bool:
+    """``CreateNeedleFromRequest``'s test before ``-images.fix.orientation`` applies."""
+    lowered = file_name.lower()
+    return mime_type == "image/jpeg" or lowered.endswith((".jpg", ".jpeg"))
 
 
 def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
