@@ -9,12 +9,11 @@ every other path is a file id.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from . import admin, read, ui, write
 from .context import HttpContext
+from .dispatch import dispatch
 from .fastpath import FidFastPath, encode_headers
 from .responses import HttpReply, HttpRequest
 
@@ -39,6 +38,8 @@ def _to_response(reply: HttpReply, server: bytes) -> Response:
 
 
 def create_app(ctx: HttpContext, public: bool = False) -> ASGIApp:
+    """The FastAPI application (routes and OpenAPI) behind the file-id fast path. Every route
+    answers through the same dispatcher the fast path and the native server use."""
     server = ctx.server_header.encode()
     app = FastAPI(
         title="seaweed-volume",
@@ -50,46 +51,41 @@ def create_app(ctx: HttpContext, public: bool = False) -> ASGIApp:
     )
     app.state.ctx = ctx
 
-    @app.get("/status", summary="Volumes and disks of this server")
-    async def status(request: Request) -> Response:
-        return _to_response(admin.status(ctx, await _to_request(request)), server)
-
-    @app.get("/healthz", summary="200 while serving and heartbeating, else 503")
-    async def healthz(request: Request) -> Response:
-        return _to_response(admin.healthz(ctx, await _to_request(request)), server)
-
-    @app.get("/ui/index.html", summary="A status page: disks, masters, volumes, EC shards")
-    async def ui_page(request: Request) -> Response:
-        return _to_response(ui.index_page(ctx, await _to_request(request)), server)
-
-    fid_route = "/{fid_path:path}"
-
-    @app.get(fid_route, summary="Read a file: /vid,fid[.ext], /vid/fid[.ext], /vid/fid/name")
-    async def get_file(request: Request, fid_path: str) -> Response:
-        reply = await run_in_threadpool(read.read_needle, ctx, await _to_request(request))
-        return _to_response(reply, server)
-
-    @app.head(fid_route, summary="A file's headers, as GET without the body")
-    async def head_file(request: Request, fid_path: str) -> Response:
-        reply = await run_in_threadpool(read.read_needle, ctx, await _to_request(request))
+    async def answer(request: Request) -> Response:
+        body = request.method in ("POST", "PUT")
+        reply = await dispatch(ctx, await _to_request(request, with_body=body), public)
         return _to_response(reply, server)
 
     if not public:
+        app.get("/status", summary="Volumes and disks of this server")(answer)
+        app.get("/healthz", summary="200 while serving and heartbeating, else 503")(answer)
+        app.get("/readyz", summary="Same as /healthz")(answer)
+        app.get("/ui/index.html", summary="A status page: disks, masters, volumes")(answer)
+    app.get("/favicon.ico", summary="The icon")(answer)
 
-        async def upload(request: Request, fid_path: str) -> Response:
-            reply = await run_in_threadpool(
-                write.write_needle, ctx, await _to_request(request, with_body=True)
-            )
-            return _to_response(reply, server)
+    fid_route = "/{fid_path:path}"
 
-        app.post(fid_route, summary="Upload a file (multipart form or raw body)")(upload)
+    async def file_route(request: Request, fid_path: str) -> Response:
+        return await answer(request)
+
+    app.get(
+        fid_route,
+        summary="Read a file: /vid,fid[.ext], /vid/fid[.ext], /vid/fid/name",
+        operation_id="get_file",
+    )(file_route)
+    app.head(
+        fid_route, summary="A file's headers, as GET without the body", operation_id="head_file"
+    )(file_route)
+    app.options(fid_route, summary="CORS preflight", operation_id="options_file")(file_route)
+    if not public:
+        app.post(
+            fid_route,
+            summary="Upload a file (multipart form or raw body)",
+            operation_id="post_file",
+        )(file_route)
         app.put(
             fid_route, summary="Upload a file (raw body or multipart form)", operation_id="put_file"
-        )(upload)
-
-        @app.delete(fid_route, summary="Delete a file")
-        async def delete_file(request: Request, fid_path: str) -> Response:
-            reply = await run_in_threadpool(write.delete_needle, ctx, await _to_request(request))
-            return _to_response(reply, server)
+        )(file_route)
+        app.delete(fid_route, summary="Delete a file", operation_id="delete_file")(file_route)
 
     return FidFastPath(app, ctx, public)

@@ -10,6 +10,8 @@ headers; ``None`` means "not ours": the FastAPI application answers (``/docs``,
 from __future__ import annotations
 
 import asyncio
+import secrets
+import time
 
 from . import admin, read, ui, write
 from .context import HttpContext
@@ -26,25 +28,49 @@ def is_framework_route(path: str) -> bool:
     return path in FRAMEWORK_ROUTES
 
 
+def request_id(request: HttpRequest) -> str:
+    """Go's request-id middleware: the caller's ``x-amz-request-id``, else ``%X%08X`` of the
+    time in nanoseconds and 32 random bits."""
+    return request.headers.get("x-amz-request-id") or (
+        f"{time.time_ns():X}{secrets.randbits(32):08X}"
+    )
+
+
 async def dispatch(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply:
     path = request.path
-    if path == "/status":
-        return admin.status(ctx, request)
-    if path in ("/healthz", "/readyz"):
-        return admin.healthz(ctx, request)
-    if path == "/ui/index.html" and not public and not ctx.guard.write_key:
-        # Go shows the page only where no signing key guards the server.
-        return ui.index_page(ctx, request)
     if path == "/favicon.ico":
-        return ui.favicon(ctx, request)
-    reply = await _file(ctx, request, public)
-    if "origin" in request.headers:
-        reply.headers["Access-Control-Allow-Origin"] = "*"
-        reply.headers["Access-Control-Allow-Credentials"] = "true"
+        return ui.favicon(ctx, request)  # static files carry no request id in Go
+    if path.startswith(ui.STATIC_PREFIX):
+        return ui.static_asset(ctx, request)
+    if path == "/status" and not public:
+        reply = admin.status(ctx, request)
+    elif path in ("/healthz", "/readyz") and not public:
+        reply = admin.healthz(ctx, request)
+    elif path == "/ui/index.html" and not public and not ctx.guard.write_key:
+        # Go shows the page only where no signing key guards the server.
+        reply = ui.index_page(ctx, request)
+    else:
+        reply = await (_public_file(ctx, request) if public else _file(ctx, request))
+        if "origin" in request.headers:
+            reply.headers["Access-Control-Allow-Origin"] = "*"
+            reply.headers["Access-Control-Allow-Credentials"] = "true"
+    reply.headers.setdefault("X-Amz-Request-Id", request_id(request))
     return reply
 
 
-async def _file(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply:
+async def _public_file(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    """``publicReadOnlyHandler``: reads and OPTIONS; any other method gets an empty 200."""
+    if request.method in ("GET", "HEAD"):
+        return await _file(ctx, request)
+    if request.method == "OPTIONS":
+        return HttpReply(
+            200,
+            {"Access-Control-Allow-Methods": "GET, OPTIONS", "Access-Control-Allow-Headers": "*"},
+        )
+    return HttpReply(200)
+
+
+async def _file(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     method = request.method
     if method in ("GET", "HEAD"):
         if read.stored_size(ctx, request.path) > INLINE_LIMIT:
@@ -58,8 +84,6 @@ async def _file(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpRep
             200,
             {"Access-Control-Allow-Methods": _CORS_METHODS, "Access-Control-Allow-Headers": "*"},
         )
-    if public and method in ("POST", "PUT", "DELETE"):
-        return HttpReply(200)  # the public port is read-only: Go answers an empty 200
     if method in ("POST", "PUT", "DELETE") and not ctx.guard.host_allowed(request.client):
         return HttpReply(401)  # Guard.WhiteList: a bare 401
     if method in ("POST", "PUT"):

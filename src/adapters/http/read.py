@@ -193,9 +193,24 @@ def _write_content(
     if mime_type:
         headers["Content-Type"] = mime_type
     headers["Accept-Ranges"] = "bytes"
-    if filename:
+    for param, header in PASS_THROUGH_HEADERS.items():
+        value = request.query.get(param)
+        if value:
+            headers[header] = value
+    if filename and "Content-Disposition" not in headers:
         headers["Content-Disposition"] = _content_disposition(filename, request)
     return _serve_body(request, data, headers)
+
+
+# ``response-*`` query parameters that set response headers (S3's, as s3_constants has them).
+PASS_THROUGH_HEADERS = {
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+    "response-content-language": "Content-Language",
+    "response-content-type": "Content-Type",
+    "response-expires": "Expires",
+}
 
 
 def _read_chunked(

@@ -97,5 +97,40 @@ def _icon() -> bytes:
     return out.getvalue()
 
 
+STATIC_PREFIX = "/seaweedfsstatic/"
+
+
+@functools.cache
+def _logo() -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (50, 50), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((3, 3, 46, 46), fill=(46, 139, 87, 255))
+    draw.line((25, 40, 25, 12), fill=(240, 255, 240, 255), width=4)
+    draw.line((25, 24, 14, 15), fill=(240, 255, 240, 255), width=3)
+    draw.line((25, 30, 36, 20), fill=(240, 255, 240, 255), width=3)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def static_asset(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    """``/seaweedfsstatic/``: the logo the status page shows (drawn here); nothing else."""
+    if request.path == STATIC_PREFIX + "seaweed50x50.png" and request.method in ("GET", "HEAD"):
+        body = _logo()
+        headers = {
+            "Content-Type": "image/png",
+            "Accept-Ranges": "bytes",
+            "Content-Length": str(len(body)),
+        }
+        return HttpReply(200, headers, body, head_only=request.method == "HEAD")
+    return HttpReply(
+        404,
+        {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"},
+        b"404 page not found\n",
+    )
+
+
 def favicon(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     return HttpReply(200, {"Content-Type": "image/x-icon", "Accept-Ranges": "bytes"}, _icon())

@@ -105,6 +105,11 @@ class _Part:
         _, params = _media_params(self.headers.get("content-disposition", ""))
         return params.get("filename", "")
 
+    @property
+    def form_name(self) -> str:
+        _, params = _media_params(self.headers.get("content-disposition", ""))
+        return params.get("name", "")
+
 
 def _multipart_parts(body: bytes, content_type: str) -> list[_Part]:
     """Split a ``multipart/form-data`` body; errors use Go's ``mime/multipart`` texts."""
@@ -158,8 +163,13 @@ def parse_upload(request: UploadRequest, size_limit: int) -> ParsedUpload:
         if key.startswith(PAIR_NAME_PREFIX):
             upload.pairs[key] = value
     content_type = request.headers.get("content-type", "")
+    form = dict(request.query)
     if request.method == "POST" and (not content_type or "form-data" in content_type):
         parts = _multipart_parts(request.body, content_type)
+        # Go's FormValue sees the form's plain fields too, and they win over the query.
+        for field in parts:
+            if not field.file_name and field.form_name:
+                form[field.form_name] = field.content.decode("utf-8", "replace")
         part = parts[0]
         upload.file_name = part.file_name
         if not upload.file_name:
@@ -188,12 +198,12 @@ def parse_upload(request: UploadRequest, size_limit: int) -> ParsedUpload:
         upload.mime_type = content_type
         upload.is_gzipped = request.headers.get("content-encoding", "") == "gzip"
     try:
-        upload.is_chunked_file = parse_bool(request.query.get("cm", ""))
+        upload.is_chunked_file = parse_bool(form.get("cm", ""))
     except GoNumError:
         upload.is_chunked_file = False
     if not upload.is_chunked_file:
         _settle_mime_type(upload, content_type)
-    _finish(upload, request)
+    _finish(upload, request, form)
     return upload
 
 
@@ -207,13 +217,13 @@ def _settle_mime_type(upload: ParsedUpload, content_type: str) -> None:
         upload.mime_type = guessed
 
 
-def _finish(upload: ParsedUpload, request: UploadRequest) -> None:
+def _finish(upload: ParsedUpload, request: UploadRequest, form: Mapping[str, str]) -> None:
     try:
-        upload.modified_time = parse_uint(request.query.get("ts", ""), 10, 64)
+        upload.modified_time = parse_uint(form.get("ts", ""), 10, 64)
     except GoNumError:
         upload.modified_time = 0
     try:
-        upload.ttl = TTL.parse(request.query.get("ttl", ""))
+        upload.ttl = TTL.parse(form.get("ttl", ""))
     except TTLError:
         upload.ttl = EMPTY_TTL
     upload.original_size = len(upload.data)
