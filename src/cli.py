@@ -177,6 +177,10 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         http_server=get("httpServer"),
         security_file=get("securityFile"),
         white_list=_comma_list(get("whiteList")),
+        concurrent_upload_limit_mb=int(get("concurrentUploadLimitMB")),
+        concurrent_download_limit_mb=int(get("concurrentDownloadLimitMB")),
+        inflight_upload_data_timeout=get("inflightUploadDataTimeout"),
+        inflight_download_data_timeout=get("inflightDownloadDataTimeout"),
         fix_jpg_orientation=parse_bool(get("images.fix.orientation")),
         idle_timeout=int(get("idleTimeout")),
     )

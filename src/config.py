@@ -29,6 +29,10 @@ class VolumeServerConfig(BaseModel):
     file_size_limit_mb: int = 256
     read_mode: str = "proxy"
     pre_stop_seconds: int = 10
+    concurrent_upload_limit_mb: int = 0
+    concurrent_download_limit_mb: int = 0
+    inflight_upload_data_timeout: str = "1m0s"
+    inflight_download_data_timeout: str = "1m0s"
     fix_jpg_orientation: bool = False
     """``-images.fix.orientation``: rotate uploaded JPEGs by their EXIF orientation."""
     white_list: list[str] = Field(default_factory=list)

@@ -10,6 +10,7 @@ from ...core.ports import ImageTransformer
 from ...core.store import Store
 from .auth import JwtGuard
 from .images import PillowImages
+from .throttle import InflightLimit, parse_go_duration
 
 GO_VERSION = "4.48"
 
@@ -32,9 +33,20 @@ class HttpContext:
     guard: JwtGuard = field(default_factory=JwtGuard)
     images: ImageTransformer = field(default_factory=PillowImages)
     version: str = field(init=False)
+    uploads: InflightLimit = field(init=False)
+    downloads: InflightLimit = field(init=False)
 
     def __post_init__(self) -> None:
         self.version = version_string(self.config.offset_bytes)
+        config = self.config
+        self.uploads = InflightLimit(
+            config.concurrent_upload_limit_mb * 1024 * 1024,
+            parse_go_duration(config.inflight_upload_data_timeout),
+        )
+        self.downloads = InflightLimit(
+            config.concurrent_download_limit_mb * 1024 * 1024,
+            parse_go_duration(config.inflight_download_data_timeout),
+        )
 
     @property
     def is_heartbeating(self) -> bool:

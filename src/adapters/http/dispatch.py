@@ -13,8 +13,12 @@ import asyncio
 import secrets
 import time
 
+from ...core.file_id import parse_volume_id
+from ...core.goparse import GoNumError
 from . import admin, read, ui, write
 from .context import HttpContext
+from .fid_path import parse_url_path
+from .proxy import PROXIED
 from .responses import HttpReply, HttpRequest, write_json_error
 
 INLINE_LIMIT = 256 * 1024
@@ -26,6 +30,79 @@ _CORS_METHODS = "PUT, POST, GET, DELETE, OPTIONS"
 
 def is_framework_route(path: str) -> bool:
     return path in FRAMEWORK_ROUTES
+
+
+async def _download(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    """``handleGetRequest``: over the download limit, a replicated volume proxies to a replica,
+    else the request waits for bytes to drain, then gets 429."""
+    limit = ctx.downloads
+    if limit.over:
+        try:
+            parse_volume_id(parse_url_path(request.path).vid)
+        except GoNumError:
+            return HttpReply(400)  # tryProxyToReplica parses the volume id first
+        if request.query.get(PROXIED) != "true" and _has_replicas(ctx, request.path):
+            return await asyncio.to_thread(read.read_elsewhere_for_load, ctx, request)
+        if not await limit.wait_below():
+            return write_json_error(
+                429,
+                f"request {request.path} because inflight download data {limit.in_flight} > "
+                f"{limit.limit}, and wait timeout",
+                request.pretty,
+            )
+    size = read.stored_size(ctx, request.path)
+    counted = size if size < 1 << 62 else 0
+    limit.add(counted)
+    try:
+        if size > INLINE_LIMIT:
+            reply = await asyncio.to_thread(read.read_needle, ctx, request)
+        else:
+            try:
+                reply = read.read_needle(ctx, request, on_loop=True)
+            except read.MustRunInThread:
+                reply = await asyncio.to_thread(read.read_needle, ctx, request)
+    except BaseException:
+        limit.release(counted)
+        raise
+    reply.on_sent = lambda: limit.release(counted)
+    return reply
+
+
+def _has_replicas(ctx: HttpContext, path: str) -> bool:
+    try:
+        volume = ctx.store.find_volume(parse_volume_id(parse_url_path(path).vid))
+    except GoNumError:
+        return False
+    return volume is not None and volume.super_block.replica_placement.has_replication()
+
+
+async def _upload(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    """``handleUploadRequest``: replication uploads skip the limit; others wait, then 429."""
+    limit = ctx.uploads
+    own = request.counted_upload
+    if request.query.get("type") != "replicate" and limit.over_without(own):
+        if not await limit.wait_below(own):
+            return write_json_error(
+                429,
+                f"reject because inflight upload data {limit.in_flight} > {limit.limit}, "
+                "and wait timeout",
+                request.pretty,
+            )
+    length = 0 if own else _content_length(request)
+    limit.add(length)
+    try:
+        if len(request.body) > INLINE_LIMIT or write.needs_thread(ctx, request.path, request.query):
+            return await asyncio.to_thread(write.write_needle, ctx, request)
+        return write.write_needle(ctx, request)
+    finally:
+        limit.release(length)
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return max(0, int(request.headers.get("content-length", "0")))
+    except ValueError:
+        return 0
 
 
 def request_id(request: HttpRequest) -> str:
@@ -73,12 +150,7 @@ async def _public_file(ctx: HttpContext, request: HttpRequest) -> HttpReply:
 async def _file(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     method = request.method
     if method in ("GET", "HEAD"):
-        if read.stored_size(ctx, request.path) > INLINE_LIMIT:
-            return await asyncio.to_thread(read.read_needle, ctx, request)
-        try:
-            return read.read_needle(ctx, request, on_loop=True)
-        except read.MustRunInThread:
-            return await asyncio.to_thread(read.read_needle, ctx, request)
+        return await _download(ctx, request)
     if method == "OPTIONS":
         return HttpReply(
             200,
@@ -87,9 +159,7 @@ async def _file(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     if method in ("POST", "PUT", "DELETE") and not ctx.guard.host_allowed(request.client):
         return HttpReply(401)  # Guard.WhiteList: a bare 401
     if method in ("POST", "PUT"):
-        if len(request.body) > INLINE_LIMIT or write.needs_thread(ctx, request.path, request.query):
-            return await asyncio.to_thread(write.write_needle, ctx, request)
-        return write.write_needle(ctx, request)
+        return await _upload(ctx, request)
     if method == "DELETE":
         # A delete may reach replicas or a manifest's chunks: never on the loop.
         return await asyncio.to_thread(write.delete_needle, ctx, request)

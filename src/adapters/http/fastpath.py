@@ -81,4 +81,9 @@ class FidFastPath:
             body,
             client[0],
         )
-        await send_reply(send, await dispatch(self.ctx, request, self.public), self.server)
+        reply = await dispatch(self.ctx, request, self.public)
+        try:
+            await send_reply(send, reply, self.server)
+        finally:
+            if reply.on_sent is not None:
+                reply.on_sent()

@@ -75,11 +75,33 @@ def serialize(
     return b"".join(lines)
 
 
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                return max(0, int(value))
+            except ValueError:
+                return 0
+    return 0
+
+
 class _Request:
-    __slots__ = ("method", "url", "headers", "body", "keep_alive", "http_version", "client")
+    __slots__ = (
+        "method",
+        "url",
+        "headers",
+        "body",
+        "keep_alive",
+        "http_version",
+        "client",
+        "on_sent",
+        "counted",
+    )
 
     def __init__(self, client: str = "") -> None:
         self.client = client
+        self.counted = 0
+        self.on_sent = None
         self.method = ""
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -112,6 +134,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        # Uploads cut off mid-body never reach dispatch: give their bytes back.
+        for request in (self.current, *self.pending):
+            if request is not None and request.counted:
+                self.server.ctx.uploads.release(request.counted)
+                request.counted = 0
         self.server.connections.discard(self)
         if self.idle_handle is not None:
             self.idle_handle.cancel()
@@ -176,6 +203,10 @@ class HttpProtocol(asyncio.Protocol):
         for name, value in request.headers:
             if name == b"expect" and value.lower() == b"100-continue":
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if request.method in ("POST", "PUT"):
+            # Go counts an upload in flight from its headers, before reading the body.
+            request.counted = _declared_length(request.headers)
+            self.server.ctx.uploads.add(request.counted)
 
     def on_body(self, body: bytes) -> None:
         self.current.body.append(body)
@@ -196,13 +227,19 @@ class HttpProtocol(asyncio.Protocol):
                 log.exception("unhandled error serving %s %s", request.method, request.url)
                 status, headers, body = 500, [(b"content-length", b"0")], b""
             if self.closing:
+                if request.on_sent is not None:
+                    request.on_sent()
                 return
             keep_alive = request.keep_alive and not self.server.stopping
             self.transport.write(serialize(status, headers, body, keep_alive))
-            if not keep_alive:
-                self.transport.close()
-                return
-            await self.writable.wait()
+            try:
+                if not keep_alive:
+                    self.transport.close()
+                    return
+                await self.writable.wait()
+            finally:
+                if request.on_sent is not None:
+                    request.on_sent()
 
 
 class HttpServer:
@@ -245,7 +282,14 @@ class HttpServer:
         http_request = HttpRequest.from_raw(
             request.method, path, query, request.headers, body, request.client
         )
-        reply = await dispatch(self.ctx, http_request, self.public)
+        http_request.counted_upload = request.counted
+        try:
+            reply = await dispatch(self.ctx, http_request, self.public)
+        finally:
+            if request.counted:
+                self.ctx.uploads.release(request.counted)
+                request.counted = 0
+        request.on_sent = reply.on_sent
         headers = encode_headers(reply, self.server_header)
         payload = b"" if reply.head_only or reply.status in (204, 304) else reply.body
         return reply.status, headers, payload

@@ -42,12 +42,17 @@ def _target(ctx: HttpContext, volume_id: int) -> str | None:
 
 
 def read_elsewhere(
-    ctx: HttpContext, request: HttpRequest, parts: FidPath, volume_id: int
+    ctx: HttpContext,
+    request: HttpRequest,
+    parts: FidPath,
+    volume_id: int,
+    force_proxy: bool = False,
 ) -> HttpReply:
+    """``force_proxy``: relay even under ``-readMode=redirect`` (the download-limit fallback)."""
     target = _target(ctx, volume_id)
     if target is None:
         return bare(404)
-    if ctx.config.read_mode == "redirect":
+    if ctx.config.read_mode == "redirect" and not force_proxy:
         query = {}
         if request.query.get("collection"):
             query["collection"] = request.query["collection"]

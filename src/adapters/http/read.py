@@ -73,6 +73,16 @@ def stored_size(ctx: HttpContext, path: str) -> int:
     return abs(entry[1]) if entry else 0
 
 
+def read_elsewhere_for_load(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    """Over the download limit: serve this read from a replica (``tryProxyToReplica``)."""
+    parts = parse_url_path(request.path)
+    try:
+        volume_id = parse_volume_id(parts.vid)
+    except GoNumError:
+        return bare(400)
+    return read_elsewhere(ctx, request, parts, volume_id, force_proxy=True)
+
+
 class MustRunInThread(Exception):
     """Raised on the event loop when the answer needs network or heavy work (chunks)."""
 

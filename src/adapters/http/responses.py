@@ -23,6 +23,8 @@ class HttpRequest:
     body: bytes = b""
     client: str = ""
     """The peer's address (for ``-whiteList``)."""
+    counted_upload: int = 0
+    """Upload bytes the server already counted in flight when the headers arrived."""
 
     @classmethod
     def from_raw(
@@ -55,6 +57,8 @@ class HttpReply:
     body: bytes = b""
     head_only: bool = False
     """A HEAD reply: headers (Content-Length included) but no body bytes."""
+    on_sent: object = None
+    """Called once the answer has left the server's buffers (download accounting)."""
 
 
 JSON_HEADERS = {"X-Content-Type-Options": "nosniff"}
