@@ -155,9 +155,10 @@ class Store:
         raise VolumeNotFound(f"volume {vid} not found on disk")
 
     def unmount_volume(self, vid: int) -> None:
+        """Idempotent, as Go's: unmounting a volume that is not mounted succeeds."""
         location = self._location_of(vid)
         if location is None:
-            raise VolumeNotFound(f"volume {vid} not found on disk")
+            return
         volume = location.volumes[vid]
         self._publish(VolumeEventKind.DELETED, volume)
         location.remove_volume(vid)
@@ -188,9 +189,11 @@ class Store:
         if self.find_volume(vid) is None:
             raise VolumeNotFound(f"volume {vid} not found on disk")
 
-    def mark_volume_read_only(self, vid: int, persist: bool = False) -> None:
+    def mark_volume_read_only(
+        self, vid: int, persist: bool = False, can_delete: bool = False
+    ) -> None:
         volume = self._require(vid, f"volume {vid} not found")
-        volume.mark_read_only(persist)
+        volume.mark_read_only(persist, can_delete)
         self._publish(VolumeEventKind.STATE_CHANGED, volume)
 
     def mark_volume_writable(self, vid: int) -> None:

@@ -97,7 +97,9 @@ class MasterClient:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop heartbeating (shutdown or ``VolumeServerLeave``); /healthz turns 503."""
         self._stop.set()
+        self.is_heartbeating = False
         self._outbox.put(_STOP)
         if self._channel is not None:
             self._channel.close()
@@ -195,6 +197,8 @@ class MasterClient:
                     break
                 log.warning("heartbeat to %s failed: %s", master, err.details() or err.code())
                 new_leader = ""
+            if self._stop.is_set():
+                break
             self.is_heartbeating = False
             if new_leader:
                 self.current_master = new_leader
@@ -216,7 +220,7 @@ class MasterClient:
             stub = master_pb2_grpc.SeaweedStub(self._channel)
             responses = stub.SendHeartbeat(self._requests())
             for response in responses:
-                self.is_heartbeating = True
+                self.is_heartbeating = not self._stop.is_set()
                 if response.volume_size_limit:
                     self.store.volume_size_limit = response.volume_size_limit
                 if response.leader and master_http_address(response.leader) != master_http_address(

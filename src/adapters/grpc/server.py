@@ -229,6 +229,7 @@ class VolumeServerServicer(pb_grpc.VolumeServerServicer):
         return pb.VolumeUnmountResponse()
 
     def VolumeDelete(self, request, context):  # noqa: N802
+        self._check_maintenance(context)
         try:
             self.store.delete_volume(request.volume_id, only_empty=request.only_empty)
         except VolumeError as err:
@@ -236,13 +237,21 @@ class VolumeServerServicer(pb_grpc.VolumeServerServicer):
         return pb.VolumeDeleteResponse()
 
     def VolumeMarkReadonly(self, request, context):  # noqa: N802
+        if self.store.find_volume(request.volume_id) is None:
+            context.abort(grpc.StatusCode.UNKNOWN, f"volume {request.volume_id} not found")
+        self._check_maintenance(context)
         try:
-            self.store.mark_volume_read_only(request.volume_id, persist=request.persist)
+            self.store.mark_volume_read_only(
+                request.volume_id, persist=request.persist, can_delete=request.can_delete
+            )
         except VolumeError as err:
             _fail(context, err)
         return pb.VolumeMarkReadonlyResponse()
 
     def VolumeMarkWritable(self, request, context):  # noqa: N802
+        if self.store.find_volume(request.volume_id) is None:
+            context.abort(grpc.StatusCode.UNKNOWN, f"volume {request.volume_id} not found")
+        self._check_maintenance(context)
         try:
             self.store.mark_volume_writable(request.volume_id)
         except VolumeError as err:
@@ -289,6 +298,7 @@ class VolumeServerServicer(pb_grpc.VolumeServerServicer):
 
     def VolumeConfigure(self, request, context):  # noqa: N802
         """Errors go in the response's ``error`` field, as Go's handler does."""
+        self._check_maintenance(context)
         described = f'volume_id:{request.volume_id} replication:"{request.replication}"'
         try:
             ReplicaPlacement.parse(request.replication)

@@ -315,11 +315,16 @@ class Volume:
 
         save_volume_info(self.file_name(".vif"), self.info)
 
-    def mark_read_only(self, persist: bool) -> None:
+    def mark_read_only(self, persist: bool, can_delete: bool = False) -> None:
+        """``can_delete``: refuse writes but still take deletes (``noWriteCanDelete``)."""
         with self._lock:
-            self.no_write_or_delete = True
+            if can_delete:
+                self.no_write_can_delete = True
+            else:
+                self.no_write_or_delete = True
             if persist:
                 self.info.read_only = True
+                self.info.read_only_can_delete = can_delete
                 self.save_info()
 
     def mark_writable(self) -> None:
