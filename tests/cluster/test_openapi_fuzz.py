@@ -1,0 +1,47 @@
+"""schemathesis against the running server's /openapi.json finds no server error (5xx)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from tests.support.go_cluster import GoCluster, http
+from tests.support.our_server import OurServer
+
+
+def test_schemathesis_finds_no_server_errors(tmp_path) -> None:
+    binary = os.path.join(os.path.dirname(sys.executable), "schemathesis")
+    binary = binary if os.path.exists(binary) else shutil.which("schemathesis")
+    assert binary, "schemathesis is a test dependency"
+    go = GoCluster(str(tmp_path))
+    with go.running():
+        go.start_master()
+        ours = OurServer(str(tmp_path / "ours"), go.master_port, str(tmp_path / "ours.log"))
+        ours.start()
+        try:
+            ours.wait_registered(go.master_url)
+            http("GET", f"{go.master_url}/vol/grow?count=1")
+            result = subprocess.run(
+                [
+                    binary,
+                    "run",
+                    f"{ours.url}/openapi.json",
+                    "--url",
+                    ours.url,
+                    "--checks",
+                    "not_a_server_error",
+                    "--max-examples",
+                    "30",
+                    "--seed",
+                    "1",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+        finally:
+            ours.stop()
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "passed" in result.stdout
