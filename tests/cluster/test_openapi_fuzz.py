@@ -40,6 +40,7 @@ def test_schemathesis_finds_no_server_errors(tmp_path) -> None:
                 capture_output=True,
                 text=True,
                 timeout=600,
+                cwd=str(tmp_path),  # it keeps a cache directory where it runs
             )
         finally:
             ours.stop()
