@@ -138,8 +138,10 @@ def test_read_path_forms_and_bad_fids_match(servers, uploaded, path) -> None:
     assert_same(go, ours, path)
 
 
-def test_bad_uploads_match(servers) -> None:
+def test_bad_uploads_match(servers, uploaded) -> None:
     cases = [
+        # Same needle id as the "png" upload, another cookie: a local-disk write error.
+        ("PUT", "/1,020000abce", b"y", {"Content-Type": "text/plain"}),
         ("POST", "/1,200000abcd", b"x", {"Content-Type": "multipart/form-data"}),
         ("PUT", "/1,210000abcd", b"abc", {"Content-Type": "text/plain", "Content-MD5": "AAAA"}),
         ("POST", "/1,12", b"x", {"Content-Type": "text/plain"}),

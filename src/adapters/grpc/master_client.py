@@ -83,7 +83,7 @@ class MasterClient:
         self.config = config
         self.seeds = [m.strip() for m in config.master.split(",") if m.strip()]
         self.current_master = self.seeds[0] if self.seeds else ""
-        self.is_heartbeating = False
+        self.is_heartbeating = True
         self._outbox: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -199,7 +199,8 @@ class MasterClient:
                 new_leader = ""
             if self._stop.is_set():
                 break
-            self.is_heartbeating = False
+            # Go's /healthz stays 200 while the master is unreachable: only stopping (shutdown
+            # or VolumeServerLeave) ends "heartbeating".
             if new_leader:
                 self.current_master = new_leader
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ...core.errors import VolumeError
+from ...core.errors import VolumeError, VolumeNotFound
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError
 from ...core.needle.parse_upload import (
@@ -62,8 +62,10 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     unchanged = False
     try:
         unchanged = ctx.store.write_needle(volume_id, needle, fsync=fsync).unchanged
+    except VolumeNotFound as err:
+        return write_json_error(500, str(err), pretty)  # 4.48: no prefix for a missing volume
     except VolumeError as err:
-        return write_json_error(500, str(err), pretty)
+        return write_json_error(500, f"failed to write to local disk: {err}", pretty)
     if remotes:
         try:
             replicate_write(ctx, remotes, request.path, needle, upload.content_md5)
