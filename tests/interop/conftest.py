@@ -3,11 +3,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.forms import multipart
 from tests.support.go_cluster import GoCluster, http
 
 
@@ -18,18 +18,6 @@ def go_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoCluster]:
     with cluster.running():
         cluster.start_master()
         yield cluster
-
-
-def multipart(content: bytes, filename: str = "", mime: str = "") -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    disposition = 'form-data; name="file"'
-    if filename:
-        disposition += f'; filename="{filename}"'
-    head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
-    if mime:
-        head += f"Content-Type: {mime}\r\n"
-    body = head.encode() + b"\r\n" + content + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def upload(

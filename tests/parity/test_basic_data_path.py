@@ -13,6 +13,7 @@ import gzip
 import pytest
 
 from tests.support.compare import assert_same
+from tests.support.forms import multipart
 from tests.support.go_cluster import http
 from tests.support.pair import go_and_ours
 
@@ -37,15 +38,6 @@ def both(
         http(method, go_url + path, body, headers or {}),
         http(method, our_url + path, body, headers or {}),
     )
-
-
-def multipart(content: bytes, filename: str, mime: str) -> tuple[bytes, str]:
-    boundary = "parityboundary"
-    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-    if mime:
-        head += f"Content-Type: {mime}\r\n"
-    body = head.encode() + b"\r\n" + content + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 RECOMPRESSED = {"text", "noname"}

@@ -82,43 +82,38 @@ def index_page(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     return HttpReply(200, {"Content-Type": "text/html; charset=utf-8"}, page.encode())
 
 
-@functools.cache
-def _icon() -> bytes:
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((2, 2, 29, 29), fill=(46, 139, 87, 255))
-    draw.line((16, 26, 16, 8), fill=(240, 255, 240, 255), width=3)
-    draw.line((16, 16, 9, 10), fill=(240, 255, 240, 255), width=2)
-    draw.line((16, 20, 23, 13), fill=(240, 255, 240, 255), width=2)
-    out = io.BytesIO()
-    image.save(out, format="ICO")
-    return out.getvalue()
-
-
 STATIC_PREFIX = "/seaweedfsstatic/"
 
 
 @functools.cache
-def _logo() -> bytes:
+def _logo(size: int, fmt: str) -> bytes:
+    """A seaweed sprig in a green disc, drawn here (not Go's artwork), as ICO or PNG."""
     from PIL import Image, ImageDraw
 
-    image = Image.new("RGBA", (50, 50), (0, 0, 0, 0))
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
-    draw.ellipse((3, 3, 46, 46), fill=(46, 139, 87, 255))
-    draw.line((25, 40, 25, 12), fill=(240, 255, 240, 255), width=4)
-    draw.line((25, 24, 14, 15), fill=(240, 255, 240, 255), width=3)
-    draw.line((25, 30, 36, 20), fill=(240, 255, 240, 255), width=3)
+    light = (240, 255, 240, 255)
+    unit = size / 50
+    draw.ellipse((3 * unit, 3 * unit, 46 * unit, 46 * unit), fill=(46, 139, 87, 255))
+    for (x1, y1, x2, y2), width in (
+        ((25, 40, 25, 12), 4),
+        ((25, 24, 14, 15), 3),
+        ((25, 30, 36, 20), 3),
+    ):
+        draw.line(
+            (x1 * unit, y1 * unit, x2 * unit, y2 * unit),
+            fill=light,
+            width=max(1, round(width * unit)),
+        )
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format=fmt)
     return out.getvalue()
 
 
 def static_asset(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     """``/seaweedfsstatic/``: the logo the status page shows (drawn here); nothing else."""
     if request.path == STATIC_PREFIX + "seaweed50x50.png" and request.method in ("GET", "HEAD"):
-        body = _logo()
+        body = _logo(50, "PNG")
         headers = {
             "Content-Type": "image/png",
             "Accept-Ranges": "bytes",
@@ -133,4 +128,6 @@ def static_asset(ctx: HttpContext, request: HttpRequest) -> HttpReply:
 
 
 def favicon(ctx: HttpContext, request: HttpRequest) -> HttpReply:
-    return HttpReply(200, {"Content-Type": "image/x-icon", "Accept-Ranges": "bytes"}, _icon())
+    return HttpReply(
+        200, {"Content-Type": "image/x-icon", "Accept-Ranges": "bytes"}, _logo(32, "ICO")
+    )
