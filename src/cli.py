@@ -55,7 +55,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("master", "string", "localhost:9333", "comma-separated master servers"),
     Flag("max", "string", "8", "maximum numbers of volumes, count[,count]..."),
     Flag("memprofile", "string", "", "memory profile output file", supported=False),
-    Flag("metricsIp", "string", "", "metrics listen ip"),
+    Flag("metricsIp", "string", "", "metrics listen ip. If empty, default to -ip.bind or -ip"),
     Flag("metricsPort", "int", "0", "Prometheus metrics listen port"),
     Flag("minFreeSpace", "string", "", "min free disk space: percent (<=100) or bytes (10GiB)"),
     Flag("minFreeSpacePercent", "string", "1", "deprecated, use minFreeSpace"),
@@ -183,6 +183,8 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         inflight_download_data_timeout=get("inflightDownloadDataTimeout"),
         fix_jpg_orientation=parse_bool(get("images.fix.orientation")),
         idle_timeout=int(get("idleTimeout")),
+        metrics_ip=get("metricsIp"),
+        metrics_port=int(get("metricsPort")),
     )
 
 

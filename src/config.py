@@ -42,6 +42,10 @@ class VolumeServerConfig(BaseModel):
     http_server: str = "native"
     """``native`` (asyncio + httptools, the fast path) or ``uvicorn`` (plain ASGI)."""
     idle_timeout: int = 30
+    metrics_ip: str = ""
+    """``-metricsIp``; empty means ``-ip.bind``, else ``-ip``."""
+    metrics_port: int = 0
+    """``-metricsPort``: Prometheus ``/metrics``; 0 serves none."""
     compaction_mbps: int = 0
     """``-compactionMBps``: throttle for vacuum copies, 0 means unlimited."""
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 
 import uvicorn
 
@@ -18,6 +19,8 @@ from .adapters.grpc.server import start_grpc_server
 from .adapters.http.app import create_app
 from .adapters.http.auth import JwtGuard
 from .adapters.http.context import HttpContext
+from .adapters.http.metrics import MetricsServer, push_forever
+from .adapters.http.metrics import install as install_metrics
 from .adapters.http.protocol import HttpServer
 from .config import VolumeServerConfig
 from .container import build_container
@@ -61,6 +64,7 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     grpc_server = start_grpc_server(store, config, ctx, bind, master_client)
     ctx.heartbeat_state = master_client
     ctx.lookup_volume = master_client.lookup_volume
+    ctx.lookup_writable = master_client.lookup_writable
     ctx.forget_lookup = master_client.forget_lookup
     apps = [(create_app(ctx), config.port, False)]
     if config.public_port != config.port:
@@ -82,6 +86,16 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
         for native, (_, port, _) in zip(natives, apps, strict=True):
             await native.start(bind, port)
         tasks = []
+    install_metrics(ctx)
+    master_client.on_metrics_gateway = lambda address, interval, stopped: threading.Thread(
+        target=push_forever,
+        args=(address, interval, f"{config.ip}:{config.port}", stopped),
+        name="metrics-push",
+        daemon=True,
+    ).start()
+    metrics_server = MetricsServer()
+    if config.metrics_port:
+        await metrics_server.start(config.metrics_ip or bind, config.metrics_port)
     master_client.start()
     log.info(
         "volume server %s:%d started (grpc %d, %d dirs, %d volumes, %s http)",
@@ -109,6 +123,7 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     else:
         for native in natives:
             await native.stop()
+    await metrics_server.stop()
     grpc_server.stop(grace=2).wait()
     store.close()
     log.info("volume server stopped")

@@ -444,6 +444,29 @@ def test_replicated_writes_and_deletes_between_go_and_ours(tmp_path) -> None:
             assert http("GET", f"{go.volume_url}/{from_go}")[0] == 404
             assert http("DELETE", f"{go.volume_url}/{from_ours}")[0] == 202
             assert http("GET", f"{ours.url}/{from_ours}")[0] == 404
+
+            # A read-only copy is no replication target: writes and deletes on the other
+            # server fail before they start, as 4.48 words it (checked on the binary).
+            kept = f"{vid},0e0000beef"
+            assert http("POST", f"{ours.url}/{kept}", b"kept", {"Content-Type": "a/b"})[0] == 201
+            out = shell(
+                go, f"lock\nvolume.mark -node={go.volume_url[7:]} -volumeId={vid} -readonly"
+            )
+            assert "error" not in out.lower(), out
+            too_few = (
+                f"replication locations [1] is less than volume {vid} replication copy count [2]"
+            )
+
+            def refused(method: str, fid: str) -> str | None:
+                status, _, body = http(method, f"{ours.url}/{fid}", b"x", {"Content-Type": "a/b"})
+                error = json.loads(body or b"{}").get("error", "")
+                return error if status == 500 and too_few in error else None
+
+            # Our location cache lags the master by up to its 10 s lifetime.
+            error = wait_until(lambda: refused("POST", f"{vid},0d0000beef"), what="the refusal")
+            assert error == "writable " + too_few
+            assert refused("DELETE", kept) == "Deletion Failed: " + too_few
+            assert http("GET", f"{ours.url}/{kept}")[2] == b"kept"
         finally:
             ours.stop()
 

@@ -14,7 +14,10 @@ from tests.support.our_server import OurServer
 
 @contextlib.contextmanager
 def go_and_ours(
-    root: str, cwd: str | None = None, our_flags: list[str] | None = None
+    root: str,
+    cwd: str | None = None,
+    our_flags: list[str] | None = None,
+    go_flags: list[str] | None = None,
 ) -> Iterator[tuple[str, str]]:
     """Yield (Go volume server URL, our URL), both holding volume 1."""
     go = GoCluster(os.path.join(root, "go"), cwd=cwd)
@@ -24,7 +27,7 @@ def go_and_ours(
     ours = None
     try:
         go.start_master()
-        go.start_volume(os.path.join(go.workdir, "data"))
+        go.start_volume(os.path.join(go.workdir, "data"), extra=go_flags)
         mine.start_master()
         ours = OurServer(
             os.path.join(mine.workdir, "data"),

@@ -12,11 +12,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
+from google.protobuf import unknown_fields
 
 from ...config import VolumeServerConfig
+from ...core import stats
 from ...core.events import VolumeEvent, VolumeEventKind
 from ...core.store import Store
 from .pb import master_pb2, master_pb2_grpc
@@ -77,6 +79,18 @@ def volume_information(store: Store) -> tuple[list, dict[str, int], int]:
     return messages, max_counts, max_file_key
 
 
+LOCATION_READ_ONLY_FIELD = 6
+"""Go 4.48's masters add ``read_only`` (field 6) to ``Location``, which the upstream proto we
+render from predates; it is read from the unknown fields so the contract stays upstream's."""
+
+
+def _reported_read_only(location: master_pb2.Location) -> bool:
+    return any(
+        field.field_number == LOCATION_READ_ONLY_FIELD and field.wire_type == 0 and field.data
+        for field in unknown_fields.UnknownFieldSet(location)
+    )
+
+
 class MasterClient:
     def __init__(self, store: Store, config: VolumeServerConfig) -> None:
         self.store = store
@@ -88,7 +102,10 @@ class MasterClient:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._channel: grpc.Channel | None = None
-        self._lookups: dict[int, tuple[float, list[str]]] = {}
+        self._lookups: dict[int, tuple[float, list[tuple[str, bool]]]] = {}
+        self.on_metrics_gateway: Callable[[str, int, threading.Event], None] | None = None
+        """Called with the push gateway address, interval and a stop event, when the master
+        names one."""
         store.events.subscribe(self._on_volume_event)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -162,6 +179,13 @@ class MasterClient:
     # --- lookups -----------------------------------------------------------------------------
     def lookup_volume(self, volume_id: int) -> list[str]:
         """Replica URLs of a volume, asked of the current master (cached for 10 s)."""
+        return [url for url, _ in self._locations(volume_id)]
+
+    def lookup_writable(self, volume_id: int) -> list[str]:
+        """Replica URLs the master does not report read-only."""
+        return [url for url, read_only in self._locations(volume_id) if not read_only]
+
+    def _locations(self, volume_id: int) -> list[tuple[str, bool]]:
         now = time.monotonic()
         cached = self._lookups.get(volume_id)
         if cached is not None and now - cached[0] < LOOKUP_CACHE_SECONDS:
@@ -171,20 +195,21 @@ class MasterClient:
             reply = master_pb2_grpc.SeaweedStub(channel).LookupVolume(
                 master_pb2.LookupVolumeRequest(volume_or_file_ids=[str(volume_id)]), timeout=10
             )
-        urls = [
-            location.url
+        locations = [
+            (location.url, _reported_read_only(location))
             for found in reply.volume_id_locations
             if not found.error
             for location in found.locations
         ]
-        self._lookups[volume_id] = (now, urls)
-        return urls
+        self._lookups[volume_id] = (now, locations)
+        return locations
 
     def forget_lookup(self, volume_id: int) -> None:
         self._lookups.pop(volume_id, None)
 
     # --- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:
+        self._check_with_master()
         backoff = 0.5
         index = 0
         while not self._stop.is_set():
@@ -196,6 +221,7 @@ class MasterClient:
                 if self._stop.is_set():
                     break
                 log.warning("heartbeat to %s failed: %s", master, err.details() or err.code())
+                stats.MASTER_DISCONNECTIONS.inc(master)
                 new_leader = ""
             if self._stop.is_set():
                 break
@@ -208,6 +234,24 @@ class MasterClient:
             self.current_master = self.seeds[index % len(self.seeds)]
             self._stop.wait(backoff)
             backoff = min(backoff * 2, 8.0)
+
+    def _check_with_master(self) -> None:
+        """Go's ``checkWithMaster``: ask a seed master for its configuration; a metrics push
+        gateway named there gets our metrics every interval."""
+        for master in self.seeds:
+            try:
+                with grpc.insecure_channel(master_grpc_address(master)) as channel:
+                    answer = master_pb2_grpc.SeaweedStub(channel).GetMasterConfiguration(
+                        master_pb2.GetMasterConfigurationRequest(), timeout=5
+                    )
+            except grpc.RpcError as err:
+                log.info("checkWithMaster %s: %s", master, err.code())
+                continue
+            if answer.metrics_address and self.on_metrics_gateway is not None:
+                self.on_metrics_gateway(
+                    answer.metrics_address, answer.metrics_interval_seconds, self._stop
+                )
+            return
 
     def _heartbeat_with(self, master: str) -> str:
         """Stream heartbeats to ``master``; returns a new leader's address if told to move."""

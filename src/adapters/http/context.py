@@ -29,6 +29,8 @@ class HttpContext:
     """Anything with an ``is_heartbeating`` flag (the master client); ``None`` in tests."""
     lookup_volume: Callable[[int], list[str]] | None = None
     """Volume id -> replica URLs, from the master (``None``: no master to ask)."""
+    lookup_writable: Callable[[int], list[str]] | None = None
+    """Volume id -> URLs of the replicas the master does not report read-only."""
     forget_lookup: Callable[[int], None] | None = None
     guard: JwtGuard = field(default_factory=JwtGuard)
     images: ImageTransformer = field(default_factory=PillowImages)

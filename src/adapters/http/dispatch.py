@@ -13,6 +13,7 @@ import asyncio
 import secrets
 import time
 
+from ...core import stats
 from ...core.file_id import parse_volume_id
 from ...core.goparse import GoNumError
 from . import admin, read, ui, write
@@ -37,6 +38,7 @@ async def _download(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     else the request waits for bytes to drain, then gets 429."""
     limit = ctx.downloads
     if limit.over:
+        stats.HANDLER.inc(stats.DOWNLOAD_LIMIT_COND)
         try:
             parse_volume_id(parse_url_path(request.path).vid)
         except GoNumError:
@@ -81,6 +83,7 @@ async def _upload(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     limit = ctx.uploads
     own = request.counted_upload
     if request.query.get("type") != "replicate" and limit.over_without(own):
+        stats.HANDLER.inc(stats.UPLOAD_LIMIT_COND)
         if not await limit.wait_below(own):
             return write_json_error(
                 429,
@@ -125,12 +128,36 @@ async def dispatch(ctx: HttpContext, request: HttpRequest, public: bool) -> Http
         # Go shows the page only where no signing key guards the server.
         reply = ui.index_page(ctx, request)
     else:
-        reply = await (_public_file(ctx, request) if public else _file(ctx, request))
+        reply = await _measured(ctx, request, public)
         if "origin" in request.headers:
             reply.headers["Access-Control-Allow-Origin"] = "*"
             reply.headers["Access-Control-Allow-Credentials"] = "true"
     reply.headers.setdefault("X-Amz-Request-Id", request_id(request))
     return reply
+
+
+_MEASURED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
+
+
+async def _measured(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply:
+    """The file handlers with Go's request metrics: count and time by method and status, and
+    (admin port only) requests in flight. An unsupported method counts as ``INVALID`` on the
+    admin port, where Go rejects it."""
+    method = request.method
+    label = method if public or method in _MEASURED_METHODS else "INVALID"
+    started = time.perf_counter()
+    status = 500
+    if not public:
+        stats.IN_FLIGHT_REQUESTS.inc(method)
+    try:
+        reply = await (_public_file(ctx, request) if public else _file(ctx, request))
+        status = reply.status
+        return reply
+    finally:
+        if not public:
+            stats.IN_FLIGHT_REQUESTS.dec(method)
+        stats.REQUESTS.inc(label, str(status))
+        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, label)
 
 
 async def _public_file(ctx: HttpContext, request: HttpRequest) -> HttpReply:

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlencode
 
+from ...core import stats
 from .context import HttpContext
 from .fid_path import FidPath
 from .responses import HttpReply, HttpRequest, bare
@@ -25,19 +26,24 @@ PROXIED = "proxied"
 
 
 def _target(ctx: HttpContext, volume_id: int) -> str | None:
+    """A replica's base URL, or ``None`` once Go's not-found metrics are counted."""
     lookup = ctx.lookup_volume
-    if lookup is None:
-        return None
-    try:
-        locations = list(lookup(volume_id))
-    except Exception as err:  # noqa: BLE001 - Go: any lookup failure is a 404
-        log.info("lookup volume %d: %s", volume_id, err)
+    locations: list[str] = []
+    if lookup is not None:
+        try:
+            locations = list(lookup(volume_id))
+        except Exception as err:  # noqa: BLE001 - Go: any lookup failure is a 404
+            log.info("lookup volume %d: %s", volume_id, err)
+    if not locations:
+        stats.read_not_found(invalid_needle=True)
         return None
     random.shuffle(locations)
     here = f"{ctx.config.ip}:{ctx.config.port}"
     for url in locations:
         if here not in url:
             return url if url.startswith(("http://", "https://")) else f"http://{url}"
+    stats.HANDLER.inc(stats.EMPTY_READ_PROXY_LOC)
+    stats.read_not_found(invalid_needle=True)
     return None
 
 
@@ -53,6 +59,7 @@ def read_elsewhere(
     if target is None:
         return bare(404)
     if ctx.config.read_mode == "redirect" and not force_proxy:
+        stats.HANDLER.inc(stats.READ_REDIRECT_REQ)
         query = {}
         if request.query.get("collection"):
             query["collection"] = request.query["collection"]
@@ -67,6 +74,7 @@ def read_elsewhere(
             body,
             head_only=request.method == "HEAD",
         )
+    stats.HANDLER.inc(stats.READ_PROXY_REQ)
     query = dict(request.query)
     query[PROXIED] = "true"
     url = f"{target}{request.path}?{urlencode(sorted(query.items()))}"
@@ -78,6 +86,8 @@ def read_elsewhere(
         status, headers, body = err.code, err.headers, err.read()
     except OSError as err:
         log.info("request remote url %s: %s", url, err)
+        stats.HANDLER.inc(stats.FAILED_READ_PROXY_REQ)
+        stats.read_internal_error()
         return bare(500)
     relayed = {
         k: v

@@ -9,6 +9,7 @@ import logging
 import uuid
 import zlib
 
+from ...core import stats
 from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError, parse_bool, parse_int
@@ -99,18 +100,22 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
     volume = ctx.store.find_volume(volume_id)
     if volume is None:
         if ctx.config.read_mode == "local":
+            stats.read_not_found(invalid_needle=True)
             return bare(404)
         return read_elsewhere(ctx, request, parts, volume_id)
     read_deleted = request.query.get("readDeleted") == "true"
     try:
         needle = volume.read_needle(needle_id, read_deleted=read_deleted)
-    except (NotFound, AlreadyDeleted, CookieMismatch):
+    except (NotFound, AlreadyDeleted, CookieMismatch) as err:
+        stats.read_not_found(invalid_needle=isinstance(err, NotFound))
         return bare(404)
     except Exception as err:  # noqa: BLE001 - Go answers any other read error with 500
         log.warning("read %s: %s", request.path, err)
+        stats.read_internal_error()
         return bare(500)
     if needle.cookie != cookie:
         log.info("request %s with cookie:%x expected:%x", request.path, cookie, needle.cookie)
+        stats.read_not_found()
         return bare(404)
 
     headers: dict[str, str] = {}

@@ -3,8 +3,7 @@
 A write that is not itself a replication (``type=replicate``) goes to the local volume and
 then, for a volume with copies elsewhere, to every other
 location the master lists, as a multipart upload marked ``type=replicate``. Any replica
-failing fails the write with Go's message; for deletes a failing replica only zeroes the
-reported size.
+failing fails the write or the delete with Go's message (each failure as ``[host]: error``).
 """
 
 from __future__ import annotations
@@ -27,7 +26,33 @@ _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="replicate")
 
 
 class ReplicationError(Exception):
-    pass
+    """A replication failure; ``reason`` is Go's ``classifyReplicationError`` label."""
+
+    def __init__(self, message: str, reason: str = "server_error") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _failure(host: str, err: OSError) -> ReplicationError:
+    text = str(err)
+    if isinstance(err, TimeoutError) or "timed out" in text:
+        reason = "timeout"
+    elif isinstance(err, ConnectionRefusedError) or "Connection refused" in text:
+        reason = "connection_refused"
+    else:
+        reason = "server_error"
+    return ReplicationError(f"[{host}]: {text}", reason)
+
+
+def _answer_error(host: str, body: bytes, reason: str) -> ReplicationError:
+    """A replica's non-2xx answer as Go's upload and delete helpers word it: the JSON
+    ``error`` field when there is one, else the body."""
+    detail = body.decode("utf-8", "replace")
+    try:
+        detail = json.loads(detail).get("error", detail)
+    except (ValueError, AttributeError):
+        pass
+    return ReplicationError(f"[{host}]: {detail or reason}")
 
 
 def needs_replication(ctx: HttpContext, volume_id: int, query: dict[str, str]) -> bool:
@@ -40,11 +65,14 @@ def needs_replication(ctx: HttpContext, volume_id: int, query: dict[str, str]) -
     return volume is not None and volume.super_block.replica_placement.copy_count > 1
 
 
-def remote_locations(ctx: HttpContext, volume_id: int) -> list[str]:
-    """``GetWritableRemoteReplications``: every other server holding the volume."""
+def remote_locations(ctx: HttpContext, volume_id: int, deleting: bool = False) -> list[str]:
+    """``GetWritableRemoteReplications``: every other server holding the volume that the
+    master does not report read-only. Too few of them fails the write or delete before it
+    starts (4.48 words the two cases differently, checked against the binary)."""
     volume = ctx.store.find_volume(volume_id)
+    lookup = ctx.lookup_writable or ctx.lookup_volume
     try:
-        locations = ctx.lookup_volume(volume_id)
+        locations = lookup(volume_id)
     except Exception as err:  # noqa: BLE001 - reported as Go words it
         raise ReplicationError(f"replicating lookup failed for {volume_id}: {err}") from None
     here = f"{ctx.config.ip}:{ctx.config.port}"
@@ -55,13 +83,13 @@ def remote_locations(ctx: HttpContext, volume_id: int) -> list[str]:
             if ctx.forget_lookup is not None:
                 ctx.forget_lookup(volume_id)
             raise ReplicationError(
-                f"replicating operations [{len(locations)}] is less than volume {volume_id} "
-                f"replication copy count [{copies}]"
+                f"{'' if deleting else 'writable '}replication locations [{len(locations)}] "
+                f"is less than volume {volume_id} replication copy count [{copies}]"
             )
     return remotes
 
 
-def _upload(url: str, needle: Needle, content_md5: str) -> None:
+def _upload(host: str, url: str, needle: Needle, content_md5: str) -> None:
     boundary = uuid.uuid4().hex
     disposition = 'form-data; name="file"'
     if needle.name:
@@ -88,25 +116,21 @@ def _upload(url: str, needle: Needle, content_md5: str) -> None:
         with urllib.request.urlopen(request, timeout=60) as response:
             response.read()
     except urllib.error.HTTPError as err:
-        detail = err.read().decode("utf-8", "replace")
-        try:
-            detail = json.loads(detail).get("error", detail)
-        except (ValueError, AttributeError):
-            pass
-        raise ReplicationError(f"{url}: {detail or err.reason}") from None
+        raise _answer_error(host, err.read(), str(err.reason)) from None
     except OSError as err:
-        raise ReplicationError(f"{url}: {err}") from None
+        raise _failure(host, err) from None
 
 
-def _all(urls: list[str], action) -> list[str]:
-    """Run ``action(url)`` on every replica at once; the errors, in order."""
-    futures = [_POOL.submit(action, url) for url in urls]
+def _all(hosts: list[str], action) -> list[ReplicationError]:
+    """``DistributedOperation``: ``action(host)`` on every replica at once; the failures.
+    Go fails fast, so only the first failure is reported."""
+    futures = [_POOL.submit(action, host) for host in hosts]
     errors = []
     for future in futures:
         try:
             future.result()
         except ReplicationError as err:
-            errors.append(str(err))
+            errors.append(err)
     return errors
 
 
@@ -120,14 +144,15 @@ def replicate_write(
         query["cm"] = "true"
     encoded = urlencode(sorted(query.items()))
     errors = _all(
-        remotes, lambda host: _upload(f"http://{host}{path}?{encoded}", needle, content_md5)
+        remotes,
+        lambda host: _upload(host, f"http://{host}{path}?{encoded}", needle, content_md5),
     )
     if errors:
-        raise ReplicationError("; ".join(errors))
+        raise errors[0]
 
 
-def replicate_delete(remotes: list[str], path: str) -> bool:
-    """True when every replica deleted too."""
+def replicate_delete(remotes: list[str], path: str) -> None:
+    """Delete on every replica (``util_http.Delete``: 404 counts as done)."""
 
     def delete(host: str) -> None:
         request = urllib.request.Request(f"http://{host}{path}?type=replicate", method="DELETE")
@@ -135,9 +160,11 @@ def replicate_delete(remotes: list[str], path: str) -> bool:
             with urllib.request.urlopen(request, timeout=60) as response:
                 response.read()
         except urllib.error.HTTPError as err:
-            if err.code >= 300 and err.code != 404:
-                raise ReplicationError(f"{host}: {err.code}") from None
+            if err.code != 404:
+                raise _answer_error(host, err.read(), str(err.code)) from None
         except OSError as err:
-            raise ReplicationError(f"{host}: {err}") from None
+            raise _failure(host, err) from None
 
-    return not _all(remotes, delete)
+    errors = _all(remotes, delete)
+    if errors:
+        raise errors[0]

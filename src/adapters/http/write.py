@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 
+from ...core import stats
 from ...core.errors import VolumeError, VolumeNotFound
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError
@@ -35,6 +37,7 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     try:
         volume_id = parse_volume_id(parts.vid)
     except GoNumError as err:
+        stats.FILE_WRITE_FAILURES.inc()
         return write_json_error(400, str(err), pretty)
     if not ctx.guard.allows(request.query, request.headers, parts.vid, parts.fid, True):
         return write_json_error(401, WRONG_JWT, pretty)
@@ -51,28 +54,34 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
             upload.data = ctx.images.fix_orientation(upload.data)
         needle = needle_from_upload(upload, request.path)
     except (UploadError, FileIdError, GoNumError) as err:
+        stats.FILE_WRITE_FAILURES.inc()
         return write_json_error(400, str(err), pretty)
     remotes: list[str] = []
     if needs_replication(ctx, volume_id, request.query):
         try:
             remotes = remote_locations(ctx, volume_id)
         except ReplicationError as err:
+            stats.FILE_WRITE_FAILURES.inc()
             return write_json_error(500, str(err), pretty)
-    fsync = request.query.get("fsync") == "true"
-    unchanged = False
+    started = time.perf_counter()
     try:
-        unchanged = ctx.store.write_needle(volume_id, needle, fsync=fsync).unchanged
-    except VolumeNotFound as err:
-        return write_json_error(500, str(err), pretty)  # 4.48: no prefix for a missing volume
+        unchanged = _write_locally(ctx, volume_id, needle, request.query.get("fsync") == "true")
     except VolumeError as err:
+        stats.FILE_WRITE_FAILURES.inc()
+        if isinstance(err, VolumeNotFound):
+            return write_json_error(500, str(err), pretty)  # 4.48: no prefix for this one
         return write_json_error(500, f"failed to write to local disk: {err}", pretty)
+    stats.REPLICATION_TARGETS.observe(len(remotes))
     if remotes:
         try:
-            replicate_write(ctx, remotes, request.path, needle, upload.content_md5)
+            _write_to_replicas(ctx, remotes, request.path, needle, upload.content_md5)
         except ReplicationError as err:
+            stats.FILE_WRITE_FAILURES.inc()
             return write_json_error(
                 500, f"failed to write to replicas for volume {volume_id}: {err}", pretty
             )
+        finally:
+            stats.REPLICATION_SECONDS.observe(time.perf_counter() - started, "write")
     etag_header = {"ETag": f'"{needle.etag}"', "Content-MD5": upload.content_md5}
     if unchanged:
         return HttpReply(204, etag_header)
@@ -87,6 +96,43 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     if upload.content_md5:
         reply["contentMd5"] = upload.content_md5
     return write_json(201, reply, pretty, etag_header)
+
+
+def _write_locally(ctx: HttpContext, volume_id: int, needle, fsync: bool) -> bool:
+    """The local half of ``ReplicatedWrite``, measured as Go's ``writeToLocalDisk``."""
+    if ctx.store.find_volume(volume_id) is None:
+        return ctx.store.write_needle(volume_id, needle, fsync=fsync).unchanged  # raises
+    label = stats.WRITE_TO_LOCAL_DISK
+    stats.IN_FLIGHT_REQUESTS.inc(label)
+    started = time.perf_counter()
+    try:
+        return ctx.store.write_needle(volume_id, needle, fsync=fsync).unchanged
+    except VolumeError:
+        stats.HANDLER.inc(stats.ERROR_WRITE_TO_LOCAL_DISK)
+        raise
+    finally:
+        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, label)
+        stats.IN_FLIGHT_REQUESTS.dec(label)
+
+
+def _write_to_replicas(
+    ctx: HttpContext, remotes: list[str], path: str, needle, content_md5: str
+) -> None:
+    label = stats.WRITE_TO_REPLICAS
+    stats.IN_FLIGHT_REQUESTS.inc(label)
+    started = time.perf_counter()
+    try:
+        replicate_write(ctx, remotes, path, needle, content_md5)
+    except ReplicationError as err:
+        stats.HANDLER.inc(stats.ERROR_WRITE_TO_REPLICAS)
+        stats.REPLICATIONS.inc("write", "failure")
+        stats.REPLICATION_FAILURES.inc("write", err.reason)
+        raise
+    else:
+        stats.REPLICATIONS.inc("write", "success")
+    finally:
+        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, label)
+        stats.IN_FLIGHT_REQUESTS.dec(label)
 
 
 def _is_jpeg(file_name: str, mime_type: str) -> bool:
@@ -120,24 +166,38 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         try:
             manifest = ChunkManifest.load(stored)
         except ChunkError as err:
+            stats.FILE_WRITE_FAILURES.inc()
             return write_json_error(500, f"Load chunks manifest error: {err}", pretty)
         try:
             delete_chunks(ctx, manifest)
         except (ChunkError, VolumeError) as err:
+            stats.FILE_WRITE_FAILURES.inc()
             return write_json_error(500, f"Delete chunks error: {err}", pretty)
         size = manifest.size
     remotes: list[str] = []
     if needs_replication(ctx, volume_id, request.query):
         try:
-            remotes = remote_locations(ctx, volume_id)
+            remotes = remote_locations(ctx, volume_id, deleting=True)
         except ReplicationError as err:
+            stats.FILE_WRITE_FAILURES.inc()
             return write_json_error(500, f"Deletion Failed: {err}", pretty)
+    started = time.perf_counter()
     try:
         ctx.store.delete_needle(volume_id, needle_id, cookie)
-    except VolumeError as err:
+        stats.REPLICATION_TARGETS.observe(len(remotes))
+        if remotes:
+            replicate_delete(remotes, request.path)
+    except (VolumeError, ReplicationError) as err:
+        stats.FILE_WRITE_FAILURES.inc()
+        if remotes:
+            stats.REPLICATIONS.inc("delete", "failure")
+            stats.REPLICATION_SECONDS.observe(time.perf_counter() - started, "delete")
+        if isinstance(err, ReplicationError):
+            stats.REPLICATION_FAILURES.inc("delete", err.reason)
         return write_json_error(500, f"Deletion Failed: {err}", pretty)
-    if remotes and not replicate_delete(remotes, request.path):
-        size = 0  # Go reports a delete some replica missed as size 0
+    if remotes:
+        stats.REPLICATIONS.inc("delete", "success")
+        stats.REPLICATION_SECONDS.observe(time.perf_counter() - started, "delete")
     return write_json(202, {"size": size}, pretty)
 
 
