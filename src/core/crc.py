@@ -9,8 +9,9 @@ from __future__ import annotations
 from crc32c import crc32c
 
 
-def crc32c_of(data: bytes | memoryview) -> int:
-    return crc32c(data)
+def crc32c_of(data: bytes | memoryview, running: int = 0) -> int:
+    """The CRC of ``data``, or of what ``running`` covered followed by ``data``."""
+    return crc32c(data, running)
 
 
 def legacy_crc_value(crc: int) -> int:
@@ -22,4 +23,8 @@ def legacy_crc_value(crc: int) -> int:
 def crc_matches(stored: int, data: bytes | memoryview) -> tuple[bool, int]:
     """Whether ``stored`` is an accepted checksum of ``data``; also returns the computed CRC."""
     actual = crc32c(data)
-    return stored == actual or stored == legacy_crc_value(actual), actual
+    return is_accepted(stored, actual), actual
+
+
+def is_accepted(stored: int, actual: int) -> bool:
+    return stored == actual or stored == legacy_crc_value(actual)

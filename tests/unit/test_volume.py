@@ -427,3 +427,35 @@ def test_preallocation_keeps_the_logical_size(data_dir: str) -> None:
     assert store.read_needle(1, 1).data == b"after preallocation"
     assert volume.id == 1
     store.close()
+
+
+def test_large_needles_read_meta_only_and_stream_in_chunks(data_dir: str, caplog) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    big = os.urandom(volume_module.PAGED_READ_LIMIT + 4321)
+    stored = needle(7, big)
+    stored.set_mime(b"application/x-big")
+    store.write_needle(1, stored)
+    store.write_needle(1, needle(8, b"small"))
+
+    meta = volume.read_needle(7, meta_only=True)
+    assert (meta.data, meta.data_size) == (b"", len(big))
+    assert (meta.name, meta.mime, meta.etag) == (b"file7.txt", b"application/x-big", stored.etag)
+    pieces = list(volume.read_needle_data(meta, 0, len(big), chunk_size=100_000))
+    assert max(map(len, pieces)) == 100_000 and b"".join(pieces) == big
+    assert b"".join(volume.read_needle_data(meta, 1000, 5)) == big[1000:1005]
+    # Small records are read whole even when meta-only is allowed.
+    assert volume.read_needle(8, meta_only=True).data == b"small"
+
+    # A flipped data byte cannot fail a stream already under way: it is logged at the end.
+    with open(os.path.join(data_dir, "1.dat"), "r+b") as dat:
+        dat.seek(meta.data_offset + 10)
+        byte = dat.read(1)
+        dat.seek(-1, os.SEEK_CUR)
+        dat.write(bytes([byte[0] ^ 1]))
+    with caplog.at_level(logging.ERROR):
+        assert len(b"".join(volume.read_needle_data(meta, 0, len(big)))) == len(big)
+    assert "invalid CRC" in caplog.text
+    with pytest.raises(NeedleCorrupted, match="invalid CRC"):
+        volume.read_needle(7)
+    store.close()

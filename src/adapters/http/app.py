@@ -9,7 +9,8 @@ every other path is a file id.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from starlette.responses import Response
+from starlette.concurrency import iterate_in_threadpool
+from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp
 
 from .context import HttpContext
@@ -30,6 +31,10 @@ async def _to_request(request: Request, with_body: bool = False) -> HttpRequest:
 
 
 def _to_response(reply: HttpReply, server: bytes) -> Response:
+    if reply.stream is not None and not reply.head_only:
+        response = StreamingResponse(iterate_in_threadpool(iter(reply.stream)), reply.status)
+        response.raw_headers = encode_headers(reply, server)
+        return response
     response = Response(status_code=reply.status)
     response.raw_headers = encode_headers(reply, server)
     if not reply.head_only and reply.status not in (204, 304):

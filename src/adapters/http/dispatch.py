@@ -133,6 +133,8 @@ async def dispatch(ctx: HttpContext, request: HttpRequest, public: bool) -> Http
             reply.headers["Access-Control-Allow-Origin"] = "*"
             reply.headers["Access-Control-Allow-Credentials"] = "true"
     reply.headers.setdefault("X-Amz-Request-Id", request_id(request))
+    if request.method == "HEAD":
+        reply.head_only = True
     return reply
 
 

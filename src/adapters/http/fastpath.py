@@ -11,6 +11,8 @@ thread hop. Large bodies go to a worker thread so they never stall other request
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...core.needle.mime_types import detect_content_type
@@ -26,7 +28,11 @@ def encode_headers(reply: HttpReply, server: bytes) -> list[tuple[bytes, bytes]]
     if reply.body and b"content-type" not in names:
         # net/http sniffs a Content-Type for any body written without one.
         headers.append((b"content-type", detect_content_type(reply.body[:512]).encode()))
-    if b"content-length" not in names and reply.status not in (204, 304):
+    if (
+        b"content-length" not in names
+        and reply.status not in (204, 304)
+        and (reply.body or not reply.head_only)  # net/http: an empty HEAD answer has none
+    ):
         headers.append((b"content-length", str(len(reply.body)).encode()))
     headers.append((b"server", server))
     return headers
@@ -40,6 +46,12 @@ async def send_reply(send: Send, reply: HttpReply, server: bytes) -> None:
             "headers": encode_headers(reply, server),
         }
     )
+    if reply.stream is not None and not reply.head_only:
+        iterator = iter(reply.stream)
+        while (piece := await asyncio.to_thread(next, iterator, None)) is not None:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
     body = b"" if reply.head_only or reply.status in (204, 304) else reply.body
     await send({"type": "http.response.body", "body": body})
 

@@ -8,12 +8,13 @@ import json
 import logging
 import uuid
 import zlib
+from collections.abc import Iterator
 
 from ...core import stats
 from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError, parse_bool, parse_int
-from ...core.needle.mime_types import type_by_extension
+from ...core.needle.mime_types import detect_content_type, type_by_extension
 from .auth import WRONG_JWT
 from .chunks import ChunkError, ChunkManifest, assemble
 from .context import HttpContext
@@ -104,8 +105,12 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
             return bare(404)
         return read_elsewhere(ctx, request, parts, volume_id)
     read_deleted = request.query.get("readDeleted") == "true"
+    ext = parts.ext.lower()
+    may_stream = request.method == "HEAD" or not (
+        _resize_request(ext, request) or _crop_request(ext, request)
+    )
     try:
-        needle = volume.read_needle(needle_id, read_deleted=read_deleted)
+        needle = volume.read_needle(needle_id, read_deleted=read_deleted, meta_only=may_stream)
     except (NotFound, AlreadyDeleted, CookieMismatch) as err:
         stats.read_not_found(invalid_needle=isinstance(err, NotFound))
         return bare(404)
@@ -153,6 +158,9 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
         stored = needle.mime.decode("utf-8", "replace")
         if not stored.startswith("application/octet-stream"):
             mime_type = stored
+    if needle.data_size and not needle.data:  # read meta-only: stream the data
+        data: bytes | StoredData = StoredData(volume, needle)
+        return _write_content(request, filename, mime_type, data, headers)
     data = needle.data
     resize, crop = _resize_request(ext, request), _crop_request(ext, request)
     if needle.is_compressed:
@@ -199,8 +207,30 @@ def _crop_request(ext: str, request: HttpRequest) -> tuple[int, int, int, int] |
     return box if x1 >= 0 and y1 >= 0 and x2 > x1 and y2 > y1 else None
 
 
+class StoredData:
+    """The data of a needle read meta-only, read from the volume only as it is sent."""
+
+    def __init__(self, volume, needle) -> None:
+        self.volume = volume
+        self.needle = needle
+
+    def __len__(self) -> int:
+        return self.needle.data_size
+
+    def chunks(self, start: int, length: int) -> Iterator[bytes]:
+        return self.volume.read_needle_data(self.needle, start, length)
+
+    def peek(self, start: int, length: int) -> bytes:
+        """A few bytes now (content sniffing)."""
+        return b"".join(self.volume.read_needle_data(self.needle, start, length))
+
+
 def _write_content(
-    request: HttpRequest, filename: str, mime_type: str, data: bytes, headers: dict[str, str]
+    request: HttpRequest,
+    filename: str,
+    mime_type: str,
+    data: bytes | StoredData,
+    headers: dict[str, str],
 ) -> HttpReply:
     """``writeResponseContent``: type from the name when unknown, disposition, body/ranges."""
     if not mime_type and filename:
@@ -248,15 +278,17 @@ def _read_chunked(
     return _write_content(request, filename, mime_type, data, headers)
 
 
-def _serve_body(request: HttpRequest, data: bytes, headers: dict[str, str]) -> HttpReply:
-    """``ProcessRangeRequest`` (common.go) over an in-memory body."""
+def _serve_body(
+    request: HttpRequest, data: bytes | StoredData, headers: dict[str, str]
+) -> HttpReply:
+    """``ProcessRangeRequest`` (common.go) over an in-memory or a streamed body."""
     total = len(data)
     if request.method == "HEAD":
         headers["Content-Length"] = str(total)
         return HttpReply(200, headers, head_only=True)
     range_header = request.headers.get("range", "")
     if not range_header:
-        return HttpReply(200, headers, data)
+        return _body_reply(200, headers, data, 0, total)
     try:
         ranges = parse_range(range_header, total)
     except ValueError as err:
@@ -270,19 +302,44 @@ def _serve_body(request: HttpRequest, data: bytes, headers: dict[str, str]) -> H
     if len(ranges) == 1:
         start, length = ranges[0]
         headers["Content-Range"] = _content_range(start, length, total)
-        return HttpReply(206, headers, data[start : start + length])
+        return _body_reply(206, headers, data, start, length)
     boundary = uuid.uuid4().hex + uuid.uuid4().hex[:28]
     content_type = headers.get("Content-Type", "")
-    parts = []
+    pieces: list[bytes | tuple[int, int]] = []
     for start, length in ranges:
         part_headers = f"Content-Range: {_content_range(start, length, total)}\r\n"
         part_headers += f"Content-Type: {content_type}\r\n"
-        parts.append(f"\r\n--{boundary}\r\n{part_headers}\r\n".encode())
-        parts.append(data[start : start + length])
-    parts.append(f"\r\n--{boundary}--\r\n".encode())
-    body = b"".join(parts)[2:]  # the first boundary has no leading CRLF
+        pieces.append(f"\r\n--{boundary}\r\n{part_headers}\r\n".encode())
+        pieces.append((start, length))
+    pieces.append(f"\r\n--{boundary}--\r\n".encode())
+    pieces[0] = pieces[0][2:]  # the first boundary has no leading CRLF
     headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
-    return HttpReply(206, headers, body)
+    if isinstance(data, bytes):
+        body = b"".join(p if isinstance(p, bytes) else data[p[0] : p[0] + p[1]] for p in pieces)
+        return HttpReply(206, headers, body)
+    headers["Content-Length"] = str(sum(len(p) if isinstance(p, bytes) else p[1] for p in pieces))
+    return HttpReply(206, headers, stream=_multipart_stream(data, pieces))
+
+
+def _body_reply(
+    status: int, headers: dict[str, str], data: bytes | StoredData, start: int, length: int
+) -> HttpReply:
+    if isinstance(data, bytes):
+        return HttpReply(
+            status, headers, data if length == len(data) else data[start : start + length]
+        )
+    if "Content-Type" not in headers:  # net/http sniffs the first bytes written
+        headers["Content-Type"] = detect_content_type(data.peek(start, min(length, 512)))
+    headers["Content-Length"] = str(length)
+    return HttpReply(status, headers, stream=data.chunks(start, length))
+
+
+def _multipart_stream(data: StoredData, pieces: list[bytes | tuple[int, int]]) -> Iterator[bytes]:
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            yield piece
+        else:
+            yield from data.chunks(*piece)
 
 
 def _content_range(start: int, length: int, total: int) -> str:

@@ -7,6 +7,7 @@ and the FastAPI routes both serve them, so the two can never disagree.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -25,6 +26,8 @@ class HttpRequest:
     """The peer's address (for ``-whiteList``)."""
     counted_upload: int = 0
     """Upload bytes the server already counted in flight when the headers arrived."""
+    raw_query: str = ""
+    """The query string as sent (Go's ``ParseForm`` reports its errors)."""
 
     @classmethod
     def from_raw(
@@ -37,13 +40,14 @@ class HttpRequest:
         client: str = "",
     ) -> HttpRequest:
         query: dict[str, str] = {}
-        if query_string:
-            for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        raw_query = query_string.decode("latin-1") if query_string else ""
+        if raw_query:
+            for key, value in parse_qsl(raw_query, keep_blank_values=True):
                 query.setdefault(key, value)
         headers: dict[str, str] = {}
         for name, value in raw_headers:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-        return cls(method, path, query, headers, body, client)
+        return cls(method, path, query, headers, body, client, raw_query=raw_query)
 
     @property
     def pretty(self) -> bool:
@@ -59,6 +63,9 @@ class HttpReply:
     """A HEAD reply: headers (Content-Length included) but no body bytes."""
     on_sent: object = None
     """Called once the answer has left the server's buffers (download accounting)."""
+    stream: Iterable[bytes] | None = None
+    """A body produced piece by piece (large needles): blocking reads, so servers pull each
+    piece on a worker thread. ``Content-Length`` is then set by the handler."""
 
 
 JSON_HEADERS = {"X-Content-Type-Options": "nosniff"}

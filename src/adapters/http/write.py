@@ -19,6 +19,7 @@ from .auth import WRONG_JWT
 from .chunks import ChunkError, ChunkManifest, delete_chunks
 from .context import HttpContext
 from .fid_path import parse_url_path
+from .go_form import FormError, parse_form
 from .replicate import (
     ReplicationError,
     needs_replication,
@@ -33,20 +34,25 @@ log = logging.getLogger(__name__)
 
 def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     pretty = request.pretty
+    try:
+        body, form = parse_form(
+            request.method, request.headers.get("content-type", ""), request.body, request.raw_query
+        )
+    except FormError as err:
+        return write_json_error(400, str(err), pretty)
+    query: dict[str, str] = {}
+    for key, value in form:
+        query.setdefault(key, value)
     parts = parse_url_path(request.path)
     try:
         volume_id = parse_volume_id(parts.vid)
     except GoNumError as err:
         stats.FILE_WRITE_FAILURES.inc()
         return write_json_error(400, str(err), pretty)
-    if not ctx.guard.allows(request.query, request.headers, parts.vid, parts.fid, True):
+    if not ctx.guard.allows(query, request.headers, parts.vid, parts.fid, True):
         return write_json_error(401, WRONG_JWT, pretty)
     upload_request = UploadRequest(
-        method=request.method,
-        path=request.path,
-        headers=request.headers,
-        query=request.query,
-        body=request.body,
+        method=request.method, path=request.path, headers=request.headers, query=query, body=body
     )
     try:
         upload = parse_upload(upload_request, ctx.file_size_limit)
@@ -57,7 +63,7 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         stats.FILE_WRITE_FAILURES.inc()
         return write_json_error(400, str(err), pretty)
     remotes: list[str] = []
-    if needs_replication(ctx, volume_id, request.query):
+    if needs_replication(ctx, volume_id, query):
         try:
             remotes = remote_locations(ctx, volume_id)
         except ReplicationError as err:
@@ -65,7 +71,7 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
             return write_json_error(500, str(err), pretty)
     started = time.perf_counter()
     try:
-        unchanged = _write_locally(ctx, volume_id, needle, request.query.get("fsync") == "true")
+        unchanged = _write_locally(ctx, volume_id, needle, query.get("fsync") == "true")
     except VolumeError as err:
         stats.FILE_WRITE_FAILURES.inc()
         if isinstance(err, VolumeNotFound):

@@ -67,6 +67,10 @@ class Needle:
     append_at_ns: int = 0
     size: int = 0
     """Body size as recorded in the header (0 for an empty needle or a tombstone)."""
+    data_size: int = 0
+    """Length of the data; set by meta-only reads, which leave ``data`` empty."""
+    data_offset: int = 0
+    """Where the data starts in the volume file, for meta-only reads."""
 
     # --- flags -----------------------------------------------------------------------------
     @property
@@ -240,6 +244,25 @@ class Needle:
         needle._parse_tail(view[NEEDLE_HEADER_SIZE + size :], version)
         return needle
 
+    @classmethod
+    def meta_from_bytes(
+        cls, head: bytes | memoryview, meta: bytes | memoryview, version: int, offset: int
+    ) -> Needle:
+        """Decode a record without its data (``ReadNeedleMeta`` in needle_read_page.go): the
+        header and data length (``head``, 20 bytes), then everything after the data up to the
+        end of the record (``meta``). No CRC check: there is no data to check it against."""
+        needle = cls()
+        needle.cookie, needle.id, needle.size = parse_header(head)
+        needle.data_size = int.from_bytes(head[NEEDLE_HEADER_SIZE:META_HEAD_SIZE], "big")
+        needle.data_offset = offset + META_HEAD_SIZE
+        view = memoryview(meta)
+        rest_of_body = needle.size - 4 - needle.data_size
+        if rest_of_body < 0 or len(view) < rest_of_body + NEEDLE_CHECKSUM_SIZE:
+            raise NeedleCorrupted(f"needle record of size {needle.size} is truncated")
+        needle._parse_non_data(view[:rest_of_body], 0)
+        needle._parse_tail(view[rest_of_body:], version)
+        return needle
+
     def _parse_body_v2(self, body: memoryview) -> None:
         """``readNeedleDataVersion2`` with its bounds checks (each a corrupted-data error)."""
         end = len(body)
@@ -250,7 +273,13 @@ class Needle:
             if data_size + index > end:
                 raise NeedleCorrupted("index out of range 1: needle data corrupted")
             self.data = bytes(body[index : index + data_size])
+            self.data_size = data_size
             index += data_size
+        self._parse_non_data(body, index)
+
+    def _parse_non_data(self, body: memoryview, index: int) -> None:
+        """Flags, name, mime, last-modified, TTL and pairs (``readNeedleDataVersion2NonData``)."""
+        end = len(body)
         if index < end:
             self.flags = body[index]
             index += 1
@@ -306,6 +335,8 @@ class Needle:
 
 
 DATA_SIZE_AND_FLAGS = 4 + 1
+META_HEAD_SIZE = NEEDLE_HEADER_SIZE + 4
+"""Header plus the data length: what a meta-only read fetches first."""
 
 
 def _unpadded_length(size: int, version: int) -> int:

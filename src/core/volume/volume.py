@@ -11,9 +11,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..backend import DiskFile
+from ..crc import crc32c_of, is_accepted
 from ..errors import (
     AlreadyDeleted,
     CookieMismatch,
@@ -23,7 +25,13 @@ from ..errors import (
     VolumeNotEmpty,
 )
 from ..idx import encode_entry
-from ..needle.record import Needle, NeedleSizeMismatch, parse_header
+from ..needle.record import (
+    META_HEAD_SIZE,
+    Needle,
+    NeedleCorrupted,
+    NeedleSizeMismatch,
+    parse_header,
+)
 from ..ports import NeedleMap
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock
 from ..types import (
@@ -40,6 +48,11 @@ log = logging.getLogger(__name__)
 # Every file a volume may own; Go's ``removeVolumeFiles`` list plus our ``.nmdb`` needle map.
 VOLUME_FILE_SUFFIXES = (".dat", ".idx", ".vif", ".sdx", ".cpd", ".cpx", ".cpc", ".ldb", ".note")
 SIDE_FILE_SUFFIXES = (".nmdb", ".nmdb-wal", ".nmdb-shm")
+
+PAGED_READ_LIMIT = 1024 * 1024
+"""Records above this size may be read meta-only and streamed (``PagedReadLimit``)."""
+MAX_META_SIZE = 128 * 1024
+"""What may follow the data of a record: name, mime, pairs, tail (needle_read_page.go)."""
 
 
 def volume_base_name(collection: str, volume_id: int) -> str:
@@ -161,24 +174,28 @@ class Volume:
 
     # --- reads -------------------------------------------------------------------------------
     def read_needle(
-        self, needle_id: int, cookie: int | None = None, read_deleted: bool = False
+        self,
+        needle_id: int,
+        cookie: int | None = None,
+        read_deleted: bool = False,
+        meta_only: bool = False,
     ) -> Needle:
         """Go's ``readNeedle`` plus the handler's cookie check.
+
+        ``meta_only`` (Go's ``AttemptMetaOnly``): a record over :data:`PAGED_READ_LIMIT`
+        comes back without its data, to be streamed with :meth:`read_needle_data`; compressed
+        needles and chunk manifests are always read whole, as Go does.
 
         Raises :class:`NotFound` (unknown, or expired by TTL), :class:`AlreadyDeleted`,
         :class:`CookieMismatch`, or a :class:`~..needle.record.NeedleError` for bad bytes.
         """
-        entry = self.needle_map.get(needle_id)
-        if entry is None or entry[0] == 0:
-            raise NotFound()
-        offset, size = entry
-        if size < 0:
-            if read_deleted and size != TOMBSTONE_FILE_SIZE:
-                size = -size
-            else:
-                raise AlreadyDeleted()
+        offset, size = self._live_entry(needle_id, read_deleted)
         if size == 0:
             needle = Needle(id=needle_id, cookie=self._read_cookie(offset))
+        elif meta_only and size > PAGED_READ_LIMIT and self.version >= 2:
+            needle = self._read_meta(offset, size)
+            if needle.is_compressed or needle.is_chunk_manifest:
+                needle = self._read_record(offset, size)
         else:
             needle = self._read_record(offset, size)
         if cookie is not None and needle.cookie != cookie:
@@ -186,6 +203,73 @@ class Volume:
         if self._expired(needle):
             raise NotFound()
         return needle
+
+    def _live_entry(self, needle_id: int, read_deleted: bool) -> tuple[int, int]:
+        entry = self.needle_map.get(needle_id)
+        if entry is None or entry[0] == 0:
+            raise NotFound()
+        offset, size = entry
+        if size < 0:
+            if read_deleted and size != TOMBSTONE_FILE_SIZE:
+                return offset, -size
+            raise AlreadyDeleted()
+        return offset, size
+
+    def _read_meta(self, offset: int, size: int) -> Needle:
+        head = self.dat.read_at(META_HEAD_SIZE, offset)
+        if len(head) < META_HEAD_SIZE:
+            raise NeedleCorrupted(f"needle at offset {offset} is truncated")
+        if parse_header(head)[2] != size and self.width == OffsetWidth.FOUR:
+            offset += self.width.max_volume_size  # the 32 GiB wrap, as in _read_record
+            head = self.dat.read_at(META_HEAD_SIZE, offset)
+        found_id, found_size = parse_header(head)[1:]
+        if found_size != size:
+            raise NeedleSizeMismatch(
+                f"size mismatch for entry at offset {offset}: found id {found_id:x} size "
+                f"{found_size}, expected size {size}"
+            )
+        data_size = int.from_bytes(head[NEEDLE_HEADER_SIZE:META_HEAD_SIZE], "big")
+        meta_start = offset + META_HEAD_SIZE + data_size
+        meta_length = offset + actual_size(size, self.version) - meta_start
+        if not 0 <= meta_length <= MAX_META_SIZE:
+            raise NeedleCorrupted(
+                f"invalid needle meta size {meta_length}: DataSize={data_size}, size={size}, "
+                f"offset={offset}"
+            )
+        meta = self.dat.read_at(meta_length, meta_start)
+        return Needle.meta_from_bytes(head, meta, self.version, offset)
+
+    def read_needle_data(
+        self, needle: Needle, start: int, length: int, chunk_size: int = 1024 * 1024
+    ) -> Iterator[bytes]:
+        """The data of a meta-only needle from ``start``, in chunks (``readNeedleDataInto``).
+
+        A vacuum commit between chunks moves the record: its new place is looked up again.
+        Reading the whole data checks its CRC at the end; as in Go the answer is on its way
+        by then, so a mismatch can only be logged.
+        """
+        revision = self.super_block.compaction_revision
+        base = needle.data_offset
+        position, end = start, start + length
+        running = 0
+        while position < end:
+            if self.super_block.compaction_revision != revision:
+                revision = self.super_block.compaction_revision
+                base = self._live_entry(needle.id, read_deleted=False)[0] + META_HEAD_SIZE
+            piece = self.dat.read_at(min(chunk_size, end - position), base + position)
+            if not piece:
+                raise NeedleCorrupted(f"needle {needle.id:x} data is truncated")
+            running = crc32c_of(piece, running)
+            position += len(piece)
+            yield piece
+        if start == 0 and length == needle.data_size and not is_accepted(needle.checksum, running):
+            log.error(
+                "volume %d needle %x: invalid CRC (got %08x, want %08x), data on disk corrupted",
+                self.id,
+                needle.id,
+                running,
+                needle.checksum,
+            )
 
     def _read_cookie(self, offset: int) -> int:
         return parse_header(self.dat.read_at(NEEDLE_HEADER_SIZE, offset))[0]

@@ -1,0 +1,172 @@
+"""Go's ``Request.ParseForm``, which the upload handler calls first (``PostHandler``).
+
+Its side effects are visible on the wire: a malformed query string or ``Content-Type`` fails
+the upload with 400 and Go's message, and an ``application/x-www-form-urlencoded`` body is
+consumed as form fields, so the stored needle is empty (checked against Go 4.48). Form fields
+from such a body come before the URL's in ``FormValue``.
+"""
+
+from __future__ import annotations
+
+MAX_FORM_SIZE = 10 << 20
+MAX_QUERY_PARAMS = 10000
+_TSPECIALS = frozenset('()<>@,;:\\"/[]?=')
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+class FormError(ValueError):
+    """A ``ParseForm`` failure, worded as Go words it."""
+
+
+def _go_quote(text: str) -> str:
+    """``strconv.Quote`` for the short strings Go's escape errors show."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in escaped) + '"'
+
+
+def query_unescape(text: str) -> str:
+    """``url.QueryUnescape``: ``%XX`` and ``+``; a bad escape is an error."""
+    if "%" not in text and "+" not in text:
+        return text
+    out = bytearray()
+    i = 0
+    raw = text.encode("utf-8", "surrogateescape")
+    while i < len(raw):
+        byte = raw[i]
+        if byte == 0x25:  # %
+            chunk = raw[i : i + 3].decode("utf-8", "replace")
+            if len(chunk) < 3 or chunk[1] not in _HEX or chunk[2] not in _HEX:
+                raise FormError(f"invalid URL escape {_go_quote(raw[i : i + 3].decode('latin-1'))}")
+            out.append(int(chunk[1:3], 16))
+            i += 3
+        elif byte == 0x2B:  # +
+            out.append(0x20)
+            i += 1
+        else:
+            out.append(byte)
+            i += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
+def parse_query(query: str) -> tuple[list[tuple[str, str]], FormError | None]:
+    """``url.ParseQuery``: every good pair, and the first error (parsing goes on past it)."""
+    if query.count("&") >= MAX_QUERY_PARAMS:
+        return [], FormError("number of URL query parameters exceeded limit")
+    pairs: list[tuple[str, str]] = []
+    error: FormError | None = None
+    for item in query.split("&"):
+        if ";" in item:
+            error = error or FormError("invalid semicolon separator in query")
+            continue
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        try:
+            pairs.append((query_unescape(key), query_unescape(value)))
+        except FormError as err:
+            error = error or err
+    return pairs, error
+
+
+def _is_token_char(ch: str) -> bool:
+    return " " < ch < "\x7f" and ch not in _TSPECIALS
+
+
+def _consume_token(text: str) -> tuple[str, str]:
+    for index, ch in enumerate(text):
+        if not _is_token_char(ch):
+            return text[:index], text[index:]
+    return text, ""
+
+
+def _consume_value(text: str) -> tuple[str, str]:
+    if not text or text[0] != '"':
+        return _consume_token(text)
+    out = []
+    i = 1
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            return "".join(out), text[i + 1 :]
+        if ch == "\\" and i + 1 < len(text) and text[i + 1] in _TSPECIALS:
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if ch in "\r\n":
+            return "", text
+        out.append(ch)
+        i += 1
+    return "", text
+
+
+def _consume_param(text: str) -> tuple[str, str, str]:
+    rest = text.lstrip()
+    if not rest.startswith(";"):
+        return "", "", text
+    key, rest = _consume_token(rest[1:].lstrip())
+    if not key:
+        return "", "", text
+    rest = rest.lstrip()
+    if not rest.startswith("="):
+        return "", "", text
+    rest = rest[1:].lstrip()
+    value, after = _consume_value(rest)
+    if not value and after == rest:
+        return "", "", text
+    return key.lower(), value, after
+
+
+def parse_media_type(value: str) -> tuple[str, dict[str, str]]:
+    """``mime.ParseMediaType``: the lower-case type and its parameters, or Go's error."""
+    base = value.split(";", 1)[0]
+    media_type = base.lower().strip()
+    kind, rest = _consume_token(media_type)
+    if not kind:
+        raise FormError("mime: no media type")
+    if rest:
+        if not rest.startswith("/"):
+            raise FormError("mime: expected slash after first token")
+        subtype, rest = _consume_token(rest[1:])
+        if not subtype:
+            raise FormError("mime: expected token after slash")
+        if rest:
+            raise FormError("mime: unexpected content after media subtype")
+    params: dict[str, str] = {}
+    rest = value[len(base) :]
+    while rest:
+        rest = rest.lstrip()
+        if not rest:
+            break
+        key, param, after = _consume_param(rest)
+        if not key:
+            if after.strip() == ";":
+                break  # a trailing semicolon is ignored
+            raise FormError("mime: invalid media parameter")
+        if params.get(key, param) != param:
+            raise FormError("mime: duplicate parameter name")
+        params[key] = param
+        rest = after
+    return media_type, params
+
+
+def parse_form(
+    method: str, content_type: str, body: bytes, raw_query: str
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """``Request.ParseForm``: (the body left for the handler, form fields body-first then
+    URL). Raises :class:`FormError` where Go's ``ParseForm`` fails."""
+    fields: list[tuple[str, str]] = []
+    error: FormError | None = None
+    if method in ("POST", "PUT", "PATCH"):
+        try:
+            media_type, _ = parse_media_type(content_type or "application/octet-stream")
+        except FormError as err:
+            media_type, error = "", err
+        if media_type == "application/x-www-form-urlencoded":
+            if len(body) > MAX_FORM_SIZE:
+                raise FormError("http: POST too large")
+            fields, error = parse_query(body.decode("utf-8", "surrogateescape"))
+            body = b""
+    url_fields, url_error = parse_query(raw_query)
+    if error or url_error:
+        raise error or url_error
+    return body, fields + url_fields
