@@ -38,7 +38,7 @@ def assert_same(go, ours, what: str, recompressed: bool = False) -> None:
         if name not in skipped and our_headers.get(name) != go_headers.get(name)
     }
     assert not differing, (what, differing)
-    if go_headers.get("content-type") == "application/json":
+    if go_headers.get("content-type") == "application/json" and _is_json(go_body):
         go_json, our_json = json.loads(go_body or b"null"), json.loads(our_body or b"null")
         if recompressed and isinstance(go_json, dict):
             go_json.pop("eTag", None)
@@ -50,3 +50,12 @@ def assert_same(go, ours, what: str, recompressed: bool = False) -> None:
         assert gzip.decompress(our_body) == gzip.decompress(go_body), what
     else:
         assert our_body == go_body, what
+
+
+def _is_json(body: bytes) -> bool:
+    """A stored file may be served as ``application/json`` without being JSON."""
+    try:
+        json.loads(body or b"null")
+    except ValueError:
+        return False
+    return True

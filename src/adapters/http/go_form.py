@@ -8,9 +8,10 @@ from such a body come before the URL's in ``FormValue``.
 
 from __future__ import annotations
 
+from ...core.needle.media_type import MediaTypeError, parse_media_type
+
 MAX_FORM_SIZE = 10 << 20
 MAX_QUERY_PARAMS = 10000
-_TSPECIALS = frozenset('()<>@,;:\\"/[]?=')
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -68,87 +69,6 @@ def parse_query(query: str) -> tuple[list[tuple[str, str]], FormError | None]:
     return pairs, error
 
 
-def _is_token_char(ch: str) -> bool:
-    return " " < ch < "\x7f" and ch not in _TSPECIALS
-
-
-def _consume_token(text: str) -> tuple[str, str]:
-    for index, ch in enumerate(text):
-        if not _is_token_char(ch):
-            return text[:index], text[index:]
-    return text, ""
-
-
-def _consume_value(text: str) -> tuple[str, str]:
-    if not text or text[0] != '"':
-        return _consume_token(text)
-    out = []
-    i = 1
-    while i < len(text):
-        ch = text[i]
-        if ch == '"':
-            return "".join(out), text[i + 1 :]
-        if ch == "\\" and i + 1 < len(text) and text[i + 1] in _TSPECIALS:
-            out.append(text[i + 1])
-            i += 2
-            continue
-        if ch in "\r\n":
-            return "", text
-        out.append(ch)
-        i += 1
-    return "", text
-
-
-def _consume_param(text: str) -> tuple[str, str, str]:
-    rest = text.lstrip()
-    if not rest.startswith(";"):
-        return "", "", text
-    key, rest = _consume_token(rest[1:].lstrip())
-    if not key:
-        return "", "", text
-    rest = rest.lstrip()
-    if not rest.startswith("="):
-        return "", "", text
-    rest = rest[1:].lstrip()
-    value, after = _consume_value(rest)
-    if not value and after == rest:
-        return "", "", text
-    return key.lower(), value, after
-
-
-def parse_media_type(value: str) -> tuple[str, dict[str, str]]:
-    """``mime.ParseMediaType``: the lower-case type and its parameters, or Go's error."""
-    base = value.split(";", 1)[0]
-    media_type = base.lower().strip()
-    kind, rest = _consume_token(media_type)
-    if not kind:
-        raise FormError("mime: no media type")
-    if rest:
-        if not rest.startswith("/"):
-            raise FormError("mime: expected slash after first token")
-        subtype, rest = _consume_token(rest[1:])
-        if not subtype:
-            raise FormError("mime: expected token after slash")
-        if rest:
-            raise FormError("mime: unexpected content after media subtype")
-    params: dict[str, str] = {}
-    rest = value[len(base) :]
-    while rest:
-        rest = rest.lstrip()
-        if not rest:
-            break
-        key, param, after = _consume_param(rest)
-        if not key:
-            if after.strip() == ";":
-                break  # a trailing semicolon is ignored
-            raise FormError("mime: invalid media parameter")
-        if params.get(key, param) != param:
-            raise FormError("mime: duplicate parameter name")
-        params[key] = param
-        rest = after
-    return media_type, params
-
-
 def parse_form(
     method: str, content_type: str, body: bytes, raw_query: str
 ) -> tuple[bytes, list[tuple[str, str]]]:
@@ -159,8 +79,8 @@ def parse_form(
     if method in ("POST", "PUT", "PATCH"):
         try:
             media_type, _ = parse_media_type(content_type or "application/octet-stream")
-        except FormError as err:
-            media_type, error = "", err
+        except MediaTypeError as err:
+            media_type, error = "", FormError(str(err))
         if media_type == "application/x-www-form-urlencoded":
             if len(body) > MAX_FORM_SIZE:
                 raise FormError("http: POST too large")

@@ -14,6 +14,7 @@ from ...core import stats
 from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError, parse_bool, parse_int
+from ...core.needle.media_type import TSPECIALS
 from ...core.needle.mime_types import detect_content_type, type_by_extension
 from .auth import WRONG_JWT
 from .chunks import ChunkError, ChunkManifest, assemble
@@ -46,16 +47,13 @@ def _content_disposition(filename: str, request: HttpRequest) -> str:
     return f"{disposition}; {format_media_param('filename', filename)}"
 
 
-_TSPECIALS = set('()<>@,;:\\"/[]?=')
-
-
 def format_media_param(key: str, value: str) -> str:
     """One parameter as Go's ``mime.FormatMediaType`` writes it: bare token, quoted, or RFC 2231."""
     if not value.isascii():
         from urllib.parse import quote
 
         return f"{key}*=utf-8''{quote(value, safe='')}"
-    if value and all(33 <= ord(c) < 127 and c not in _TSPECIALS for c in value):
+    if value and all(33 <= ord(c) < 127 and c not in TSPECIALS for c in value):
         return f"{key}={value}"
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'{key}="{escaped}"'

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..file_id import parse_needle_path
 from ..goparse import GoNumError, parse_bool, parse_uint
 from ..ttl import EMPTY_TTL, TTL, TTLError
+from .media_type import MediaTypeError, parse_media_type
 from .mime_types import detect_content_type, type_by_extension
 from .record import FLAG_IS_CHUNK_MANIFEST, FLAG_IS_COMPRESSED, Needle
 
@@ -66,33 +67,11 @@ def _clean_windows_path_base(name: str) -> str:
 
 
 def _media_params(value: str) -> tuple[str, dict[str, str]]:
-    """A lenient ``mime.ParseMediaType``: the type and its ``key=value`` parameters."""
-    parts = _split_params(value)
-    kind = parts[0].strip().lower() if parts else ""
-    params: dict[str, str] = {}
-    for item in parts[1:]:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            continue
-        raw = raw.strip()
-        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-            raw = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        params[key.strip().lower()] = raw
-    return kind, params
-
-
-def _split_params(value: str) -> list[str]:
-    out, current, quoted = [], [], False
-    for ch in value:
-        if ch == '"':
-            quoted = not quoted
-        if ch == ";" and not quoted:
-            out.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    out.append("".join(current))
-    return out
+    """``mime.ParseMediaType`` as multipart parts use it: nothing when it fails."""
+    try:
+        return parse_media_type(value)
+    except MediaTypeError:
+        return "", {}
 
 
 @dataclass(slots=True)
@@ -127,22 +106,28 @@ def _multipart_parts(body: bytes, content_type: str) -> list[_Part]:
     position = start + len(delimiter)
     while True:
         if body.startswith(b"--", position):
-            break  # the closing delimiter
+            if not parts:
+                raise UploadError("EOF")  # NextPart's io.EOF: a closing delimiter first
+            break
         header_start = body.find(b"\r\n", position)
         if header_start < 0:
             break
         header_end = body.find(b"\r\n\r\n", header_start)
         if header_end < 0:
+            if parts:
+                break  # Go stops at a later part that fails
             raise UploadError("multipart: NextPart: EOF")
         headers: dict[str, str] = {}
         for line in body[header_start + 2 : header_end].split(b"\r\n"):
-            name, sep, value = line.decode("latin-1").partition(":")
+            name, sep, value = line.decode("utf-8", "surrogateescape").partition(":")
             if sep:
                 headers.setdefault(name.strip().lower(), value.strip())
         content_start = header_end + 4
         next_delimiter = body.find(b"\r\n" + delimiter, content_start)
         if next_delimiter < 0:
-            raise UploadError("multipart: NextPart: EOF")
+            if parts:
+                break
+            raise UploadError("unexpected EOF")  # the part's data never ends
         parts.append(_Part(headers, body[content_start:next_delimiter]))
         position = next_delimiter + 2 + len(delimiter)
     if not parts:
