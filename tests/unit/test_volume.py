@@ -459,3 +459,57 @@ def test_large_needles_read_meta_only_and_stream_in_chunks(data_dir: str, caplog
     with pytest.raises(NeedleCorrupted, match="invalid CRC"):
         volume.read_needle(7)
     store.close()
+
+
+def test_concurrent_fsync_writes_share_one_sync(data_dir: str) -> None:
+    """Group commit: the writers queued behind an fsync are all covered by the next one."""
+    import threading
+
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    writers = 8
+
+    class ArrivalCountingLock:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.arrived = 0
+            self.changed = threading.Condition()
+
+        def __enter__(self) -> None:
+            with self.changed:
+                self.arrived += 1
+                self.changed.notify_all()
+            self.lock.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.release()
+
+    queue = ArrivalCountingLock()
+    volume._sync_lock = queue
+    real_sync, syncs = volume.dat.sync, []
+
+    def sync() -> None:
+        if not syncs:  # the first fsync lasts until every writer queues behind it
+            with queue.changed:
+                assert queue.changed.wait_for(lambda: queue.arrived == writers, timeout=10)
+        syncs.append(1)
+        real_sync()
+
+    volume.dat.sync = sync
+    threads = [
+        threading.Thread(
+            target=store.write_needle,
+            args=(1, needle(key, b"durable %d" % key)),
+            kwargs={"fsync": True},
+        )
+        for key in range(1, writers + 1)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    # One fsync for the first writer (or for all, had they appended before it started) and
+    # one for everyone queued behind it: never one each.
+    assert len(syncs) <= 2 and volume._synced == writers
+    assert [store.read_needle(1, key).data for key in (1, writers)] == [b"durable 1", b"durable 8"]
+    store.close()

@@ -208,7 +208,9 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
 
 
 def needs_thread(ctx: HttpContext, request_path: str, query: dict[str, str]) -> bool:
-    """Writes that talk to other servers must not run on the event loop."""
+    """Writes that wait for an fsync or talk to other servers must not run on the loop."""
+    if query.get("fsync") == "true":
+        return True
     try:
         volume_id = parse_volume_id(parse_url_path(request_path).vid)
     except GoNumError:

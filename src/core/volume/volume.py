@@ -110,6 +110,11 @@ class Volume:
         self.disk_space_low = False
         """Set by the volume's DiskLocation: under ``-minFreeSpace`` every volume is read-only."""
         self._lock = threading.Lock()
+        # Group commit for fsync'd writes: appends are numbered; one fsync covers every
+        # append made before it started, so concurrent writers share it.
+        self._appended = 0
+        self._synced = 0
+        self._sync_lock = threading.Lock()
 
     # --- identity ----------------------------------------------------------------------------
     @property
@@ -320,11 +325,26 @@ class Volume:
             offset = self._append(needle)
             if existing is None or existing[0] < offset:
                 self._index_put(needle.id, offset, needle.size)
-            if fsync:
-                self.dat.sync()
-                self.idx.sync()
             self.last_modified_ts_seconds = max(self.last_modified_ts_seconds, needle.last_modified)
-            return WriteResult(offset, len(needle.data), False)
+            self._appended += 1
+            ticket = self._appended
+        if fsync:
+            self._sync_through(ticket)
+        return WriteResult(offset, len(needle.data), False)
+
+    def _sync_through(self, ticket: int) -> None:
+        """Return once append ``ticket`` is on disk (``.dat``, then ``.idx``). Writers queue
+        on one lock; whoever holds it syncs everything appended so far, so the writers that
+        queued behind find their appends already covered (group commit)."""
+        if self._synced >= ticket:
+            return
+        with self._sync_lock:
+            if self._synced >= ticket:
+                return
+            covered = self._appended
+            self.dat.sync()
+            self.idx.sync()
+            self._synced = covered
 
     def _is_unchanged(self, needle: Needle) -> bool:
         """Go skips rewriting identical content (same cookie, CRC and bytes) without a TTL."""
