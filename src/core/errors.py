@@ -49,3 +49,11 @@ class NoFreeSpace(VolumeError):
 
 class InvalidCollection(VolumeError):
     pass
+
+
+class SizeLimitExceeded(VolumeError):
+    """A read refused because the record is larger than the caller allowed."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"needle of {size} bytes is over the size limit")
+        self.size = size

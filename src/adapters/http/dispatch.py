@@ -10,7 +10,7 @@ headers; ``None`` means "not ours": the FastAPI application answers (``/docs``,
 from __future__ import annotations
 
 import asyncio
-import secrets
+import random
 import time
 
 from ...core import stats
@@ -22,9 +22,6 @@ from .fid_path import parse_url_path
 from .proxy import PROXIED
 from .responses import HttpReply, HttpRequest, write_json_error
 
-INLINE_LIMIT = 256 * 1024
-"""Bodies up to this size are handled on the event loop: a thread hop costs more."""
-
 FRAMEWORK_ROUTES = frozenset({"/docs", "/openapi.json", "/docs/oauth2-redirect"})
 _CORS_METHODS = "PUT, POST, GET, DELETE, OPTIONS"
 
@@ -35,7 +32,8 @@ def is_framework_route(path: str) -> bool:
 
 async def _download(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     """``handleGetRequest``: over the download limit, a replicated volume proxies to a replica,
-    else the request waits for bytes to drain, then gets 429."""
+    else the request waits for bytes to drain, then gets 429. Reads that need a network round
+    trip, a large record or heavy work (chunks, images) run on a worker thread."""
     limit = ctx.downloads
     if limit.over:
         stats.HANDLER.inc(stats.DOWNLOAD_LIMIT_COND)
@@ -52,21 +50,27 @@ async def _download(ctx: HttpContext, request: HttpRequest) -> HttpReply:
                 f"{limit.limit}, and wait timeout",
                 request.pretty,
             )
-    size = read.stored_size(ctx, request.path)
-    counted = size if size < 1 << 62 else 0
-    limit.add(counted)
     try:
-        if size > INLINE_LIMIT:
-            reply = await asyncio.to_thread(read.read_needle, ctx, request)
-        else:
-            try:
-                reply = read.read_needle(ctx, request, on_loop=True)
-            except read.MustRunInThread:
-                reply = await asyncio.to_thread(read.read_needle, ctx, request)
+        return _read_now(ctx, request)
+    except read.MustRunInThread as heavy:
+        cost = heavy.cost
+    limit.add(cost)  # counted while the read runs, as Go's onReadSizeFn does
+    try:
+        reply = await asyncio.to_thread(read.read_needle, ctx, request)
     except BaseException:
-        limit.release(counted)
+        limit.release(cost)
         raise
-    reply.on_sent = lambda: limit.release(counted)
+    reply.on_sent = lambda: limit.release(cost)
+    return reply
+
+
+def _read_now(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    """A read answered on the event loop; its bytes count in flight until sent."""
+    reply = read.read_needle(ctx, request, on_loop=True)
+    if reply.cost:
+        limit = ctx.downloads
+        limit.add(reply.cost)
+        reply.on_sent = lambda: limit.release(reply.cost)
     return reply
 
 
@@ -94,11 +98,17 @@ async def _upload(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     length = 0 if own else _content_length(request)
     limit.add(length)
     try:
-        if len(request.body) > INLINE_LIMIT or write.needs_thread(ctx, request.path, request.query):
+        if _upload_needs_thread(ctx, request):
             return await asyncio.to_thread(write.write_needle, ctx, request)
         return write.write_needle(ctx, request)
     finally:
         limit.release(length)
+
+
+def _upload_needs_thread(ctx: HttpContext, request: HttpRequest) -> bool:
+    return len(request.body) > read.INLINE_LIMIT or write.needs_thread(
+        ctx, request.path, request.query
+    )
 
 
 def _content_length(request: HttpRequest) -> int:
@@ -108,86 +118,147 @@ def _content_length(request: HttpRequest) -> int:
         return 0
 
 
-def request_id(request: HttpRequest) -> str:
+def request_id() -> str:
     """Go's request-id middleware: a fresh ``%X%08X`` of the time in nanoseconds and 32 random
-    bits for every answer (4.48 ignores a caller's ``x-amz-request-id``)."""
-    return f"{time.time_ns():X}{secrets.randbits(32):08X}"
+    bits for every answer (4.48 ignores a caller's ``x-amz-request-id``). Not a secret: the
+    cheap generator will do."""
+    return f"{time.time_ns():X}{random.getrandbits(32):08X}"
 
 
-async def dispatch(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply:
+def _operational(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply | None:
+    """The named routes (Go registers them apart from the file handler: no file metrics)."""
     path = request.path
     if path == "/favicon.ico":
         return ui.favicon(ctx, request)  # static files carry no request id in Go
     if path.startswith(ui.STATIC_PREFIX):
         return ui.static_asset(ctx, request)
-    if path == "/status" and not public:
-        reply = admin.status(ctx, request)
-    elif path in ("/healthz", "/readyz") and not public:
-        reply = admin.healthz(ctx, request)
-    elif path == "/ui/index.html" and not public and not ctx.guard.write_key:
+    if public:
+        return None
+    if path == "/status":
+        return _finish(request, admin.status(ctx, request))
+    if path in ("/healthz", "/readyz"):
+        return _finish(request, admin.healthz(ctx, request))
+    if path == "/ui/index.html" and not ctx.guard.write_key:
         # Go shows the page only where no signing key guards the server.
-        reply = ui.index_page(ctx, request)
-    else:
-        reply = await _measured(ctx, request, public)
-        if "origin" in request.headers:
-            reply.headers["Access-Control-Allow-Origin"] = "*"
-            reply.headers["Access-Control-Allow-Credentials"] = "true"
-    reply.headers.setdefault("X-Amz-Request-Id", request_id(request))
+        return _finish(request, ui.index_page(ctx, request))
+    return None
+
+
+def _finish(request: HttpRequest, reply: HttpReply) -> HttpReply:
+    reply.headers.setdefault("X-Amz-Request-Id", request_id())
     if request.method == "HEAD":
         reply.head_only = True
     return reply
 
 
+def _with_cors(request: HttpRequest, reply: HttpReply) -> HttpReply:
+    if "origin" in request.headers:
+        reply.headers["Access-Control-Allow-Origin"] = "*"
+        reply.headers["Access-Control-Allow-Credentials"] = "true"
+    return _finish(request, reply)
+
+
 _MEASURED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
 
 
-async def _measured(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply:
-    """The file handlers with Go's request metrics: count and time by method and status, and
+class _Measure:
+    """Go's request metrics of the file handlers: count and time by method and status, and
     (admin port only) requests in flight. An unsupported method counts as ``INVALID`` on the
     admin port, where Go rejects it."""
-    method = request.method
-    label = method if public or method in _MEASURED_METHODS else "INVALID"
-    started = time.perf_counter()
+
+    __slots__ = ("method", "label", "public", "started")
+
+    def __init__(self, request: HttpRequest, public: bool) -> None:
+        self.method = method = request.method
+        self.label = method if public or method in _MEASURED_METHODS else "INVALID"
+        self.public = public
+        self.started = time.perf_counter()
+        if not public:
+            stats.IN_FLIGHT_REQUESTS.inc(method)
+
+    def done(self, status: int | None) -> None:
+        """``status`` None: the request was handed on unanswered and is measured again."""
+        if not self.public:
+            stats.IN_FLIGHT_REQUESTS.dec(self.method)
+        if status is not None:
+            stats.REQUESTS.inc(self.label, str(status))
+            stats.REQUEST_SECONDS.observe(time.perf_counter() - self.started, self.label)
+
+
+def answer_now(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply | None:
+    """The answer, when it needs no waiting: the named routes, small local reads and writes,
+    OPTIONS. ``None``: :func:`dispatch` must answer (limits to wait for, threads, network)."""
+    reply = _operational(ctx, request, public)
+    if reply is not None:
+        return reply
+    measure = _Measure(request, public)
+    try:
+        reply = _file_now(ctx, request, public)
+    except BaseException:
+        measure.done(500)
+        raise
+    measure.done(None if reply is None else reply.status)
+    return None if reply is None else _with_cors(request, reply)
+
+
+async def dispatch(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply:
+    reply = answer_now(ctx, request, public)
+    if reply is not None:
+        return reply
+    measure = _Measure(request, public)
     status = 500
-    if not public:
-        stats.IN_FLIGHT_REQUESTS.inc(method)
     try:
         reply = await (_public_file(ctx, request) if public else _file(ctx, request))
         status = reply.status
-        return reply
     finally:
-        if not public:
-            stats.IN_FLIGHT_REQUESTS.dec(method)
-        stats.REQUESTS.inc(label, str(status))
-        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, label)
+        measure.done(status)
+    return _with_cors(request, reply)
+
+
+def _file_now(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply | None:
+    method = request.method
+    if method in ("GET", "HEAD"):
+        if ctx.downloads.over:
+            return None
+        try:
+            return _read_now(ctx, request)
+        except read.MustRunInThread:
+            return None
+    if method == "OPTIONS":
+        return _options(public)
+    if public:
+        return HttpReply(200)  # publicReadOnlyHandler: any other method, an empty 200
+    if method in ("POST", "PUT", "DELETE") and not ctx.guard.host_allowed(request.client):
+        return HttpReply(401)  # Guard.WhiteList: a bare 401
+    if method in ("POST", "PUT"):
+        limit = ctx.uploads
+        over = request.query.get("type") != "replicate" and limit.over_without(
+            request.counted_upload
+        )
+        if over or _upload_needs_thread(ctx, request):
+            return None
+        return write.write_needle(ctx, request)
+    if method == "DELETE":
+        return None  # a delete may reach replicas or a manifest's chunks: never on the loop
+    return write_json_error(400, f"unsupported method {method}", request.pretty)
+
+
+def _options(public: bool) -> HttpReply:
+    methods = "GET, OPTIONS" if public else _CORS_METHODS
+    return HttpReply(
+        200, {"Access-Control-Allow-Methods": methods, "Access-Control-Allow-Headers": "*"}
+    )
 
 
 async def _public_file(ctx: HttpContext, request: HttpRequest) -> HttpReply:
-    """``publicReadOnlyHandler``: reads and OPTIONS; any other method gets an empty 200."""
-    if request.method in ("GET", "HEAD"):
-        return await _file(ctx, request)
-    if request.method == "OPTIONS":
-        return HttpReply(
-            200,
-            {"Access-Control-Allow-Methods": "GET, OPTIONS", "Access-Control-Allow-Headers": "*"},
-        )
-    return HttpReply(200)
+    """``publicReadOnlyHandler``: only reads are left to wait for."""
+    return await _download(ctx, request)
 
 
 async def _file(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     method = request.method
     if method in ("GET", "HEAD"):
         return await _download(ctx, request)
-    if method == "OPTIONS":
-        return HttpReply(
-            200,
-            {"Access-Control-Allow-Methods": _CORS_METHODS, "Access-Control-Allow-Headers": "*"},
-        )
-    if method in ("POST", "PUT", "DELETE") and not ctx.guard.host_allowed(request.client):
-        return HttpReply(401)  # Guard.WhiteList: a bare 401
     if method in ("POST", "PUT"):
         return await _upload(ctx, request)
-    if method == "DELETE":
-        # A delete may reach replicas or a manifest's chunks: never on the loop.
-        return await asyncio.to_thread(write.delete_needle, ctx, request)
-    return write_json_error(400, f"unsupported method {method}", request.pretty)
+    return await asyncio.to_thread(write.delete_needle, ctx, request)

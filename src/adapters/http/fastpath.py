@@ -20,21 +20,35 @@ from .context import HttpContext
 from .dispatch import dispatch, is_framework_route
 from .responses import HttpReply, HttpRequest
 
+_CANONICAL: dict[str, bytes] = {}
+
+
+def canonical_name(name: str) -> bytes:
+    """``textproto.CanonicalMIMEHeaderKey``: ``content-md5`` -> ``Content-Md5``, cached."""
+    found = _CANONICAL.get(name)
+    if found is None:
+        found = "-".join(p[:1].upper() + p[1:].lower() for p in name.split("-")).encode("latin-1")
+        if len(_CANONICAL) < 4096:
+            _CANONICAL[name] = found
+    return found
+
 
 def encode_headers(reply: HttpReply, server: bytes) -> list[tuple[bytes, bytes]]:
-    """Header list for ASGI, adding what Go's ``net/http`` adds on its own."""
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items()]
-    names = {name for name, _ in headers}
-    if reply.body and b"content-type" not in names:
+    """The answer's header list, names in Go's canonical form, adding what Go's
+    ``net/http`` adds on its own (handlers name headers canonically: ``Content-Type``)."""
+    given = reply.headers
+    headers = [(canonical_name(k), v.encode("latin-1")) for k, v in given.items()]
+    body = reply.body
+    if body and "Content-Type" not in given:
         # net/http sniffs a Content-Type for any body written without one.
-        headers.append((b"content-type", detect_content_type(reply.body[:512]).encode()))
+        headers.append((b"Content-Type", detect_content_type(body[:512]).encode()))
     if (
-        b"content-length" not in names
+        "Content-Length" not in given
         and reply.status not in (204, 304)
-        and (reply.body or not reply.head_only)  # net/http: an empty HEAD answer has none
+        and (body or not reply.head_only)  # net/http: an empty HEAD answer has none
     ):
-        headers.append((b"content-length", str(len(reply.body)).encode()))
-    headers.append((b"server", server))
+        headers.append((b"Content-Length", str(len(body)).encode()))
+    headers.append((b"Server", server))
     return headers
 
 

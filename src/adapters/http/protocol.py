@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import email.utils
 import logging
 import time
 from collections.abc import Iterable
@@ -24,24 +23,13 @@ import httptools
 from starlette.types import ASGIApp
 
 from .context import HttpContext
-from .dispatch import dispatch, is_framework_route
-from .fastpath import encode_headers
-from .responses import HttpRequest
+from .dispatch import answer_now, dispatch, is_framework_route
+from .fastpath import canonical_name, encode_headers
+from .responses import HttpReply, HttpRequest, http_date
 
 log = logging.getLogger(__name__)
 
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
-_CANONICAL: dict[bytes, bytes] = {}
-
-
-def canonical(name: bytes) -> bytes:
-    """``textproto.CanonicalMIMEHeaderKey`` for a lower-case header name, cached."""
-    found = _CANONICAL.get(name)
-    if found is None:
-        found = b"-".join(part[:1].upper() + part[1:] for part in name.split(b"-"))
-        if len(_CANONICAL) < 4096:
-            _CANONICAL[name] = found
-    return found
 
 
 class _DateHeader:
@@ -55,7 +43,7 @@ class _DateHeader:
         now = int(time.time())
         if now != self.second:
             self.second = now
-            self.value = email.utils.formatdate(now, usegmt=True).encode()
+            self.value = http_date(now).encode()
         return self.value
 
 
@@ -67,7 +55,7 @@ def serialize(
 ) -> bytes:
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Status"))]
     for name, value in headers:
-        lines.append(canonical(name) + b": " + value + b"\r\n")
+        lines.append(name + b": " + value + b"\r\n")
     lines.append(b"Date: " + _date.get() + b"\r\n")
     if not keep_alive:
         lines.append(b"Connection: close\r\n")
@@ -109,6 +97,15 @@ class _Request:
         self.body: list[bytes] = []
         self.keep_alive = True
         self.http_version = "1.1"
+
+
+class _Drained:
+    """A queue entry: call ``on_sent`` once the output buffer has drained."""
+
+    __slots__ = ("on_sent",)
+
+    def __init__(self, on_sent) -> None:
+        self.on_sent = on_sent
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -166,8 +163,8 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             body = HTTPStatus(status).phrase.encode()
             headers = [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
+                (b"Content-Type", b"text/plain; charset=utf-8"),
+                (b"Content-Length", str(len(body)).encode()),
             ]
             self.transport.write(serialize(status, headers, body, keep_alive=False))
             self.transport.close()
@@ -213,20 +210,53 @@ class HttpProtocol(asyncio.Protocol):
         self.current.body.append(body)
 
     def on_message_complete(self) -> None:
-        self.pending.append(self.current)
-        self.current = None
+        request, self.current = self.current, None
+        idle = not self.pending and (self.worker is None or self.worker.done())
+        if idle and not self.closing and self._answer_at_once(request):
+            return
+        self.pending.append(request)
         if self.worker is None or self.worker.done():
             self.worker = asyncio.get_running_loop().create_task(self._serve_pending())
+
+    def _answer_at_once(self, request: _Request) -> bool:
+        """Most requests (small reads and writes) need no waiting: answer them right here,
+        without a task, when nothing earlier on this connection is still being answered."""
+        try:
+            answer = self.server.answer_now(request)
+        except Exception:  # noqa: BLE001 - one bad request must not kill the connection
+            log.exception("unhandled error serving %s %s", request.method, request.url)
+            answer = 500, [(b"Content-Length", b"0")], b""
+            if request.counted:
+                self.server.ctx.uploads.release(request.counted)
+                request.counted = 0
+        if answer is None:
+            return False
+        status, headers, body = answer
+        keep_alive = request.keep_alive and not self.server.stopping
+        self.transport.write(serialize(status, headers, body, keep_alive))
+        if request.on_sent is not None:
+            if self.writable.is_set():
+                request.on_sent()
+            else:  # the answer is still buffered: release its bytes once it drains
+                self.pending.append(_Drained(request.on_sent))
+                self.worker = asyncio.get_running_loop().create_task(self._serve_pending())
+        if not keep_alive:
+            self.transport.close()
+        return True
 
     # --- answering, in arrival order -------------------------------------------------------
     async def _serve_pending(self) -> None:
         while self.pending and not self.closing:
             request = self.pending.popleft()
+            if isinstance(request, _Drained):
+                await self.writable.wait()
+                request.on_sent()
+                continue
             try:
                 status, headers, body = await self.server.answer(request)
             except Exception:  # noqa: BLE001 - one bad request must not kill the connection
                 log.exception("unhandled error serving %s %s", request.method, request.url)
-                status, headers, body = 500, [(b"content-length", b"0")], b""
+                status, headers, body = 500, [(b"Content-Length", b"0")], b""
             if self.closing:
                 if request.on_sent is not None:
                     request.on_sent()
@@ -296,30 +326,55 @@ class HttpServer:
             await self._server.wait_closed()
 
     # --- dispatch -------------------------------------------------------------------------
-    async def answer(
-        self, request: _Request
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes | Iterable[bytes]]:
+    def _request(self, request: _Request) -> tuple[str, bytes, bytes, HttpRequest | None]:
         parsed = httptools.parse_url(request.url)
         path = parsed.path.decode("utf-8", "replace")
         query = parsed.query or b""
         body = b"".join(request.body)
         if is_framework_route(path):
-            return await self._bridge(request, path, query, body)
+            return path, query, body, None
         http_request = HttpRequest.from_raw(
             request.method, path, query, request.headers, body, request.client
         )
         http_request.counted_upload = request.counted
-        try:
-            reply = await dispatch(self.ctx, http_request, self.public)
-        finally:
-            if request.counted:
-                self.ctx.uploads.release(request.counted)
-                request.counted = 0
+        return path, query, body, http_request
+
+    def _encode(
+        self, request: _Request, reply: HttpReply
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes | Iterable[bytes]]:
+        if request.counted:
+            self.ctx.uploads.release(request.counted)
+            request.counted = 0
         request.on_sent = reply.on_sent
         headers = encode_headers(reply, self.server_header)
         if reply.head_only or reply.status in (204, 304):
             return reply.status, headers, b""
         return reply.status, headers, reply.body if reply.stream is None else reply.stream
+
+    def answer_now(self, request: _Request) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The answer when it needs no waiting (see :func:`.dispatch.answer_now`)."""
+        if request.method not in ("GET", "HEAD", "POST", "PUT", "OPTIONS"):
+            return None
+        _, _, _, http_request = self._request(request)
+        if http_request is None:
+            return None
+        reply = answer_now(self.ctx, http_request, self.public)
+        return None if reply is None else self._encode(request, reply)  # type: ignore[return-value]
+
+    async def answer(
+        self, request: _Request
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes | Iterable[bytes]]:
+        path, query, body, http_request = self._request(request)
+        if http_request is None:
+            return await self._bridge(request, path, query, body)
+        try:
+            reply = await dispatch(self.ctx, http_request, self.public)
+        except BaseException:
+            if request.counted:
+                self.ctx.uploads.release(request.counted)
+                request.counted = 0
+            raise
+        return self._encode(request, reply)
 
     async def _bridge(
         self, request: _Request, path: str, query: bytes, body: bytes
@@ -356,14 +411,16 @@ class HttpServer:
             nonlocal status, headers
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [(k.lower(), v) for k, v in message.get("headers", [])]
+                headers = [
+                    (canonical_name(k.decode("latin-1")), v) for k, v in message.get("headers", [])
+                ]
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
         await self.app(scope, receive, send)
         payload = b"".join(chunks)
-        if not any(k == b"content-length" for k, _ in headers) and status not in (204, 304):
-            headers.append((b"content-length", str(len(payload)).encode()))
+        if not any(k == b"Content-Length" for k, _ in headers) and status not in (204, 304):
+            headers.append((b"Content-Length", str(len(payload)).encode()))
         if request.method == "HEAD":
             payload = b""
         return status, headers, payload

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import gzip
 import json
 import logging
@@ -11,7 +12,7 @@ import zlib
 from collections.abc import Iterator
 
 from ...core import stats
-from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound
+from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound, SizeLimitExceeded
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError, parse_bool, parse_int
 from ...core.needle.media_type import TSPECIALS
@@ -22,7 +23,7 @@ from .context import HttpContext
 from .fid_path import go_ext, parse_url_path
 from .images import CROPPABLE, RESIZABLE
 from .proxy import read_elsewhere
-from .responses import HttpReply, HttpRequest, bare, http_error, write_json_error
+from .responses import HttpReply, HttpRequest, bare, http_date, http_error, write_json_error
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def _content_disposition(filename: str, request: HttpRequest) -> str:
     return f"{disposition}; {format_media_param('filename', filename)}"
 
 
+@functools.lru_cache(maxsize=4096)
 def format_media_param(key: str, value: str) -> str:
     """One parameter as Go's ``mime.FormatMediaType`` writes it: bare token, quoted, or RFC 2231."""
     if not value.isascii():
@@ -59,20 +61,6 @@ def format_media_param(key: str, value: str) -> str:
     return f'{key}="{escaped}"'
 
 
-def stored_size(ctx: HttpContext, path: str) -> int:
-    """The stored size of the needle a path names: picks inline or thread. A volume that is
-    not here counts as huge: reading it means a network round trip."""
-    parts = parse_url_path(path)
-    try:
-        volume = ctx.store.find_volume(parse_volume_id(parts.vid))
-        if volume is None:
-            return 1 << 62
-        entry = volume.needle_map.get(parse_needle_path(parts.fid)[0])
-    except (GoNumError, FileIdError):
-        return 0
-    return abs(entry[1]) if entry else 0
-
-
 def read_elsewhere_for_load(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     """Over the download limit: serve this read from a replica (``tryProxyToReplica``)."""
     parts = parse_url_path(request.path)
@@ -83,8 +71,17 @@ def read_elsewhere_for_load(ctx: HttpContext, request: HttpRequest) -> HttpReply
     return read_elsewhere(ctx, request, parts, volume_id, force_proxy=True)
 
 
+INLINE_LIMIT = 256 * 1024
+"""Records up to this size are read on the event loop: a thread hop costs more."""
+
+
 class MustRunInThread(Exception):
-    """Raised on the event loop when the answer needs network or heavy work (chunks)."""
+    """Raised on the event loop when the answer needs network, a large record or heavy work
+    (chunks, images); ``cost`` is the stored size to count in flight meanwhile."""
+
+    def __init__(self, cost: int = 0) -> None:
+        super().__init__(cost)
+        self.cost = cost
 
 
 def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -> HttpReply:
@@ -101,6 +98,8 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
         if ctx.config.read_mode == "local":
             stats.read_not_found(invalid_needle=True)
             return bare(404)
+        if on_loop:
+            raise MustRunInThread()
         return read_elsewhere(ctx, request, parts, volume_id)
     read_deleted = request.query.get("readDeleted") == "true"
     ext = parts.ext.lower()
@@ -108,7 +107,14 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
         _resize_request(ext, request) or _crop_request(ext, request)
     )
     try:
-        needle = volume.read_needle(needle_id, read_deleted=read_deleted, meta_only=may_stream)
+        needle = volume.read_needle(
+            needle_id,
+            read_deleted=read_deleted,
+            meta_only=may_stream,
+            size_limit=INLINE_LIMIT if on_loop else None,
+        )
+    except SizeLimitExceeded as err:
+        raise MustRunInThread(err.size) from None
     except (NotFound, AlreadyDeleted, CookieMismatch) as err:
         stats.read_not_found(invalid_needle=isinstance(err, NotFound))
         return bare(404)
@@ -120,10 +126,18 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
         log.info("request %s with cookie:%x expected:%x", request.path, cookie, needle.cookie)
         stats.read_not_found()
         return bare(404)
+    reply = _answer(ctx, request, parts, volume, needle, on_loop)
+    reply.cost = needle.size  # Go counts the stored size while a read is served
+    return reply
 
+
+def _answer(
+    ctx: HttpContext, request: HttpRequest, parts, volume, needle, on_loop: bool
+) -> HttpReply:
+    """The answer for a needle read: conditional reads, chunks, types, bodies and ranges."""
     headers: dict[str, str] = {}
     if needle.last_modified:
-        headers["Last-Modified"] = email.utils.formatdate(needle.last_modified, usegmt=True)
+        headers["Last-Modified"] = http_date(needle.last_modified)
         since = request.headers.get("if-modified-since")
         if since:
             parsed = _parse_http_date(since)
@@ -142,7 +156,7 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
 
     if needle.is_chunk_manifest and request.query.get("cm") != "false":
         if on_loop:
-            raise MustRunInThread()
+            raise MustRunInThread(needle.size)
         chunked = _read_chunked(ctx, request, needle, parts.filename, headers)
         if chunked is not None:
             return chunked
@@ -170,7 +184,7 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
             data = _decompress(data)
     if resize or crop:
         if on_loop:
-            raise MustRunInThread()
+            raise MustRunInThread(needle.size)
         if crop:
             data = ctx.images.crop(data, ext, *crop)
         if resize:

@@ -6,7 +6,9 @@ and the FastAPI routes both serve them, so the two can never disagree.
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,12 +65,27 @@ class HttpReply:
     """A HEAD reply: headers (Content-Length included) but no body bytes."""
     on_sent: object = None
     """Called once the answer has left the server's buffers (download accounting)."""
+    cost: int = 0
+    """Bytes a read holds in flight (its stored size) for ``-concurrentDownloadLimitMB``."""
     stream: Iterable[bytes] | None = None
     """A body produced piece by piece (large needles): blocking reads, so servers pull each
     piece on a worker thread. ``Content-Length`` is then set by the handler."""
 
 
 JSON_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@functools.lru_cache(maxsize=4096)
+def http_date(seconds: int) -> str:
+    """``http.TimeFormat`` (``Mon, 02 Jan 2006 15:04:05 GMT``), cached: needles share times."""
+    t = time.gmtime(seconds)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 def go_json_bytes(obj: Any, pretty: bool = False) -> bytes:

@@ -100,6 +100,9 @@ def _is_binary_byte(b: int) -> bool:
 _NOT_BINARY = bytes(b for b in range(256) if not _is_binary_byte(b))
 
 
+_SIGNATURE_PREFIXES = tuple(signature for signature, _ in _SIGNATURES)
+
+
 def detect_content_type(data: bytes) -> str:
     """Go's ``http.DetectContentType`` for the cases the upload path relies on."""
     head = data[:512]
@@ -111,9 +114,10 @@ def detect_content_type(data: bytes) -> str:
                 return "text/html; charset=utf-8"
         if stripped.startswith(b"<?xml"):
             return "text/xml; charset=utf-8"
-    for signature, kind in _SIGNATURES:
-        if head.startswith(signature):
-            return kind
+    if head.startswith(_SIGNATURE_PREFIXES):
+        for signature, kind in _SIGNATURES:
+            if head.startswith(signature):
+                return kind
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return "image/webp"
     if head.startswith((b"\xfe\xff", b"\xff\xfe")):

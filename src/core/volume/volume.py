@@ -21,6 +21,7 @@ from ..errors import (
     CookieMismatch,
     NotFound,
     ReadOnlyVolume,
+    SizeLimitExceeded,
     VolumeFull,
     VolumeNotEmpty,
 )
@@ -184,6 +185,7 @@ class Volume:
         cookie: int | None = None,
         read_deleted: bool = False,
         meta_only: bool = False,
+        size_limit: int | None = None,
     ) -> Needle:
         """Go's ``readNeedle`` plus the handler's cookie check.
 
@@ -192,9 +194,12 @@ class Volume:
         needles and chunk manifests are always read whole, as Go does.
 
         Raises :class:`NotFound` (unknown, or expired by TTL), :class:`AlreadyDeleted`,
-        :class:`CookieMismatch`, or a :class:`~..needle.record.NeedleError` for bad bytes.
+        :class:`CookieMismatch`, :class:`SizeLimitExceeded` (a record over ``size_limit``,
+        before reading it), or a :class:`~..needle.record.NeedleError` for bad bytes.
         """
         offset, size = self._live_entry(needle_id, read_deleted)
+        if size_limit is not None and size > size_limit:
+            raise SizeLimitExceeded(size)
         if size == 0:
             needle = Needle(id=needle_id, cookie=self._read_cookie(offset))
         elif meta_only and size > PAGED_READ_LIMIT and self.version >= 2:

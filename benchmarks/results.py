@@ -1,0 +1,35 @@
+"""Where the benchmark scripts keep their latest figures: ``benchmarks/results/<name>.json``,
+read by ``benchmarks/report.py`` to draw ``docs/benchmarks.png`` and the README table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
+
+
+def store_result(name: str, figures: dict) -> str:
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    path = os.path.join(RESULTS_DIR, f"{name}.json")
+    record = {
+        "measured": time.strftime("%Y-%m-%d", time.gmtime()),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+        **figures,
+    }
+    with open(path, "w") as out:
+        json.dump(record, out, indent=2)
+        out.write("\n")
+    return path
+
+
+def load_results() -> dict[str, dict]:
+    found = {}
+    if os.path.isdir(RESULTS_DIR):
+        for entry in sorted(os.listdir(RESULTS_DIR)):
+            if entry.endswith(".json"):
+                with open(os.path.join(RESULTS_DIR, entry)) as src:
+                    found[entry[: -len(".json")]] = json.load(src)
+    return found
