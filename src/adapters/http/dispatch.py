@@ -135,18 +135,18 @@ def _operational(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpRe
     if public:
         return None
     if path == "/status":
-        return _finish(request, admin.status(ctx, request))
+        return _finish(request.method, admin.status(ctx, request))
     if path in ("/healthz", "/readyz"):
-        return _finish(request, admin.healthz(ctx, request))
+        return _finish(request.method, admin.healthz(ctx, request))
     if path == "/ui/index.html" and not ctx.guard.write_key:
         # Go shows the page only where no signing key guards the server.
-        return _finish(request, ui.index_page(ctx, request))
+        return _finish(request.method, ui.index_page(ctx, request))
     return None
 
 
-def _finish(request: HttpRequest, reply: HttpReply) -> HttpReply:
+def _finish(method: str, reply: HttpReply) -> HttpReply:
     reply.headers.setdefault("X-Amz-Request-Id", request_id())
-    if request.method == "HEAD":
+    if method == "HEAD":
         reply.head_only = True
     return reply
 
@@ -155,7 +155,7 @@ def _with_cors(request: HttpRequest, reply: HttpReply) -> HttpReply:
     if "origin" in request.headers:
         reply.headers["Access-Control-Allow-Origin"] = "*"
         reply.headers["Access-Control-Allow-Credentials"] = "true"
-    return _finish(request, reply)
+    return _finish(request.method, reply)
 
 
 _MEASURED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
@@ -168,8 +168,8 @@ class _Measure:
 
     __slots__ = ("method", "label", "public", "started")
 
-    def __init__(self, request: HttpRequest, public: bool) -> None:
-        self.method = method = request.method
+    def __init__(self, method: str, public: bool) -> None:
+        self.method = method
         self.label = method if public or method in _MEASURED_METHODS else "INVALID"
         self.public = public
         self.started = time.perf_counter()
@@ -185,13 +185,25 @@ class _Measure:
             stats.REQUEST_SECONDS.observe(time.perf_counter() - self.started, self.label)
 
 
+def answer_plain_read(
+    ctx: HttpContext, method: str, path: str, raw_headers: list, client: str, public: bool
+) -> HttpReply | None:
+    """:func:`.read.read_plain` with the file handlers' metrics, or ``None``."""
+    if ctx.downloads.limit:
+        return None  # in-flight accounting and its waits: the general path
+    measure = _Measure(method, public)
+    reply = read.read_plain(ctx, method, path, raw_headers, client)
+    measure.done(None if reply is None else reply.status)
+    return None if reply is None else _finish(method, reply)
+
+
 def answer_now(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply | None:
     """The answer, when it needs no waiting: the named routes, small local reads and writes,
     OPTIONS. ``None``: :func:`dispatch` must answer (limits to wait for, threads, network)."""
     reply = _operational(ctx, request, public)
     if reply is not None:
         return reply
-    measure = _Measure(request, public)
+    measure = _Measure(request.method, public)
     try:
         reply = _file_now(ctx, request, public)
     except BaseException:
@@ -205,7 +217,7 @@ async def dispatch(ctx: HttpContext, request: HttpRequest, public: bool) -> Http
     reply = answer_now(ctx, request, public)
     if reply is not None:
         return reply
-    measure = _Measure(request, public)
+    measure = _Measure(request.method, public)
     status = 500
     try:
         reply = await (_public_file(ctx, request) if public else _file(ctx, request))

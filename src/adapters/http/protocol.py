@@ -23,7 +23,7 @@ import httptools
 from starlette.types import ASGIApp
 
 from .context import HttpContext
-from .dispatch import answer_now, dispatch, is_framework_route
+from .dispatch import answer_now, answer_plain_read, dispatch, is_framework_route
 from .fastpath import canonical_name, encode_headers
 from .responses import HttpReply, HttpRequest, http_date
 
@@ -353,7 +353,19 @@ class HttpServer:
 
     def answer_now(self, request: _Request) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """The answer when it needs no waiting (see :func:`.dispatch.answer_now`)."""
-        if request.method not in ("GET", "HEAD", "POST", "PUT", "OPTIONS"):
+        method = request.method
+        if method in ("GET", "HEAD") and b"?" not in request.url:
+            reply = answer_plain_read(
+                self.ctx,
+                method,
+                request.url.decode("latin-1"),
+                request.headers,
+                request.client,
+                self.public,
+            )
+            if reply is not None:
+                return self._encode(request, reply)  # type: ignore[return-value]
+        elif method not in ("POST", "PUT", "OPTIONS"):
             return None
         _, _, _, http_request = self._request(request)
         if http_request is None:

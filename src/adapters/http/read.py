@@ -7,6 +7,7 @@ import functools
 import gzip
 import json
 import logging
+import re
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from ...core.needle.mime_types import detect_content_type, type_by_extension
 from .auth import WRONG_JWT
 from .chunks import ChunkError, ChunkManifest, assemble
 from .context import HttpContext
-from .fid_path import go_ext, parse_url_path
+from .fid_path import FidPath, go_ext, parse_url_path
 from .images import CROPPABLE, RESIZABLE
 from .proxy import read_elsewhere
 from .responses import HttpReply, HttpRequest, bare, http_date, http_error, write_json_error
@@ -59,6 +60,43 @@ def format_media_param(key: str, value: str) -> str:
         return f"{key}={value}"
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'{key}="{escaped}"'
+
+
+_PLAIN_FID = re.compile(r"/(\d{1,10}),([0-9a-fA-F]{9,24})")
+_CONDITIONAL = frozenset({b"range", b"if-none-match", b"if-modified-since", b"origin"})
+
+
+def read_plain(
+    ctx: HttpContext, method: str, path: str, raw_headers: list[tuple[bytes, bytes]], client: str
+) -> HttpReply | None:
+    """The most common read in few steps: ``GET|HEAD /vid,keycookie`` without a query, range,
+    condition, CORS origin or read key, of a small, plain, local needle. The answer is built by
+    the same code as any read's (:func:`_answer`); anything else, including every error,
+    returns ``None`` for the general path."""
+    match = _PLAIN_FID.fullmatch(path)
+    if match is None or ctx.guard.read_key:
+        return None
+    for name, _ in raw_headers:
+        if name in _CONDITIONAL:
+            return None
+    volume = ctx.store.find_volume(int(match[1]) & 0xFFFFFFFF)
+    if volume is None:
+        return None
+    key_cookie = match[2]
+    try:
+        needle = volume.read_needle(int(key_cookie[:-8], 16), size_limit=INLINE_LIMIT)
+    except Exception:  # noqa: BLE001 - the general path reads again and answers the error
+        return None
+    if (
+        needle.cookie != int(key_cookie[-8:], 16)
+        or needle.is_chunk_manifest
+        or needle.is_compressed
+    ):
+        return None
+    request = HttpRequest(method, path, {}, {}, b"", client)
+    reply = _answer(ctx, request, FidPath(match[1], key_cookie, "", ""), volume, needle, True)
+    reply.cost = needle.size
+    return reply
 
 
 def read_elsewhere_for_load(ctx: HttpContext, request: HttpRequest) -> HttpReply:

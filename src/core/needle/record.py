@@ -15,6 +15,7 @@ reproduces them so a record we write is byte-identical to Go's.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from ..crc import crc32c_of, crc_matches
@@ -221,27 +222,23 @@ class Needle:
         ``expected_size`` is the size the index holds for it; a different header size is
         :class:`NeedleSizeMismatch` with Go's message.
         """
-        view = memoryview(record)
-        if len(view) < NEEDLE_HEADER_SIZE:
+        if len(record) < NEEDLE_HEADER_SIZE:
             raise NeedleCorrupted("needle record shorter than its header")
-        needle = cls()
-        needle.cookie = int.from_bytes(view[0:4], "big")
-        needle.id = int.from_bytes(view[4:12], "big")
-        needle.size = int.from_bytes(view[12:16], "big", signed=True)
-        size = needle.size
+        cookie, needle_id, size = _HEADER.unpack_from(record)
         if expected_size is not None and size != expected_size:
             raise NeedleSizeMismatch(
-                f"size mismatch: entry not found: offset {offset} found id {needle.id:x} "
+                f"size mismatch: entry not found: offset {offset} found id {needle_id:x} "
                 f"size {size}, expected size {expected_size}"
             )
-        if size < 0 or len(view) < _unpadded_length(size, version):
+        if size < 0 or len(record) < _unpadded_length(size, version):
             raise NeedleCorrupted(f"needle record of size {size} is truncated")
-        body = view[NEEDLE_HEADER_SIZE : NEEDLE_HEADER_SIZE + size]
+        needle = cls(cookie, needle_id, size=size)
+        end = NEEDLE_HEADER_SIZE + size
         if version == 1:
-            needle.data = bytes(body)
+            needle.data = bytes(record[NEEDLE_HEADER_SIZE:end])
         else:
-            needle._parse_body_v2(body)
-        needle._parse_tail(view[NEEDLE_HEADER_SIZE + size :], version)
+            needle._parse_body_v2(record, NEEDLE_HEADER_SIZE, end)
+        needle._parse_tail(record, end, version)
         return needle
 
     @classmethod
@@ -251,74 +248,74 @@ class Needle:
         """Decode a record without its data (``ReadNeedleMeta`` in needle_read_page.go): the
         header and data length (``head``, 20 bytes), then everything after the data up to the
         end of the record (``meta``). No CRC check: there is no data to check it against."""
-        needle = cls()
-        needle.cookie, needle.id, needle.size = parse_header(head)
-        needle.data_size = int.from_bytes(head[NEEDLE_HEADER_SIZE:META_HEAD_SIZE], "big")
+        cookie, needle_id, size = _HEADER.unpack_from(head)
+        needle = cls(cookie, needle_id, size=size)
+        needle.data_size = _U32.unpack_from(head, NEEDLE_HEADER_SIZE)[0]
         needle.data_offset = offset + META_HEAD_SIZE
-        view = memoryview(meta)
-        rest_of_body = needle.size - 4 - needle.data_size
-        if rest_of_body < 0 or len(view) < rest_of_body + NEEDLE_CHECKSUM_SIZE:
-            raise NeedleCorrupted(f"needle record of size {needle.size} is truncated")
-        needle._parse_non_data(view[:rest_of_body], 0)
-        needle._parse_tail(view[rest_of_body:], version)
+        rest_of_body = size - 4 - needle.data_size
+        if rest_of_body < 0 or len(meta) < rest_of_body + NEEDLE_CHECKSUM_SIZE:
+            raise NeedleCorrupted(f"needle record of size {size} is truncated")
+        needle._parse_non_data(meta, 0, rest_of_body)
+        needle._parse_tail(meta, rest_of_body, version)
         return needle
 
-    def _parse_body_v2(self, body: memoryview) -> None:
-        """``readNeedleDataVersion2`` with its bounds checks (each a corrupted-data error)."""
-        end = len(body)
-        index = 0
+    def _parse_body_v2(self, buf: bytes | memoryview, index: int, end: int) -> None:
+        """``readNeedleDataVersion2`` over ``buf[index:end]``, with its bounds checks (each a
+        corrupted-data error)."""
         if index < end:
-            data_size = int.from_bytes(body[0:4], "big")
-            index = 4
+            if index + 4 > end:
+                raise NeedleCorrupted("index out of range 1: needle data corrupted")
+            data_size = _U32.unpack_from(buf, index)[0]
+            index += 4
             if data_size + index > end:
                 raise NeedleCorrupted("index out of range 1: needle data corrupted")
-            self.data = bytes(body[index : index + data_size])
+            self.data = bytes(buf[index : index + data_size])
             self.data_size = data_size
             index += data_size
-        self._parse_non_data(body, index)
+        self._parse_non_data(buf, index, end)
 
-    def _parse_non_data(self, body: memoryview, index: int) -> None:
+    def _parse_non_data(self, buf: bytes | memoryview, index: int, end: int) -> None:
         """Flags, name, mime, last-modified, TTL and pairs (``readNeedleDataVersion2NonData``)."""
-        end = len(body)
         if index < end:
-            self.flags = body[index]
+            self.flags = buf[index]
             index += 1
-        if index < end and self.has_name:
-            name_size = body[index]
+        if index < end and self.flags & FLAG_HAS_NAME:
+            name_size = buf[index]
             index += 1
             if name_size + index > end:
                 raise NeedleCorrupted("index out of range 2: needle data corrupted")
-            self.name = bytes(body[index : index + name_size])
+            self.name = bytes(buf[index : index + name_size])
             index += name_size
-        if index < end and self.has_mime:
-            mime_size = body[index]
+        if index < end and self.flags & FLAG_HAS_MIME:
+            mime_size = buf[index]
             index += 1
             if mime_size + index > end:
                 raise NeedleCorrupted("index out of range 3: needle data corrupted")
-            self.mime = bytes(body[index : index + mime_size])
+            self.mime = bytes(buf[index : index + mime_size])
             index += mime_size
-        if index < end and self.has_last_modified:
+        if index < end and self.flags & FLAG_HAS_LAST_MODIFIED:
             if LAST_MODIFIED_BYTES + index > end:
                 raise NeedleCorrupted("index out of range 4: needle data corrupted")
-            self.last_modified = int.from_bytes(body[index : index + LAST_MODIFIED_BYTES], "big")
+            self.last_modified = int.from_bytes(buf[index : index + LAST_MODIFIED_BYTES], "big")
             index += LAST_MODIFIED_BYTES
-        if index < end and self.has_ttl:
+        if index < end and self.flags & FLAG_HAS_TTL:
             if TTL_BYTES + index > end:
                 raise NeedleCorrupted("index out of range 5: needle data corrupted")
-            self.ttl = TTL.from_bytes(body[index : index + TTL_BYTES])
+            self.ttl = TTL.from_bytes(buf[index : index + TTL_BYTES])
             index += TTL_BYTES
-        if index < end and self.has_pairs:
+        if index < end and self.flags & FLAG_HAS_PAIRS:
             if 2 + index > end:
                 raise NeedleCorrupted("index out of range 6: needle data corrupted")
-            pairs_size = int.from_bytes(body[index : index + 2], "big")
+            pairs_size = _U16.unpack_from(buf, index)[0]
             index += 2
             if pairs_size + index > end:
                 raise NeedleCorrupted("index out of range 7: needle data corrupted")
-            self.pairs = bytes(body[index : index + pairs_size])
+            self.pairs = bytes(buf[index : index + pairs_size])
 
-    def _parse_tail(self, tail: memoryview, version: int) -> None:
-        """``readNeedleTail``: verify the CRC of non-empty data, read the v3 timestamp."""
-        stored = int.from_bytes(tail[0:NEEDLE_CHECKSUM_SIZE], "big")
+    def _parse_tail(self, buf: bytes | memoryview, index: int, version: int) -> None:
+        """``readNeedleTail`` at ``buf[index:]``: verify the CRC of non-empty data, read the v3
+        timestamp."""
+        stored = _U32.unpack_from(buf, index)[0]
         if self.data:
             ok, actual = crc_matches(stored, self.data)
             if not ok:
@@ -330,8 +327,13 @@ class Needle:
         else:
             self.checksum = stored
         if version == 3:
-            start = NEEDLE_CHECKSUM_SIZE
-            self.append_at_ns = int.from_bytes(tail[start : start + TIMESTAMP_SIZE], "big")
+            self.append_at_ns = _U64.unpack_from(buf, index + NEEDLE_CHECKSUM_SIZE)[0]
+
+
+_HEADER = struct.Struct(">IQi")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
 
 
 DATA_SIZE_AND_FLAGS = 4 + 1
