@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from benchmarks.results import store_result  # noqa: E402
 from tests.support.pair import go_and_ours  # noqa: E402
 
+TESTS = ("GET", "POST", "POST fsync")
 PRELOADED = 10_000
 BODY = bytes(range(256)) * 4
 _RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -122,11 +123,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("-c", "--connections", type=int, default=16)
     parser.add_argument("--ours-flag", action="append", default=[], help="extra server flag")
+    parser.add_argument(
+        "--test", action="append", choices=TESTS, help="run only these (default: all)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing (apt install wrk)")
     workdir = tempfile.mkdtemp(prefix="sv-http-bench-")
-    tests = ("GET", "POST", "POST fsync")
+    tests = tuple(args.test or TESTS)
     rates: dict[str, dict[str, list[float]]] = {t: {"go": [], "ours": []} for t in tests}
     base = 1_000_000
     with go_and_ours(workdir, our_flags=args.ours_flag) as (go_url, our_url):

@@ -6,6 +6,8 @@ multipart part whose disposition does not parse has no file name.
 
 from __future__ import annotations
 
+import re
+
 TSPECIALS = frozenset('()<>@,;:\\"/[]?=')
 
 
@@ -13,15 +15,15 @@ class MediaTypeError(ValueError):
     pass
 
 
-def _is_token_char(ch: str) -> bool:
-    return " " < ch < "\x7f" and ch not in TSPECIALS
+_TOKEN = re.compile(
+    "[" + re.escape("".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in TSPECIALS)) + "]*"
+)
 
 
 def _consume_token(text: str) -> tuple[str, str]:
-    for index, ch in enumerate(text):
-        if not _is_token_char(ch):
-            return text[:index], text[index:]
-    return text, ""
+    """The leading token (printable ASCII but tspecials) and the rest."""
+    end = _TOKEN.match(text).end()
+    return text[:end], text[end:]
 
 
 def _consume_value(text: str) -> tuple[str, str]:

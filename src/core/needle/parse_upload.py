@@ -144,9 +144,10 @@ def parse_upload(request: UploadRequest, size_limit: int) -> ParsedUpload:
     """``ParseUpload``: read the file, its name, type and options from the request."""
     upload = ParsedUpload()
     for name, value in request.headers.items():
-        key = canonical_header_key(name)
-        if key.startswith(PAIR_NAME_PREFIX):
-            upload.pairs[key] = value
+        if name[:8].lower() == "seaweed-":
+            key = canonical_header_key(name)
+            if key.startswith(PAIR_NAME_PREFIX):
+                upload.pairs[key] = value
     content_type = request.headers.get("content-type", "")
     form = dict(request.query)
     if request.method == "POST" and (not content_type or "form-data" in content_type):
@@ -183,7 +184,8 @@ def parse_upload(request: UploadRequest, size_limit: int) -> ParsedUpload:
         upload.mime_type = content_type
         upload.is_gzipped = request.headers.get("content-encoding", "") == "gzip"
     try:
-        upload.is_chunked_file = parse_bool(form.get("cm", ""))
+        cm = form.get("cm")
+        upload.is_chunked_file = parse_bool(cm) if cm else False
     except GoNumError:
         upload.is_chunked_file = False
     if not upload.is_chunked_file:
@@ -204,11 +206,13 @@ def _settle_mime_type(upload: ParsedUpload, content_type: str) -> None:
 
 def _finish(upload: ParsedUpload, request: UploadRequest, form: Mapping[str, str]) -> None:
     try:
-        upload.modified_time = parse_uint(form.get("ts", ""), 10, 64)
+        ts = form.get("ts")
+        upload.modified_time = parse_uint(ts, 10, 64) if ts else 0
     except GoNumError:
         upload.modified_time = 0
     try:
-        upload.ttl = TTL.parse(form.get("ttl", ""))
+        ttl = form.get("ttl")
+        upload.ttl = TTL.parse(ttl) if ttl else EMPTY_TTL
     except TTLError:
         upload.ttl = EMPTY_TTL
     upload.original_size = len(upload.data)
