@@ -29,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from benchmarks.results import store_result  # noqa: E402
+from benchmarks.results import status_bytes, store_result  # noqa: E402
 from tests.support.pair import go_and_ours  # noqa: E402
 
 TESTS = ("GET", "POST", "POST fsync")
@@ -77,14 +77,6 @@ def server_pid(port: int) -> int:
     if not match:
         raise RuntimeError(f"no process listens on {port}")
     return int(match.group(1))
-
-
-def peak_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as src:
-        for line in src:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def wrk(url: str, script: str, seconds: int, connections: int) -> float:
@@ -153,7 +145,7 @@ def main() -> None:
                     rates[test][name].append(rate)
                     print(f"round {round_number + 1} {test:<11}{name:>5}: {rate:>10,.0f} req/s")
                     time.sleep(1)  # let the previous run's connections close
-        rss = {name: peak_rss(pid) for name, pid in pids.items()}
+        rss = {name: status_bytes(pid, "VmHWM") for name, pid in pids.items()}
     print(f"\nwrk -c{args.connections}, 1 KiB, server on one core, median of {args.rounds} rounds")
     print(f"{'':<12}{'Go 4.48':>10}{'ours':>10}{'ratio':>8}")
     summary = {}

@@ -25,6 +25,15 @@ def store_result(name: str, figures: dict) -> str:
     return path
 
 
+def status_bytes(pid: int, field: str) -> int:
+    """A memory figure of ``/proc/<pid>/status`` in bytes: ``VmRSS`` now, ``VmHWM`` the peak."""
+    with open(f"/proc/{pid}/status") as src:
+        for line in src:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def load_results() -> dict[str, dict]:
     found = {}
     if os.path.isdir(RESULTS_DIR):

@@ -19,18 +19,11 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from benchmarks.results import status_bytes, store_result  # noqa: E402
 from tests.support.go_cluster import GoCluster, weed_binary  # noqa: E402
 from tests.support.our_server import OurServer  # noqa: E402
 
 _RATE = re.compile(r"Requests per second:\s+([\d.]+)")
-
-
-def peak_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as src:
-        for line in src:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def run_benchmark(master_port: int, n: int, concurrency: int) -> tuple[float, float]:
@@ -93,7 +86,10 @@ def main() -> None:
                     f"read {rates[1]:>9,.0f} req/s",
                     flush=True,
                 )
-        rss = {"go": peak_rss(go_volume.process.pid), "ours": peak_rss(ours.process.pid)}
+        rss = {
+            "go": status_bytes(go_volume.process.pid, "VmHWM"),
+            "ours": status_bytes(ours.process.pid, "VmHWM"),
+        }
     finally:
         if ours is not None:
             ours.stop()
@@ -109,6 +105,23 @@ def main() -> None:
     print(
         f"{'peak RSS':<8}{rss['go'] / 2**20:>10.0f}MB{rss['ours'] / 2**20:>10.0f}MB"
         f"{rss['ours'] / rss['go']:>8.2f}"
+    )
+    results = {
+        label: {
+            "go": figures["go"],
+            "ours": figures["ours"],
+            "ratio": figures["ours"] / figures["go"],
+        }
+        for label, figures in (("write", write), ("read", read))
+    }
+    results["peak RSS MB"] = {
+        "go": rss["go"] / 2**20,
+        "ours": rss["ours"] / 2**20,
+        "ratio": rss["ours"] / rss["go"],
+    }
+    store_result(
+        "weed",
+        {"unit": "req/s", "n": args.n, "c": args.c, "rounds": args.rounds, "results": results},
     )
 
 

@@ -484,6 +484,16 @@ def test_chunked_upload_reads_whole_and_delete_removes_chunks(cluster, tmp_path)
     status, headers, body = http("GET", f"{ours.url}/{fid}")
     assert status == 200 and body == payload
     assert {k.lower(): v for k, v in headers.items()}["x-file-store"] == "chunked"
+    # Streamed chunk by chunk: ranges across a chunk boundary, and several at once.
+    boundary = 1024 * 1024
+    status, _, body = http("GET", f"{ours.url}/{fid}", headers={"Range": "bytes=1048000-1049000"})
+    assert status == 206 and body == payload[1048000:1049001]
+    status, headers, body = http(
+        "GET", f"{ours.url}/{fid}", headers={"Range": f"bytes=0-9,{2 * boundary}-"}
+    )
+    assert status == 206 and payload[:10] in body and payload[2 * boundary :] in body
+    status, headers, _ = http("HEAD", f"{ours.url}/{fid}")
+    assert {k.lower(): v for k, v in headers.items()}["content-length"] == str(len(payload))
     status, _, manifest = http("GET", f"{ours.url}/{fid}?cm=false")
     chunks = [c["fid"] for c in json.loads(manifest)["chunks"]]
     assert len(chunks) == 3

@@ -513,3 +513,39 @@ def test_concurrent_fsync_writes_share_one_sync(data_dir: str) -> None:
     assert len(syncs) <= 2 and volume._synced == writers
     assert [store.read_needle(1, key).data for key in (1, writers)] == [b"durable 1", b"durable 8"]
     store.close()
+
+
+def test_group_sync_makes_queued_appends_durable_together(data_dir: str) -> None:
+    """fsync'd uploads append on the event loop and wait for one syncing thread."""
+    import asyncio
+
+    from seaweed_volume.adapters.http.group_sync import GroupSync
+
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    real_sync, syncs = volume.dat.sync, []
+
+    def counting_sync() -> None:
+        syncs.append(volume._appended)
+        real_sync()
+
+    volume.dat.sync = counting_sync
+    tickets = [store.write_needle(1, needle(key, b"later %d" % key)).ticket for key in range(1, 6)]
+    assert tickets == [1, 2, 3, 4, 5] and volume._synced == 0
+
+    async def wait_all(group: GroupSync) -> None:
+        await asyncio.gather(*(group.wait(volume, ticket) for ticket in tickets))
+
+    asyncio.run(wait_all(GroupSync()))
+    # Whatever the batches, the first fsync covered every append made before it.
+    assert volume._synced == 5 and syncs == [5]
+
+    def failing_sync() -> None:
+        raise OSError(5, "Input/output error")
+
+    volume.dat.sync = failing_sync
+    ticket = store.write_needle(1, needle(9, b"not durable")).ticket
+    with pytest.raises(OSError, match="Input/output error"):
+        asyncio.run(GroupSync().wait(volume, ticket))
+    volume.dat.sync = real_sync
+    store.close()

@@ -1,6 +1,6 @@
 """Chunk manifests: a needle (flag ``cm``) whose data lists the chunks of a large file.
 
-Reading one returns the chunks joined (``tryHandleChunkedFile``), deleting one deletes its
+Reading one streams the chunks joined (``tryHandleChunkedFile``), deleting one deletes its
 chunks first (``ChunkManifest.DeleteChunks``); ``?cm=false`` reads the manifest itself. The
 JSON is Go's ``operation.ChunkManifest``: ``name``, ``mime``, ``size`` and ``chunks`` of
 ``fid``/``offset``/``size``, sorted by offset on load.
@@ -13,6 +13,7 @@ import json
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ...core.file_id import FileId, FileIdError
@@ -99,13 +100,39 @@ def _locations(ctx: HttpContext, volume_id: int) -> list[str]:
         return []
 
 
-def assemble(ctx: HttpContext, manifest: ChunkManifest) -> bytes:
-    """The file the chunks make up (zero-filled where chunks leave gaps)."""
-    out = bytearray(manifest.total_size)
-    for chunk in manifest.chunks:
-        data = _chunk_bytes(ctx, chunk.fid)[: chunk.size]
-        out[chunk.offset : chunk.offset + len(data)] = data
-    return bytes(out)
+class ChunkedData:
+    """The file a manifest's chunks make up, fetched chunk by chunk as it is sent (Go's
+    ``ChunkedFileReader``); gaps between chunks read as zeros."""
+
+    def __init__(self, ctx: HttpContext, manifest: ChunkManifest) -> None:
+        self.ctx = ctx
+        self.manifest = manifest
+
+    def __len__(self) -> int:
+        return self.manifest.total_size
+
+    def chunks(self, start: int, length: int) -> Iterator[bytes]:
+        position, end = start, start + length
+        for chunk in self.manifest.chunks:
+            if chunk.offset + chunk.size <= position:
+                continue
+            if chunk.offset >= end:
+                break
+            if chunk.offset > position:
+                yield bytes(chunk.offset - position)
+                position = chunk.offset
+            data = _chunk_bytes(self.ctx, chunk.fid)[: chunk.size]
+            piece = data[position - chunk.offset : end - chunk.offset]
+            if piece:
+                yield piece
+            position += len(piece)
+            if len(data) < chunk.size and position < min(chunk.offset + chunk.size, end):
+                raise ChunkError(f"chunk {chunk.fid}: {len(data)} of {chunk.size} bytes")
+        if position < end:
+            yield bytes(end - position)
+
+    def peek(self, start: int, length: int) -> bytes:
+        return b"".join(self.chunks(start, length))
 
 
 def delete_chunks(ctx: HttpContext, manifest: ChunkManifest) -> None:

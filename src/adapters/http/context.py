@@ -9,6 +9,7 @@ from ...config import VolumeServerConfig
 from ...core.ports import ImageTransformer
 from ...core.store import Store
 from .auth import JwtGuard
+from .group_sync import GroupSync
 from .images import PillowImages
 from .throttle import InflightLimit, parse_go_duration
 
@@ -34,6 +35,7 @@ class HttpContext:
     forget_lookup: Callable[[int], None] | None = None
     guard: JwtGuard = field(default_factory=JwtGuard)
     images: ImageTransformer = field(default_factory=PillowImages)
+    group_sync: GroupSync = field(default_factory=GroupSync)
     version: str = field(init=False)
     uploads: InflightLimit = field(init=False)
     downloads: InflightLimit = field(init=False)

@@ -100,7 +100,18 @@ async def _upload(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     try:
         if _upload_needs_thread(ctx, request):
             return await asyncio.to_thread(write.write_needle, ctx, request)
-        return write.write_needle(ctx, request)
+        reply = write.write_needle(ctx, request, defer_sync=True)
+        if reply.pending_sync is not None:
+            try:
+                await ctx.group_sync.wait(*reply.pending_sync)
+            except OSError as err:
+                stats.FILE_WRITE_FAILURES.inc()
+                stats.HANDLER.inc(stats.ERROR_WRITE_TO_LOCAL_DISK)
+                return write_json_error(
+                    500, f"failed to write to local disk: {err}", request.pretty
+                )
+            reply.pending_sync = None
+        return reply
     finally:
         limit.release(length)
 
@@ -247,8 +258,8 @@ def _file_now(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply
         over = request.query.get("type") != "replicate" and limit.over_without(
             request.counted_upload
         )
-        if over or _upload_needs_thread(ctx, request):
-            return None
+        if over or request.query.get("fsync") == "true" or _upload_needs_thread(ctx, request):
+            return None  # waits: for the limit, an fsync, or a thread
         return write.write_needle(ctx, request)
     if method == "DELETE":
         return None  # a delete may reach replicas or a manifest's chunks: never on the loop

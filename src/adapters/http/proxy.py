@@ -13,6 +13,7 @@ import logging
 import random
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 from ...core import stats
@@ -23,6 +24,7 @@ from .responses import HttpReply, HttpRequest, bare
 log = logging.getLogger(__name__)
 
 PROXIED = "proxied"
+RELAY_PIECE = 1024 * 1024
 
 
 def _target(ctx: HttpContext, volume_id: int) -> str | None:
@@ -80,10 +82,9 @@ def read_elsewhere(
     url = f"{target}{request.path}?{urlencode(sorted(query.items()))}"
     upstream = urllib.request.Request(url, method="GET", headers=dict(request.headers))
     try:
-        with urllib.request.urlopen(upstream, timeout=60) as response:
-            status, headers, body = response.status, response.headers, response.read()
+        response = urllib.request.urlopen(upstream, timeout=60)  # noqa: SIM115 - streamed
     except urllib.error.HTTPError as err:
-        status, headers, body = err.code, err.headers, err.read()
+        response = err
     except OSError as err:
         log.info("request remote url %s: %s", url, err)
         stats.HANDLER.inc(stats.FAILED_READ_PROXY_REQ)
@@ -91,7 +92,19 @@ def read_elsewhere(
         return bare(500)
     relayed = {
         k: v
-        for k, v in headers.items()
+        for k, v in response.headers.items()
         if k.lower() not in ("server", "transfer-encoding", "connection", "date")
     }
-    return HttpReply(status, relayed, body, head_only=request.method == "HEAD")
+    status, head_only = response.status or response.code, request.method == "HEAD"
+    if head_only or "Content-Length" not in relayed:
+        with response:  # a HEAD needs no body; one of unknown length is relayed whole
+            body = b"" if head_only else response.read()
+        return HttpReply(status, relayed, body, head_only=head_only)
+    return HttpReply(status, relayed, stream=_relay(response))
+
+
+def _relay(response) -> Iterator[bytes]:
+    """The replica's body, 1 MiB at a time (Go copies it through with ``io.CopyBuffer``)."""
+    with response:
+        while piece := response.read(RELAY_PIECE):
+            yield piece

@@ -11,6 +11,7 @@ import re
 import uuid
 import zlib
 from collections.abc import Iterator
+from typing import Protocol
 
 from ...core import stats
 from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound, SizeLimitExceeded
@@ -19,7 +20,7 @@ from ...core.goparse import GoNumError, parse_bool, parse_int
 from ...core.needle.media_type import TSPECIALS
 from ...core.needle.mime_types import detect_content_type, type_by_extension
 from .auth import WRONG_JWT
-from .chunks import ChunkError, ChunkManifest, assemble
+from .chunks import ChunkedData, ChunkError, ChunkManifest
 from .context import HttpContext
 from .fid_path import FidPath, go_ext, parse_url_path
 from .images import CROPPABLE, RESIZABLE
@@ -209,7 +210,7 @@ def _answer(
         if not stored.startswith("application/octet-stream"):
             mime_type = stored
     if needle.data_size and not needle.data:  # read meta-only: stream the data
-        data: bytes | StoredData = StoredData(volume, needle)
+        data: bytes | Body = StoredData(volume, needle)
         return _write_content(request, filename, mime_type, data, headers)
     data = needle.data
     resize, crop = _resize_request(ext, request), _crop_request(ext, request)
@@ -257,6 +258,16 @@ def _crop_request(ext: str, request: HttpRequest) -> tuple[int, int, int, int] |
     return box if x1 >= 0 and y1 >= 0 and x2 > x1 and y2 > y1 else None
 
 
+class Body(Protocol):
+    """A body too large to hold: read in pieces only as it is sent."""
+
+    def __len__(self) -> int: ...
+
+    def chunks(self, start: int, length: int) -> Iterator[bytes]: ...
+
+    def peek(self, start: int, length: int) -> bytes: ...
+
+
 class StoredData:
     """The data of a needle read meta-only, read from the volume only as it is sent."""
 
@@ -279,7 +290,7 @@ def _write_content(
     request: HttpRequest,
     filename: str,
     mime_type: str,
-    data: bytes | StoredData,
+    data: bytes | Body,
     headers: dict[str, str],
 ) -> HttpReply:
     """``writeResponseContent``: type from the name when unknown, disposition, body/ranges."""
@@ -320,17 +331,11 @@ def _read_chunked(
     filename = filename or manifest.name
     mime_type = "" if manifest.mime.startswith("application/octet-stream") else manifest.mime
     headers["X-File-Store"] = "chunked"
-    try:
-        data = assemble(ctx, manifest)
-    except ChunkError as err:
-        log.warning("read chunks of %s: %s", request.path, err)
-        return bare(500)
+    data = ChunkedData(ctx, manifest)
     return _write_content(request, filename, mime_type, data, headers)
 
 
-def _serve_body(
-    request: HttpRequest, data: bytes | StoredData, headers: dict[str, str]
-) -> HttpReply:
+def _serve_body(request: HttpRequest, data: bytes | Body, headers: dict[str, str]) -> HttpReply:
     """``ProcessRangeRequest`` (common.go) over an in-memory or a streamed body."""
     total = len(data)
     if request.method == "HEAD":
@@ -372,19 +377,19 @@ def _serve_body(
 
 
 def _body_reply(
-    status: int, headers: dict[str, str], data: bytes | StoredData, start: int, length: int
+    status: int, headers: dict[str, str], data: bytes | Body, start: int, length: int
 ) -> HttpReply:
     if isinstance(data, bytes):
         return HttpReply(
             status, headers, data if length == len(data) else data[start : start + length]
         )
-    if "Content-Type" not in headers:  # net/http sniffs the first bytes written
+    if "Content-Type" not in headers and length:  # net/http sniffs the first bytes written
         headers["Content-Type"] = detect_content_type(data.peek(start, min(length, 512)))
     headers["Content-Length"] = str(length)
     return HttpReply(status, headers, stream=data.chunks(start, length))
 
 
-def _multipart_stream(data: StoredData, pieces: list[bytes | tuple[int, int]]) -> Iterator[bytes]:
+def _multipart_stream(data: Body, pieces: list[bytes | tuple[int, int]]) -> Iterator[bytes]:
     for piece in pieces:
         if isinstance(piece, bytes):
             yield piece

@@ -65,6 +65,8 @@ class HttpReply:
     """A HEAD reply: headers (Content-Length included) but no body bytes."""
     on_sent: object = None
     """Called once the answer has left the server's buffers (download accounting)."""
+    pending_sync: tuple[Any, int] | None = None
+    """(volume, append ticket) that must be durable before this answer may leave."""
     cost: int = 0
     """Bytes a read holds in flight (its stored size) for ``-concurrentDownloadLimitMB``."""
     stream: Iterable[bytes] | None = None

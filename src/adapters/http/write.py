@@ -15,6 +15,7 @@ from ...core.needle.parse_upload import (
     needle_from_upload,
     parse_upload,
 )
+from ...core.volume.volume import WriteResult
 from .auth import WRONG_JWT
 from .chunks import ChunkError, ChunkManifest, delete_chunks
 from .context import HttpContext
@@ -32,7 +33,9 @@ from .responses import HttpReply, HttpRequest, write_json, write_json_error
 log = logging.getLogger(__name__)
 
 
-def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+def write_needle(ctx: HttpContext, request: HttpRequest, defer_sync: bool = False) -> HttpReply:
+    """``PostHandler``. ``defer_sync``: an ``fsync=true`` write returns at once with the
+    append to make durable in ``reply.pending_sync`` (the caller waits for it)."""
     pretty = request.pretty
     try:
         body, form = parse_form(
@@ -70,8 +73,9 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
             stats.FILE_WRITE_FAILURES.inc()
             return write_json_error(500, str(err), pretty)
     started = time.perf_counter()
+    fsync = query.get("fsync") == "true"
     try:
-        unchanged = _write_locally(ctx, volume_id, needle, query.get("fsync") == "true")
+        written = _write_locally(ctx, volume_id, needle, fsync and not defer_sync)
     except VolumeError as err:
         stats.FILE_WRITE_FAILURES.inc()
         if isinstance(err, VolumeNotFound):
@@ -89,7 +93,7 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         finally:
             stats.REPLICATION_SECONDS.observe(time.perf_counter() - started, "write")
     etag_header = {"ETag": f'"{needle.etag}"', "Content-MD5": upload.content_md5}
-    if unchanged:
+    if written.unchanged:
         return HttpReply(204, etag_header)
     reply: dict[str, object] = {}
     if needle.name:
@@ -101,18 +105,21 @@ def write_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         reply["mime"] = needle.mime.decode("utf-8", "replace")
     if upload.content_md5:
         reply["contentMd5"] = upload.content_md5
-    return write_json(201, reply, pretty, etag_header)
+    answer = write_json(201, reply, pretty, etag_header)
+    if fsync and defer_sync:
+        answer.pending_sync = (ctx.store.find_volume(volume_id), written.ticket)
+    return answer
 
 
-def _write_locally(ctx: HttpContext, volume_id: int, needle, fsync: bool) -> bool:
+def _write_locally(ctx: HttpContext, volume_id: int, needle, fsync: bool) -> WriteResult:
     """The local half of ``ReplicatedWrite``, measured as Go's ``writeToLocalDisk``."""
     if ctx.store.find_volume(volume_id) is None:
-        return ctx.store.write_needle(volume_id, needle, fsync=fsync).unchanged  # raises
+        return ctx.store.write_needle(volume_id, needle, fsync=fsync)  # raises VolumeNotFound
     label = stats.WRITE_TO_LOCAL_DISK
     stats.IN_FLIGHT_REQUESTS.inc(label)
     started = time.perf_counter()
     try:
-        return ctx.store.write_needle(volume_id, needle, fsync=fsync).unchanged
+        return ctx.store.write_needle(volume_id, needle, fsync=fsync)
     except VolumeError:
         stats.HANDLER.inc(stats.ERROR_WRITE_TO_LOCAL_DISK)
         raise
@@ -208,9 +215,7 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
 
 
 def needs_thread(ctx: HttpContext, request_path: str, query: dict[str, str]) -> bool:
-    """Writes that wait for an fsync or talk to other servers must not run on the loop."""
-    if query.get("fsync") == "true":
-        return True
+    """Writes that talk to other servers must not run on the event loop."""
     try:
         volume_id = parse_volume_id(parse_url_path(request_path).vid)
     except GoNumError:

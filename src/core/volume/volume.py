@@ -67,6 +67,9 @@ class WriteResult:
     size: int
     """Data bytes of the needle (Go returns ``DataSize``)."""
     unchanged: bool
+    ticket: int = 0
+    """The append's number: :meth:`Volume.sync_through` it to make it durable (0: nothing
+    was appended)."""
 
 
 class Volume:
@@ -334,10 +337,10 @@ class Volume:
             self._appended += 1
             ticket = self._appended
         if fsync:
-            self._sync_through(ticket)
-        return WriteResult(offset, len(needle.data), False)
+            self.sync_through(ticket)
+        return WriteResult(offset, len(needle.data), False, ticket)
 
-    def _sync_through(self, ticket: int) -> None:
+    def sync_through(self, ticket: int) -> None:
         """Return once append ``ticket`` is on disk (``.dat``, then ``.idx``). Writers queue
         on one lock; whoever holds it syncs everything appended so far, so the writers that
         queued behind find their appends already covered (group commit)."""

@@ -1,0 +1,153 @@
+"""Draw ``docs/benchmarks.png`` and rewrite the README's benchmark table from the latest
+figures the benchmark scripts stored in ``benchmarks/results/``.
+
+Every figure is a ratio of ours to Go 4.48 measured in the same run; the targets are issue 5's.
+
+Run: ``.venv/bin/python benchmarks/report.py`` (after ``weed_benchmark.py``,
+``http_benchmark.py`` and ``large_file_benchmark.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from benchmarks.results import load_results  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+README = os.path.join(ROOT, "README.md")
+PLOT = os.path.join(ROOT, "docs", "benchmarks.png")
+START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    go: float
+    ours: float
+    target: float
+    lower_is_better: bool = False
+    unit: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.go if self.go else 0.0
+
+    @property
+    def met(self) -> bool:
+        if self.lower_is_better:
+            return self.ratio <= self.target
+        return self.ratio >= self.target
+
+
+def rows(results: dict[str, dict]) -> list[Row]:
+    out = []
+    weed = results.get("weed", {}).get("results", {})
+    for key, label, target in (
+        ("write", "weed benchmark writes", 0.9),
+        ("read", "weed benchmark reads", 1.0),
+    ):
+        if key in weed:
+            out.append(Row(label, weed[key]["go"], weed[key]["ours"], target, unit="req/s"))
+    if "peak RSS MB" in weed:
+        figure = weed["peak RSS MB"]
+        out.append(Row("peak RSS (weed benchmark)", figure["go"], figure["ours"], 2.0, True, "MB"))
+    http = results.get("http", {}).get("results", {})
+    for key, label, target in (
+        ("GET", "wrk GET 1 KiB", 1.5),
+        ("POST", "wrk POST 1 KiB", 1.2),
+        ("POST fsync", "wrk POST fsync=true", 3.0),
+    ):
+        if key in http:
+            out.append(Row(label, http[key]["go"], http[key]["ours"], target, unit="req/s"))
+    large = results.get("large_file", {})
+    if large:
+        figures = large["results"]
+        out.append(
+            Row(
+                f"{large['size_mb']} MB GET",
+                figures["go"]["mb_per_s"],
+                figures["ours"]["mb_per_s"],
+                0.5,
+                unit="MB/s",
+            )
+        )
+    return out
+
+
+def table(found: list[Row], results: dict[str, dict]) -> str:
+    lines = [
+        "| measure | Go 4.48 | ours | ratio | target | |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in found:
+        target = f"<= {row.target}x" if row.lower_is_better else f">= {row.target}x"
+        lines.append(
+            f"| {row.label} | {row.go:,.0f} {row.unit} | {row.ours:,.0f} {row.unit} | "
+            f"{row.ratio:.2f}x | {target} | {'met' if row.met else 'gap'} |"
+        )
+    large = results.get("large_file")
+    if large:
+        growth = large["results"]["ours"]["rss_growth_mb"]
+        lines.append(
+            f"\nThe {large['size_mb']} MB GET raised our RSS by {growth:.1f} MB "
+            "(target: under 20 MB)."
+        )
+    dates = sorted({figures.get("measured", "") for figures in results.values()})
+    machine = next((figures.get("machine") for figures in results.values()), "")
+    lines.append(f"\nMeasured {', '.join(d for d in dates if d)} on {machine}.")
+    return "\n".join(lines)
+
+
+def draw(found: list[Row]) -> None:
+    """Horizontal bars of ours/Go per measure; the line at 1.0 is parity, ticks are targets."""
+    width, bar_height, left, right, top = 900, 34, 260, 40, 50
+    height = top + bar_height * len(found) + 50
+    image = Image.new("RGB", (width, height), "white")
+    pen = ImageDraw.Draw(image)
+    scale_max = max([2.0, *(row.ratio for row in found), *(row.target for row in found)]) * 1.1
+    span = width - left - right
+
+    def x(value: float) -> int:
+        return left + int(span * value / scale_max)
+
+    pen.text((10, 12), "seaweed-volume / Go 4.48 (same run; ticks: targets)", fill="black")
+    for index, row in enumerate(found):
+        y = top + index * bar_height
+        colour = (60, 150, 80) if row.met else (200, 90, 60)
+        pen.rectangle([left, y + 6, x(row.ratio), y + bar_height - 6], fill=colour)
+        pen.text((10, y + 10), row.label, fill="black")
+        pen.text((x(row.ratio) + 6, y + 10), f"{row.ratio:.2f}x", fill="black")
+        pen.line([x(row.target), y + 2, x(row.target), y + bar_height - 2], fill="black", width=3)
+    pen.line([x(1.0), top - 6, x(1.0), height - 40], fill=(90, 90, 90), width=1)
+    for tick in range(int(scale_max) + 1):
+        pen.text((x(tick) - 4, height - 32), f"{tick}x", fill="black")
+    os.makedirs(os.path.dirname(PLOT), exist_ok=True)
+    image.save(PLOT)
+
+
+def main() -> None:
+    results = load_results()
+    found = rows(results)
+    if not found:
+        sys.exit("no results yet: run the benchmark scripts first")
+    draw(found)
+    with open(README) as src:
+        text = src.read()
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        text = f"{head}{START}\n{table(found, results)}\n{END}{tail}"
+        with open(README, "w") as out:
+            out.write(text)
+    print(table(found, results))
+    print(f"\nplot: {os.path.relpath(PLOT, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
