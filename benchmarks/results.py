@@ -12,8 +12,13 @@ RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
 
 def store_result(name: str, figures: dict) -> str:
+    """Keep ``figures``; a run of some measures only replaces those rows of ``results``."""
     os.makedirs(RESULTS_DIR, exist_ok=True)
     path = os.path.join(RESULTS_DIR, f"{name}.json")
+    if os.path.exists(path) and "results" in figures:
+        with open(path) as src:
+            previous = json.load(src).get("results", {})
+        figures = {**figures, "results": {**previous, **figures["results"]}}
     record = {
         "measured": time.strftime("%Y-%m-%d", time.gmtime()),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}",
