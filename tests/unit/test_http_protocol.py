@@ -19,6 +19,9 @@ from tests.support.go_cluster import free_port_pair
 FID = "3,01637037d6"
 
 
+IDLE_SECONDS = 1
+
+
 @pytest.fixture
 def server(tmp_path):
     config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[2])
@@ -27,7 +30,7 @@ def server(tmp_path):
     ctx = HttpContext(store, config)
     port = free_port_pair()
     loop = asyncio.new_event_loop()
-    native = HttpServer(ctx, create_app(ctx), public=False, idle_timeout=30)
+    native = HttpServer(ctx, create_app(ctx), public=False, idle_timeout=IDLE_SECONDS)
     started = threading.Event()
 
     def run() -> None:
@@ -149,3 +152,18 @@ def test_openapi_is_served_through_the_bridge(server) -> None:
     status, headers, body = exchange(server, b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")[0]
     assert status.startswith(b"HTTP/1.1 200") and b'"/{fid_path}"' in body
     assert headers["content-type"] == "application/json"
+
+
+def test_idle_connections_are_closed_and_active_ones_kept(server) -> None:
+    """``-idleTimeout``: a connection that stays silent for it is closed; requests keep it."""
+    import time
+
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+        opened = time.monotonic()
+        assert sock.recv(1) == b""  # the server closed it
+        assert IDLE_SECONDS <= time.monotonic() - opened < IDLE_SECONDS + 3
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+        deadline = time.monotonic() + IDLE_SECONDS * 1.6
+        while time.monotonic() < deadline:  # busy past an idle period
+            sock.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_responses(sock, 1)[0][0].startswith(b"HTTP/1.1 200")

@@ -119,11 +119,14 @@ class HttpProtocol(asyncio.Protocol):
         self.writable = asyncio.Event()
         self.writable.set()
         self.idle_handle: asyncio.TimerHandle | None = None
+        self.last_active = 0.0
         self.closing = False
         self.peer = ""
 
     # --- connection ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.server.loop is None:
+            self.server.loop = asyncio.get_running_loop()
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else ""
@@ -151,7 +154,7 @@ class HttpProtocol(asyncio.Protocol):
         self.writable.set()
 
     def data_received(self, data: bytes) -> None:
-        self._arm_idle_timer()
+        self.last_active = self.server.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -170,18 +173,24 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
 
     def _arm_idle_timer(self) -> None:
-        if self.idle_handle is not None:
-            self.idle_handle.cancel()
+        """One timer per connection, re-armed from the last activity when it fires: cheaper
+        than re-arming on every request."""
         timeout = self.server.idle_timeout
         if timeout > 0:
-            self.idle_handle = asyncio.get_running_loop().call_later(timeout, self._idle)
+            loop = self.server.loop
+            self.last_active = loop.time()
+            self.idle_handle = loop.call_at(self.last_active + timeout, self._idle)
 
     def _idle(self) -> None:
-        if not self.pending and (self.worker is None or self.worker.done()):
-            if self.transport is not None:
-                self.transport.close()
-        else:
-            self._arm_idle_timer()
+        timeout = self.server.idle_timeout
+        due = self.last_active + timeout
+        busy = self.pending or (self.worker is not None and not self.worker.done())
+        if busy or due > self.server.loop.time():
+            self.idle_handle = self.server.loop.call_at(
+                max(due, self.server.loop.time() + 1), self._idle
+            )
+        elif self.transport is not None:
+            self.transport.close()
 
     # --- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -216,7 +225,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.pending.append(request)
         if self.worker is None or self.worker.done():
-            self.worker = asyncio.get_running_loop().create_task(self._serve_pending())
+            self.worker = self.server.loop.create_task(self._serve_pending())
 
     def _answer_at_once(self, request: _Request) -> bool:
         """Most requests (small reads and writes) need no waiting: answer them right here,
@@ -239,7 +248,7 @@ class HttpProtocol(asyncio.Protocol):
                 request.on_sent()
             else:  # the answer is still buffered: release its bytes once it drains
                 self.pending.append(_Drained(request.on_sent))
-                self.worker = asyncio.get_running_loop().create_task(self._serve_pending())
+                self.worker = self.server.loop.create_task(self._serve_pending())
         if not keep_alive:
             self.transport.close()
         return True
@@ -306,11 +315,12 @@ class HttpServer:
         self.idle_timeout = idle_timeout
         self.server_header = ctx.server_header.encode()
         self.connections: set[HttpProtocol] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping = False
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
+        self.loop = loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: HttpProtocol(self), host, port, reuse_address=True, backlog=1024
         )
