@@ -242,7 +242,7 @@ class MasterClient:
             try:
                 with grpc.insecure_channel(master_grpc_address(master)) as channel:
                     answer = master_pb2_grpc.SeaweedStub(channel).GetMasterConfiguration(
-                        master_pb2.GetMasterConfigurationRequest(), timeout=5
+                        master_pb2.GetMasterConfigurationRequest(), timeout=2
                     )
             except grpc.RpcError as err:
                 log.info("checkWithMaster %s: %s", master, err.code())
