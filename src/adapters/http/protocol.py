@@ -290,19 +290,24 @@ class HttpProtocol(asyncio.Protocol):
         connection is gone or the body failed halfway (it is then closed: the client must
         not take a short body for a whole one)."""
         iterator = iter(pieces)
-        while True:
-            try:
-                piece = await asyncio.to_thread(next, iterator, None)
-            except Exception:  # noqa: BLE001 - mid-body: nothing to answer, only to cut
-                log.exception("streaming a body failed")
-                self.transport.close()
-                return False
-            if piece is None:
-                return True
-            if self.closing:
-                return False
-            self.transport.write(piece)
-            await self.writable.wait()
+        try:
+            while True:
+                try:
+                    piece = await asyncio.to_thread(next, iterator, None)
+                except Exception:  # noqa: BLE001 - mid-body: nothing to answer, only to cut
+                    log.exception("streaming a body failed")
+                    self.transport.close()
+                    return False
+                if piece is None:
+                    return True
+                if self.closing:
+                    return False
+                self.transport.write(piece)
+                await self.writable.wait()
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()  # a body abandoned halfway lets go of its file or connection
 
 
 class HttpServer:
