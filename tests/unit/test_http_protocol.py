@@ -3,18 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 
 import pytest
 
-from seaweed_volume.adapters.http.app import create_app
-from seaweed_volume.adapters.http.context import HttpContext
-from seaweed_volume.adapters.http.protocol import HttpServer
-from seaweed_volume.config import VolumeServerConfig
-from seaweed_volume.container import build_container
-from tests.support.go_cluster import free_port_pair
+from tests.support.native_server import running_native
 
 FID = "3,01637037d6"
 
@@ -24,29 +17,8 @@ IDLE_SECONDS = 1
 
 @pytest.fixture
 def server(tmp_path):
-    config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[2])
-    store = build_container(config).store()
-    store.add_volume(3)
-    ctx = HttpContext(store, config)
-    port = free_port_pair()
-    loop = asyncio.new_event_loop()
-    native = HttpServer(ctx, create_app(ctx), public=False, idle_timeout=IDLE_SECONDS)
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(native.start("127.0.0.1", port))
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield port
-    asyncio.run_coroutine_threadsafe(native.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    store.close()
+    with running_native(str(tmp_path), idle_timeout=IDLE_SECONDS) as running:
+        yield running.port
 
 
 def exchange(

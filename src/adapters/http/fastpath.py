@@ -12,6 +12,7 @@ thread hop. Large bodies go to a worker thread so they never stall other request
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,6 +22,15 @@ from .dispatch import dispatch, is_framework_route
 from .responses import HttpReply, HttpRequest
 
 _CANONICAL: dict[str, bytes] = {}
+_STATUS_LINES = {
+    status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
+    for status in HTTPStatus
+}
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else b"HTTP/1.1 %d Status\r\n" % status
 
 
 def canonical_name(name: str) -> bytes:

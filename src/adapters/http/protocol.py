@@ -23,13 +23,12 @@ import httptools
 from starlette.types import ASGIApp
 
 from .context import HttpContext
-from .dispatch import answer_now, answer_plain_read, dispatch, is_framework_route
-from .fastpath import canonical_name, encode_headers
+from .dispatch import answer_now, dispatch, is_framework_route
+from .fastpath import canonical_name, encode_headers, status_line
+from .plain_reads import PlainReads, per_request_tail
 from .responses import HttpReply, HttpRequest, http_date
 
 log = logging.getLogger(__name__)
-
-_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 
 
 class _DateHeader:
@@ -53,7 +52,7 @@ _date = _DateHeader()
 def serialize(
     status: int, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool
 ) -> bytes:
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Status"))]
+    lines = [status_line(status)]
     for name, value in headers:
         lines.append(name + b": " + value + b"\r\n")
     lines.append(b"Date: " + _date.get() + b"\r\n")
@@ -231,6 +230,8 @@ class HttpProtocol(asyncio.Protocol):
         """Most requests (small reads and writes) need no waiting: answer them right here,
         without a task, when nothing earlier on this connection is still being answered."""
         try:
+            if self._plain_read(request):
+                return True
             answer = self.server.answer_now(request)
         except Exception:  # noqa: BLE001 - one bad request must not kill the connection
             log.exception("unhandled error serving %s %s", request.method, request.url)
@@ -249,6 +250,23 @@ class HttpProtocol(asyncio.Protocol):
             else:  # the answer is still buffered: release its bytes once it drains
                 self.pending.append(_Drained(request.on_sent))
                 self.worker = self.server.loop.create_task(self._serve_pending())
+        if not keep_alive:
+            self.transport.close()
+        return True
+
+    def _plain_read(self, request: _Request) -> bool:
+        """The plain-read lane (:mod:`.plain_reads`): the answer written in one piece."""
+        if request.method not in ("GET", "HEAD") or b"?" in request.url:
+            return False
+        server = self.server
+        found = server.plain_reads.answer(
+            request.method, request.url.decode("latin-1"), request.headers, request.client
+        )
+        if found is None:
+            return False
+        head, body = found
+        keep_alive = request.keep_alive and not server.stopping
+        self.transport.write(b"".join((head, per_request_tail(keep_alive, _date.get()), body)))
         if not keep_alive:
             self.transport.close()
         return True
@@ -319,6 +337,7 @@ class HttpServer:
         self.public = public
         self.idle_timeout = idle_timeout
         self.server_header = ctx.server_header.encode()
+        self.plain_reads = PlainReads(ctx, self.server_header, public)
         self.connections: set[HttpProtocol] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping = False
@@ -368,19 +387,7 @@ class HttpServer:
 
     def answer_now(self, request: _Request) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """The answer when it needs no waiting (see :func:`.dispatch.answer_now`)."""
-        method = request.method
-        if method in ("GET", "HEAD") and b"?" not in request.url:
-            reply = answer_plain_read(
-                self.ctx,
-                method,
-                request.url.decode("latin-1"),
-                request.headers,
-                request.client,
-                self.public,
-            )
-            if reply is not None:
-                return self._encode(request, reply)  # type: ignore[return-value]
-        elif method not in ("POST", "PUT", "OPTIONS"):
+        if request.method not in ("GET", "HEAD", "POST", "PUT", "OPTIONS"):
             return None
         _, _, _, http_request = self._request(request)
         if http_request is None:

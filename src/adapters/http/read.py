@@ -11,7 +11,7 @@ import re
 import uuid
 import zlib
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ...core import stats
 from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound, SizeLimitExceeded
@@ -26,6 +26,10 @@ from .fid_path import FidPath, go_ext, parse_url_path
 from .images import CROPPABLE, RESIZABLE
 from .proxy import read_elsewhere
 from .responses import HttpReply, HttpRequest, bare, http_date, http_error, write_json_error
+
+if TYPE_CHECKING:
+    from ...core.needle.record import Needle
+    from ...core.volume.volume import Volume
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +68,23 @@ def format_media_param(key: str, value: str) -> str:
 
 
 _PLAIN_FID = re.compile(r"/(\d{1,10}),([0-9a-fA-F]{9,24})")
-_CONDITIONAL = frozenset({b"range", b"if-none-match", b"if-modified-since", b"origin"})
+CONDITIONAL_HEADERS = frozenset({b"range", b"if-none-match", b"if-modified-since", b"origin"})
+"""Request headers that take a read off the plain lane."""
 
 
 def read_plain(
     ctx: HttpContext, method: str, path: str, raw_headers: list[tuple[bytes, bytes]], client: str
-) -> HttpReply | None:
+) -> tuple[HttpReply, Volume, Needle] | None:
     """The most common read in few steps: ``GET|HEAD /vid,keycookie`` without a query, range,
     condition, CORS origin or read key, of a small, plain, local needle. The answer is built by
     the same code as any read's (:func:`_answer`); anything else, including every error,
-    returns ``None`` for the general path."""
+    returns ``None`` for the general path. The volume and needle come along for
+    :mod:`.plain_reads`, which keeps the answer's head."""
     match = _PLAIN_FID.fullmatch(path)
     if match is None or ctx.guard.read_key:
         return None
     for name, _ in raw_headers:
-        if name in _CONDITIONAL:
+        if name in CONDITIONAL_HEADERS:
             return None
     volume = ctx.store.find_volume(int(match[1]) & 0xFFFFFFFF)
     if volume is None:
@@ -97,7 +103,7 @@ def read_plain(
     request = HttpRequest(method, path, {}, {}, b"", client)
     reply = _answer(ctx, request, FidPath(match[1], key_cookie, "", ""), volume, needle, True)
     reply.cost = needle.size
-    return reply
+    return reply, volume, needle
 
 
 def read_elsewhere_for_load(ctx: HttpContext, request: HttpRequest) -> HttpReply:

@@ -217,6 +217,19 @@ class Volume:
             raise NotFound()
         return needle
 
+    def locate(self, needle_id: int) -> tuple[int, int] | None:
+        """(offset, size) the index holds for a needle; size negative once deleted."""
+        return self.needle_map.get(needle_id)
+
+    def live_blob(self, needle_id: int, offset: int, size: int) -> bytes | None:
+        """The stored bytes of a live needle, unparsed, when the index still places it at
+        ``offset`` with ``size`` (Go's ``ReadNeedleBlob`` after a lookup); ``None`` when it
+        moved, was deleted or compacted away. Callers that keep a decoded copy of the record
+        revalidate it this way and check the CRC themselves."""
+        if self.needle_map.get(needle_id) != (offset, size):
+            return None
+        return self.dat.read_at(actual_size(size, self.version), offset)
+
     def _live_entry(self, needle_id: int, read_deleted: bool) -> tuple[int, int]:
         entry = self.needle_map.get(needle_id)
         if entry is None or entry[0] == 0:
