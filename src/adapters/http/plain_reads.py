@@ -16,6 +16,7 @@ matter of the clock.
 
 from __future__ import annotations
 
+import random
 import struct
 import time
 
@@ -24,7 +25,7 @@ from ...core.crc import crc32c_of, is_accepted
 from ...core.needle.record import META_HEAD_SIZE
 from ...core.types import NEEDLE_HEADER_SIZE
 from .context import HttpContext
-from .dispatch import answer_plain_read, request_id
+from .dispatch import answer_plain_read
 from .fastpath import encode_headers, status_line
 from .read import CONDITIONAL_HEADERS
 
@@ -145,8 +146,17 @@ def encode_head(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
 
 
 def per_request_tail(keep_alive: bool, date: bytes) -> bytes:
-    tail = b"X-Amz-Request-Id: " + request_id().encode() + b"\r\nDate: " + date + b"\r\n"
-    return tail + (b"\r\n" if keep_alive else b"Connection: close\r\n\r\n")
+    """What differs on every answer: the request id (as :func:`.dispatch.request_id` makes
+    it), ``Date``, and the blank line, after ``Connection: close`` when the connection ends."""
+    return _TAIL % (
+        time.time_ns(),
+        random.getrandbits(32),
+        date,
+        b"\r\n" if keep_alive else b"Connection: close\r\n\r\n",
+    )
+
+
+_TAIL = b"X-Amz-Request-Id: %X%08X\r\nDate: %s\r\n%s"
 
 
 def _conditional(raw_headers: list[tuple[bytes, bytes]]) -> bool:
