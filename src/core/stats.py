@@ -95,6 +95,13 @@ class _Scalar(_Family):
     def get(self, *labels: str) -> float:
         return self.values.get(labels, 0.0)
 
+    def touch(self, *labels: str) -> None:
+        """Make the series exist (at 0) without changing it: what an increment and its
+        decrement leave behind, for work done between two scrapes."""
+        if labels not in self.values:
+            with self._lock:
+                self.values.setdefault(labels, 0.0)
+
     def lines(self) -> list[str]:
         with self._lock:
             items = sorted(self.values.items(), key=lambda item: self._order(item[0]))

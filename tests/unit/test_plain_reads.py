@@ -120,3 +120,62 @@ def test_kept_heads_are_bounded(server, monkeypatch) -> None:
         assert request(server, "GET", f"/3,{key:02x}637037d6")[0] == 200
     assert len(kept(server)) == 4
     assert ("GET", "/3,0a637037d6") in kept(server)
+
+
+UPLOADS = [
+    # (raw headers, body, query): a spread of names, types and stamps
+    ({"Content-Type": "image/bench"}, os.urandom(300), ""),
+    ({"Content-Type": "application/octet-stream"}, b"%PDF-1.4 sniffed as pdf", ""),
+    ({"Content-Type": "application/octet-stream"}, b"<html><body>sniffed</body></html>", ""),
+    ({"Content-Type": "text/x-random"}, os.urandom(200), "?ts=1700000000"),
+    ({"Content-Type": "image/png", "Content-Disposition": 'inline; filename="a b.png"'}, b"x", ""),
+    (
+        {"Content-Type": "application/x-y", "Content-Disposition": 'inline; filename="naïve"'},
+        b"y",
+        "",
+    ),
+    (
+        {
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": 'inline; filename="p.gif"',
+        },
+        b"z",
+        "",
+    ),
+    ({"Content-Type": "image/bench"}, b"", ""),
+]
+
+
+@pytest.mark.parametrize("index", range(len(UPLOADS)))
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_plain_head_is_what_the_general_code_writes(tmp_path, index: int, method: str) -> None:
+    """The lane writes first-read heads itself; they must equal the general answer's."""
+    from seaweed_volume.adapters.http import read, write
+    from seaweed_volume.adapters.http.fastpath import encode_headers
+    from seaweed_volume.adapters.http.plain_reads import plain_head
+    from seaweed_volume.adapters.http.responses import HttpRequest
+
+    headers, body, query = UPLOADS[index]
+    with running_native(str(tmp_path)) as server:
+        ctx = server.native.ctx
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        upload = HttpRequest.from_raw("PUT", f"/{FID}", query.lstrip("?").encode(), raw, body)
+        assert server.call(write.write_needle, ctx, upload).status == 201
+        found = server.call(read.plain_needle, ctx, f"/{FID}", [])
+        assert found is not None
+        general = read.plain_reply(ctx, method, f"/{FID}", "", found)
+        expected = sorted(encode_headers(general, b"SeaweedFS Volume"))
+        head = plain_head(found[1], method == "HEAD", b"SeaweedFS Volume")
+        lines = head.split(b"\r\n")
+        assert lines[0] == b"HTTP/1.1 200 OK" and lines[-1] == b""
+        assert sorted(tuple(line.split(b": ", 1)) for line in lines[1:-1]) == expected
+
+
+def test_pairs_are_left_to_the_general_code(server) -> None:
+    status, _, _ = request(
+        server, "PUT", f"/{FID}", b"paired", **{"Content-Type": "image/x", "Seaweed-Tag": "v"}
+    )
+    assert status == 201
+    for _ in range(2):
+        status, headers, body = request(server, "GET", f"/{FID}")
+        assert (status, body, headers["tag"]) == (200, b"paired", "v")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import TYPE_CHECKING
 
 from ...core import stats
 from ...core.file_id import parse_volume_id
@@ -22,10 +21,6 @@ from .context import HttpContext
 from .fid_path import parse_url_path
 from .proxy import PROXIED
 from .responses import HttpReply, HttpRequest, write_json_error
-
-if TYPE_CHECKING:
-    from ...core.needle.record import Needle
-    from ...core.volume.volume import Volume
 
 FRAMEWORK_ROUTES = frozenset({"/docs", "/openapi.json", "/docs/oauth2-redirect"})
 _CORS_METHODS = "PUT, POST, GET, DELETE, OPTIONS"
@@ -199,20 +194,6 @@ class _Measure:
         if status is not None:
             stats.REQUESTS.inc(self.label, str(status))
             stats.REQUEST_SECONDS.observe(time.perf_counter() - self.started, self.label)
-
-
-def answer_plain_read(
-    ctx: HttpContext, method: str, path: str, raw_headers: list, client: str, public: bool
-) -> tuple[HttpReply, Volume, Needle] | None:
-    """:func:`.read.read_plain` with the file handlers' metrics, or ``None``."""
-    if ctx.downloads.limit:
-        return None  # in-flight accounting and its waits: the general path
-    measure = _Measure(method, public)
-    found = read.read_plain(ctx, method, path, raw_headers, client)
-    measure.done(None if found is None else found[0].status)
-    if found is not None:
-        _finish(method, found[0])
-    return found
 
 
 def answer_now(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply | None:

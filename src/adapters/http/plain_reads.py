@@ -1,13 +1,15 @@
-"""The plain-read lane: ``GET|HEAD /vid,keycookie`` answered in a pread, a CRC and a join.
+"""The plain-read lane: ``GET|HEAD /vid,keycookie`` of a small needle in few steps.
 
 Most reads a volume server sees are plain: no query, range, condition or CORS origin, a small
-local needle. The first read of a path is answered by the general code (:func:`.read.read_plain`
-builds it exactly as any read); its status line and headers are then kept, keyed by method and
-path, with where the record lies. A repeated read revalidates that place against the needle
-map (:meth:`~...core.volume.volume.Volume.live_blob`), reads the record, compares its header and
+local needle (:func:`.read.plain_needle` says which). Their answer is a fixed function of the
+record, so it is written here straight from the needle (:func:`plain_head`, which falls back
+to the general :func:`.read.plain_reply` for pairs), and kept: keyed by method and path, with
+where the record lies. A repeated read revalidates that place against the needle map
+(:meth:`~...core.volume.volume.Volume.live_blob`), re-reads the record, compares its header and
 checks the data CRC as Go's ``ReadNeedle`` does on every read, then sends the kept head with a
 fresh request id and ``Date``. Anything that does not match exactly (moved, overwritten,
-deleted, compacted, remounted, corrupted) falls back to the general path, which answers it.
+deleted, compacted, remounted, corrupted) goes the first-read way again, and any error goes to
+the general path, which answers it.
 
 The kept heads are bounded (:data:`CAPACITY` entries, a few hundred bytes each), so memory does
 not grow with the number of needles. Needles with a TTL are never kept: their expiry is a
@@ -22,12 +24,14 @@ import time
 
 from ...core import stats
 from ...core.crc import crc32c_of, is_accepted
+from ...core.needle.mime_types import detect_content_type, type_by_extension
 from ...core.needle.record import META_HEAD_SIZE
 from ...core.types import NEEDLE_HEADER_SIZE
 from .context import HttpContext
-from .dispatch import answer_plain_read
 from .fastpath import encode_headers, status_line
-from .read import CONDITIONAL_HEADERS
+from .fid_path import go_ext
+from .read import CONDITIONAL_HEADERS, format_media_param, plain_needle, plain_reply
+from .responses import http_date
 
 CAPACITY = 16384
 """Kept answer heads; the oldest goes first when full."""
@@ -35,6 +39,7 @@ CAPACITY = 16384
 _CHECKSUM = struct.Struct(">I")
 _HEADER = struct.Struct(">IQi")
 _REQUEST_ID = b"X-Amz-Request-Id"
+_OCTET_STREAM = b"application/octet-stream"
 
 
 class _Kept:
@@ -82,34 +87,44 @@ class PlainReads:
         ctx = self.ctx
         if ctx.downloads.limit:
             return None  # in-flight accounting and its waits: the general path
+        started = time.perf_counter()
         kept = self._kept.get((method, path))
         if kept is not None and not _conditional(raw_headers):
-            started = time.perf_counter()
-            body = self._revalidate(kept, path)
+            body = self._revalidate(kept)
             if body is not None:
-                stats.REQUESTS.inc(method, "200")
-                stats.REQUEST_SECONDS.observe(time.perf_counter() - started, method)
+                self._measure(method, started)
                 return kept.head, body
             del self._kept[(method, path)]
-        found = answer_plain_read(ctx, method, path, raw_headers, client, self.public)
+        found = plain_needle(ctx, path, raw_headers)
         if found is None:
             return None
-        reply, volume, needle = found
-        head = encode_head(
-            reply.status,
-            [h for h in encode_headers(reply, self.server_header) if h[0] != _REQUEST_ID],
-        )
-        body = b"" if reply.head_only else reply.body
-        if reply.status == 200 and reply.stream is None and _keepable(volume, needle):
+        volume, needle, _ = found
+        head_only = method == "HEAD"
+        head = plain_head(needle, head_only, self.server_header)
+        if head is None:
+            reply = plain_reply(ctx, method, path, client, found)
+            head = encode_head(
+                reply.status,
+                [h for h in encode_headers(reply, self.server_header) if h[0] != _REQUEST_ID],
+            )
+        if _keepable(volume, needle):
             location = volume.locate(needle.id)
             if location is not None and location[1] == needle.size:
                 if len(self._kept) >= CAPACITY:
                     del self._kept[next(iter(self._kept))]
-                kept = _Kept(volume, needle, location[0], head, reply.head_only)
-                self._kept[(method, path)] = kept
-        return head, body
+                self._kept[(method, path)] = _Kept(volume, needle, location[0], head, head_only)
+        if not self.public:
+            stats.IN_FLIGHT_REQUESTS.touch(method)  # answered between two scrapes
+        self._measure(method, started)
+        return head, b"" if head_only else needle.data
 
-    def _revalidate(self, kept: _Kept, path: str) -> bytes | None:
+    @staticmethod
+    def _measure(method: str, started: float) -> None:
+        """Go's file-handler metrics for a 200 (in flight only while on the event loop)."""
+        stats.REQUESTS.inc(method, "200")
+        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, method)
+
+    def _revalidate(self, kept: _Kept) -> bytes | None:
         """The data when the record is still where it was and intact, else ``None``."""
         volume = kept.volume
         if (
@@ -118,10 +133,8 @@ class PlainReads:
         ):
             return None
         record = volume.live_blob(kept.needle_id, kept.offset, kept.size)
-        if record is None:
-            return None
-        if record[:NEEDLE_HEADER_SIZE] != kept.header:
-            return None  # 4-byte offsets past 32 GiB wrap: the general path knows
+        if record is None or record[:NEEDLE_HEADER_SIZE] != kept.header:
+            return None  # (4-byte offsets past 32 GiB wrap: the first-read way knows)
         data = record[META_HEAD_SIZE : kept.data_end]
         actual = crc32c_of(data)
         if actual != kept.checksum:
@@ -130,6 +143,44 @@ class PlainReads:
         if len(record) < at + 4 or not is_accepted(_CHECKSUM.unpack_from(record, at)[0], actual):
             return None
         return b"" if kept.head_only else data
+
+
+def plain_head(needle, head_only: bool, server_header: bytes) -> bytes | None:
+    """The 200 answer's head for a plain needle, as :func:`.read.plain_reply` and
+    ``encode_headers`` would write it (``writeResponseContent`` in Go; tests hold the two
+    equal): ``Last-Modified``, ``Etag``, the type (stored, else by the name's extension, else
+    sniffed from the data of a GET), ``Accept-Ranges``, ``Content-Disposition`` from the
+    stored name, ``Content-Length``, ``Server``. ``None`` for needles with pairs (extra
+    headers): the general code writes those."""
+    if needle.has_pairs and needle.pairs:
+        return None
+    lines = [b"HTTP/1.1 200 OK\r\n"]
+    if needle.last_modified:
+        lines.append(b"Last-Modified: %s\r\n" % http_date(needle.last_modified).encode())
+    lines.append(b'Etag: "%08x"\r\n' % needle.checksum)
+    filename = needle.name.decode("utf-8", "replace") if needle.name else ""
+    mime = needle.mime
+    if mime.startswith(_OCTET_STREAM):
+        mime = b""
+    try:
+        if mime:
+            mime = mime.decode("utf-8", "replace").encode("latin-1")
+        elif filename:
+            mime = type_by_extension(go_ext(filename)).encode("latin-1")
+        if mime:
+            lines.append(b"Content-Type: %s\r\n" % mime)
+        lines.append(b"Accept-Ranges: bytes\r\n")
+        if filename:
+            disposition = "inline; " + format_media_param("filename", filename)
+            lines.append(b"Content-Disposition: %s\r\n" % disposition.encode("latin-1"))
+    except UnicodeEncodeError:
+        return None  # the general path fails the same way, and answers it
+    data = needle.data
+    if not mime and data and not head_only:
+        lines.append(b"Content-Type: %s\r\n" % detect_content_type(data[:512]).encode())
+    lines.append(b"Content-Length: %d\r\n" % len(data))
+    lines.append(b"Server: %s\r\n" % server_header)
+    return b"".join(lines)
 
 
 def _keepable(volume, needle) -> bool:

@@ -72,14 +72,13 @@ CONDITIONAL_HEADERS = frozenset({b"range", b"if-none-match", b"if-modified-since
 """Request headers that take a read off the plain lane."""
 
 
-def read_plain(
-    ctx: HttpContext, method: str, path: str, raw_headers: list[tuple[bytes, bytes]], client: str
-) -> tuple[HttpReply, Volume, Needle] | None:
-    """The most common read in few steps: ``GET|HEAD /vid,keycookie`` without a query, range,
-    condition, CORS origin or read key, of a small, plain, local needle. The answer is built by
-    the same code as any read's (:func:`_answer`); anything else, including every error,
-    returns ``None`` for the general path. The volume and needle come along for
-    :mod:`.plain_reads`, which keeps the answer's head."""
+def plain_needle(
+    ctx: HttpContext, path: str, raw_headers: list[tuple[bytes, bytes]]
+) -> tuple[Volume, Needle, FidPath] | None:
+    """The needle of the most common read: ``GET|HEAD /vid,keycookie`` without a query,
+    range, condition, CORS origin or read key, of a small, plain (neither compressed nor a
+    chunk manifest), local needle. Anything else, including every error, is ``None``: the
+    general path reads again and answers it."""
     match = _PLAIN_FID.fullmatch(path)
     if match is None or ctx.guard.read_key:
         return None
@@ -100,10 +99,16 @@ def read_plain(
         or needle.is_compressed
     ):
         return None
+    return volume, needle, FidPath(match[1], key_cookie, "", "")
+
+
+def plain_reply(
+    ctx: HttpContext, method: str, path: str, client: str, found: tuple[Volume, Needle, FidPath]
+) -> HttpReply:
+    """The answer to a :func:`plain_needle` read, built as any read's (:func:`_answer`)."""
+    volume, needle, parts = found
     request = HttpRequest(method, path, {}, {}, b"", client)
-    reply = _answer(ctx, request, FidPath(match[1], key_cookie, "", ""), volume, needle, True)
-    reply.cost = needle.size
-    return reply, volume, needle
+    return _answer(ctx, request, parts, volume, needle, True)
 
 
 def read_elsewhere_for_load(ctx: HttpContext, request: HttpRequest) -> HttpReply:
