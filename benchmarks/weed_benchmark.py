@@ -24,6 +24,7 @@ from tests.support.go_cluster import GoCluster, weed_binary  # noqa: E402
 from tests.support.our_server import OurServer  # noqa: E402
 
 _RATE = re.compile(r"Requests per second:\s+([\d.]+)")
+_FAILED = re.compile(r"Failed requests:\s+(\d+)")
 
 
 def run_benchmark(master_port: int, n: int, concurrency: int) -> tuple[float, float]:
@@ -41,7 +42,8 @@ def run_benchmark(master_port: int, n: int, concurrency: int) -> tuple[float, fl
         timeout=1800,
     )
     rates = [float(r) for r in _RATE.findall(result.stdout)]
-    if len(rates) != 2:
+    failed = sum(int(f) for f in _FAILED.findall(result.stdout))
+    if len(rates) != 2 or failed or not all(rates):
         raise RuntimeError(f"unexpected weed benchmark output:\n{result.stdout}\n{result.stderr}")
     return rates[0], rates[1]
 
