@@ -6,7 +6,10 @@ multipart part whose disposition does not parse has no file name.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 
 TSPECIALS = frozenset('()<>@,;:\\"/[]?=')
 
@@ -63,8 +66,26 @@ def _consume_param(text: str) -> tuple[str, str, str]:
     return key.lower(), value, after
 
 
-def parse_media_type(value: str) -> tuple[str, dict[str, str]]:
-    """``mime.ParseMediaType``: the lower-case type and its parameters, or Go's error."""
+def parse_media_type(value: str) -> tuple[str, Mapping[str, str]]:
+    """``mime.ParseMediaType``: the lower-case type and its (read-only) parameters, or Go's
+    error. Short values are remembered: uploads repeat the same types and dispositions, and a
+    multipart upload asks several times."""
+    if len(value) > _CACHED_LENGTH:
+        media_type, params = _parse(value)
+        return media_type, MappingProxyType(params)
+    return _parse_remembered(value)
+
+
+_CACHED_LENGTH = 256
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_remembered(value: str) -> tuple[str, Mapping[str, str]]:
+    media_type, params = _parse(value)
+    return media_type, MappingProxyType(params)
+
+
+def _parse(value: str) -> tuple[str, dict[str, str]]:
     base = value.split(";", 1)[0]
     media_type = base.lower().strip()
     kind, rest = _consume_token(media_type)
