@@ -132,63 +132,48 @@ class Needle:
         return f"{self.checksum:08x}"
 
     # --- encoding --------------------------------------------------------------------------
-    def body_size(self, version: int) -> int:
-        """The header ``size`` this needle gets when written in ``version``."""
-        if version == 1:
-            return len(self.data)
-        if not self.data:
-            return 0
-        size = DATA_SIZE_AND_FLAGS + len(self.data)
-        if self.has_name:
-            size += 1 + min(len(self.name), MAX_NAME_SIZE)
-        if self.has_mime:
-            size += 1 + len(self.mime)
-        if self.has_last_modified:
-            size += LAST_MODIFIED_BYTES
-        if self.has_ttl:
-            size += TTL_BYTES
-        if self.has_pairs:
-            size += 2 + len(self.pairs)
-        return size
-
     def to_bytes(self, version: int) -> bytes:
         """Serialise as Go's ``writeNeedleByVersion``; also sets ``size``.
 
         The stored checksum is ``self.checksum`` as it stands: uploads set it from the data
         (:meth:`update_checksum`), while a tombstone keeps the deleted needle's, as Go does.
+        Pieces are joined once (a hot path: every upload).
         """
-        if len(self.mime) > MAX_MIME_SIZE or len(self.pairs) > MAX_PAIRS_SIZE:
+        mime, pairs, data, flags = self.mime, self.pairs, self.data, self.flags
+        if len(mime) > MAX_MIME_SIZE or len(pairs) > MAX_PAIRS_SIZE:
             raise NeedleError("needle mime or pairs too long")
-        self.size = self.body_size(version)
-        out = bytearray()
-        out += self.cookie.to_bytes(4, "big")
-        out += self.id.to_bytes(8, "big")
-        out += self.size.to_bytes(4, "big")
+        pieces: list[bytes] = [b""]
         if version == 1:
-            out += self.data
-        elif self.data:
-            out += len(self.data).to_bytes(4, "big")
-            out += self.data
-            out.append(self.flags & 0xFF)
-            if self.has_name:
+            size = len(data)
+            pieces.append(data)
+        elif data:
+            size = DATA_SIZE_AND_FLAGS + len(data)
+            pieces += (_U32.pack(len(data)), data, _BYTE[flags & 0xFF])
+            if flags & FLAG_HAS_NAME:
                 name = self.name[:MAX_NAME_SIZE]
-                out.append(len(name))
-                out += name
-            if self.has_mime:
-                out.append(len(self.mime))
-                out += self.mime
-            if self.has_last_modified:
-                out += self.last_modified.to_bytes(8, "big")[8 - LAST_MODIFIED_BYTES :]
-            if self.has_ttl:
-                out += self.ttl.to_bytes()
-            if self.has_pairs:
-                out += len(self.pairs).to_bytes(2, "big")
-                out += self.pairs
-        out += self.checksum.to_bytes(4, "big")
+                pieces += (_BYTE[len(name)], name)
+                size += 1 + len(name)
+            if flags & FLAG_HAS_MIME:
+                pieces += (_BYTE[len(mime)], mime)
+                size += 1 + len(mime)
+            if flags & FLAG_HAS_LAST_MODIFIED:
+                pieces.append(_U64.pack(self.last_modified)[8 - LAST_MODIFIED_BYTES :])
+                size += LAST_MODIFIED_BYTES
+            if flags & FLAG_HAS_TTL:
+                pieces.append(self.ttl.to_bytes())
+                size += TTL_BYTES
+            if flags & FLAG_HAS_PAIRS:
+                pieces += (_U16.pack(len(pairs)), pairs)
+                size += 2 + len(pairs)
+        else:
+            size = 0
+        self.size = size
+        pieces[0] = _HEADER.pack(self.cookie, self.id, size)
+        pieces.append(_U32.pack(self.checksum))
         if version == 3:
-            out += self.append_at_ns.to_bytes(8, "big")
-        out += self._padding_bytes(version)
-        return bytes(out)
+            pieces.append(_U64.pack(self.append_at_ns))
+        pieces.append(self._padding_bytes(version))
+        return b"".join(pieces)
 
     def _padding_bytes(self, version: int) -> bytes:
         """Go writes padding from its 24-byte scratch header after the footer went into it.
@@ -331,6 +316,7 @@ class Needle:
 
 
 _HEADER = struct.Struct(">IQi")
+_BYTE = [bytes((value,)) for value in range(256)]
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
