@@ -119,7 +119,8 @@ class Gauge(_Scalar):
     kind = "gauge"
 
     def dec(self, *labels: str) -> None:
-        self.inc(*labels, amount=-1.0)
+        with self._lock:
+            self.values[labels] = self.values.get(labels, 0.0) - 1.0
 
     def set(self, value: float, *labels: str) -> None:
         with self._lock:
