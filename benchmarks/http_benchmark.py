@@ -29,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from benchmarks.results import status_bytes, store_result  # noqa: E402
+from benchmarks.results import alternating, status_bytes, store_result  # noqa: E402
 from tests.support.pair import go_and_ours  # noqa: E402
 
 TESTS = ("GET", "POST", "POST fsync")
@@ -134,7 +134,7 @@ def main() -> None:
             preload(url)
         for round_number in range(args.rounds):
             for test in tests:
-                for name, url in urls.items():
+                for name, url in alternating(list(urls.items()), round_number):
                     if test == "GET":
                         script = GET_SCRIPT % {"count": PRELOADED}
                     else:

@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from benchmarks.http_benchmark import server_pid  # noqa: E402
-from benchmarks.results import status_bytes, store_result  # noqa: E402
+from benchmarks.results import alternating, status_bytes, store_result  # noqa: E402
 from tests.support.pair import go_and_ours  # noqa: E402
 
 FID = "/1,7777deadbeef"
@@ -86,7 +86,7 @@ def main() -> None:
             upload(url, content)
         del content
         for round_number in range(args.rounds):
-            for name, url in urls.items():
+            for name, url in alternating(list(urls.items()), round_number):
                 speed, growth = download(url, pids[name], args.mb * 1_000_000)
                 figures[name].append((speed, growth))
                 print(

@@ -47,3 +47,9 @@ def load_results() -> dict[str, dict]:
                 with open(os.path.join(RESULTS_DIR, entry)) as src:
                     found[entry[: -len(".json")]] = json.load(src)
     return found
+
+
+def alternating(pairs: list, round_number: int) -> list:
+    """``pairs`` in their order on even rounds, reversed on odd ones: the machine's speed
+    drifts, so neither server should always go first."""
+    return pairs if round_number % 2 == 0 else pairs[::-1]

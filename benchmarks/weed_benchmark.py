@@ -19,7 +19,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from benchmarks.results import status_bytes, store_result  # noqa: E402
+from benchmarks.results import alternating, status_bytes, store_result  # noqa: E402
 from tests.support.go_cluster import GoCluster, weed_binary  # noqa: E402
 from tests.support.our_server import OurServer  # noqa: E402
 
@@ -80,7 +80,8 @@ def main() -> None:
         ours.start()
         ours.wait_registered(our_cluster.master_url)
         for round_number in range(args.rounds):
-            for name, cluster in (("go", go_cluster), ("ours", our_cluster)):
+            order = [("go", go_cluster), ("ours", our_cluster)]
+            for name, cluster in alternating(order, round_number):
                 rates = run_benchmark(cluster.master_port, args.n, args.c)
                 results[name].append(rates)
                 print(
