@@ -69,11 +69,14 @@ class DiskFile:
         return os.pread(self._fd, length, offset)
 
     def write_at(self, data: bytes, offset: int) -> None:
-        view = memoryview(data)
-        written = 0
-        while written < len(view):
-            written += os.pwrite(self._fd, view[written:], offset + written)
-        self._size = max(self._size, offset + len(view))
+        written = os.pwrite(self._fd, data, offset)
+        if written < len(data):  # a short write: go on with the rest
+            view = memoryview(data)
+            while written < len(view):
+                written += os.pwrite(self._fd, view[written:], offset + written)
+        end = offset + len(data)
+        if end > self._size:
+            self._size = end
 
     def append(self, data: bytes) -> int:
         """Write at the end; returns the offset the data starts at."""

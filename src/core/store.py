@@ -80,9 +80,11 @@ class Store:
         )
 
     def _require(self, vid: int, message: str) -> Volume:
+        """The volume, or :class:`VolumeNotFound` with ``message`` formatted (``{vid}``,
+        ``{ip}``, ``{port}``) only then: writes and reads pass here every time."""
         volume = self.find_volume(vid)
         if volume is None:
-            raise VolumeNotFound(message)
+            raise VolumeNotFound(message.format(vid=vid, ip=self.ip, port=self.port))
         return volume
 
     # --- volume lifecycle --------------------------------------------------------------------
@@ -192,12 +194,12 @@ class Store:
     def mark_volume_read_only(
         self, vid: int, persist: bool = False, can_delete: bool = False
     ) -> None:
-        volume = self._require(vid, f"volume {vid} not found")
+        volume = self._require(vid, "volume {vid} not found")
         volume.mark_read_only(persist, can_delete)
         self._publish(VolumeEventKind.STATE_CHANGED, volume)
 
     def mark_volume_writable(self, vid: int) -> None:
-        volume = self._require(vid, f"volume {vid} not found")
+        volume = self._require(vid, "volume {vid} not found")
         volume.mark_writable()
         self._publish(VolumeEventKind.STATE_CHANGED, volume)
 
@@ -232,13 +234,13 @@ class Store:
 
     # --- vacuum ------------------------------------------------------------------------------
     def check_compact_volume(self, vid: int) -> float:
-        volume = self._require(vid, f"volume id {vid} is not found during check compact")
+        volume = self._require(vid, "volume id {vid} is not found during check compact")
         return vacuum.garbage_level(volume)
 
     def compact_volume(
         self, vid: int, preallocate: int = 0, bytes_per_second: int = 0, progress=None
     ) -> None:
-        volume = self._require(vid, f"volume id {vid} is not found during compact")
+        volume = self._require(vid, "volume id {vid} is not found during compact")
         vacuum.compact(volume, preallocate, bytes_per_second, progress)
 
     def commit_compact_volume(self, vid: int) -> tuple[bool, int]:
@@ -253,20 +255,20 @@ class Store:
         return reloaded.is_read_only, reloaded.dat_size()
 
     def cleanup_compact_volume(self, vid: int) -> None:
-        volume = self._require(vid, f"volume id {vid} is not found during cleaning up")
+        volume = self._require(vid, "volume id {vid} is not found during cleaning up")
         vacuum.cleanup(volume)
 
     # --- needles -----------------------------------------------------------------------------
     def write_needle(
         self, vid: int, needle: Needle, check_cookie: bool = True, fsync: bool = False
     ) -> WriteResult:
-        volume = self._require(vid, f"volume {vid} not found on {self.ip}:{self.port}")
+        volume = self._require(vid, "volume {vid} not found on {ip}:{port}")
         if volume.is_read_only:
             raise ReadOnlyVolume(f"volume {vid} is read only")
         return volume.write_needle(needle, check_cookie=check_cookie, fsync=fsync)
 
     def delete_needle(self, vid: int, needle_id: int, cookie: int) -> int:
-        volume = self._require(vid, f"volume {vid} not found on {self.ip}:{self.port}")
+        volume = self._require(vid, "volume {vid} not found on {ip}:{port}")
         if volume.no_write_or_delete:
             raise ReadOnlyVolume(f"volume {vid} is read only")
         return volume.delete_needle(needle_id, cookie)
@@ -274,7 +276,7 @@ class Store:
     def read_needle(
         self, vid: int, needle_id: int, cookie: int | None = None, read_deleted: bool = False
     ) -> Needle:
-        volume = self._require(vid, f"volume {vid} not found")
+        volume = self._require(vid, "volume {vid} not found")
         return volume.read_needle(needle_id, cookie=cookie, read_deleted=read_deleted)
 
     def close(self) -> None:

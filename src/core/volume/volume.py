@@ -334,9 +334,9 @@ class Volume:
         with self._lock:
             if self.is_read_only:
                 raise ReadOnlyVolume(f"volume {self.id} is read only")
-            if self._is_unchanged(needle):
-                return WriteResult(0, len(needle.data), True)
             existing = self.needle_map.get(needle.id)
+            if existing is not None and self._is_unchanged(needle, existing):
+                return WriteResult(0, len(needle.data), True)
             if existing is not None:
                 stored_cookie = self._read_cookie(existing[0])
                 if needle.cookie == 0 and not check_cookie:
@@ -367,12 +367,12 @@ class Volume:
             self.idx.sync()
             self._synced = covered
 
-    def _is_unchanged(self, needle: Needle) -> bool:
-        """Go skips rewriting identical content (same cookie, CRC and bytes) without a TTL."""
+    def _is_unchanged(self, needle: Needle, entry: tuple[int, int]) -> bool:
+        """Go skips rewriting identical content (same cookie, CRC and bytes) without a TTL;
+        ``entry`` is what the index holds for the needle."""
         if self.super_block.ttl:
             return False
-        entry = self.needle_map.get(needle.id)
-        if entry is None or entry[0] == 0 or entry[1] <= 0:
+        if entry[0] == 0 or entry[1] <= 0:
             return False
         try:
             old = self._read_record(*entry)
