@@ -26,6 +26,7 @@ from .context import HttpContext
 from .dispatch import answer_now, dispatch, is_framework_route
 from .fastpath import canonical_name, encode_headers, status_line
 from .plain_reads import PlainReads, per_request_tail
+from .plain_writes import PlainWrites
 from .responses import HttpReply, HttpRequest, http_date
 
 log = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ class HttpProtocol(asyncio.Protocol):
         """Most requests (small reads and writes) need no waiting: answer them right here,
         without a task, when nothing earlier on this connection is still being answered."""
         try:
-            if self._plain_read(request):
+            if self._plain_read(request) or self._plain_write(request):
                 return True
             answer = self.server.answer_now(request)
         except Exception:  # noqa: BLE001 - one bad request must not kill the connection
@@ -265,11 +266,31 @@ class HttpProtocol(asyncio.Protocol):
         if found is None:
             return False
         head, body = found
-        keep_alive = request.keep_alive and not server.stopping
+        self._send_whole(request, head, body)
+        return True
+
+    def _plain_write(self, request: _Request) -> bool:
+        """The plain-write lane (:mod:`.plain_writes`), on the admin port only."""
+        server = self.server
+        if request.method not in ("POST", "PUT") or server.plain_writes is None:
+            return False
+        found = server.plain_writes.answer(
+            request.method, request.url, request.headers, b"".join(request.body), request.client
+        )
+        if found is None:
+            return False
+        if request.counted:
+            server.ctx.uploads.release(request.counted)
+            request.counted = 0
+        head, body = found
+        self._send_whole(request, head, body)
+        return True
+
+    def _send_whole(self, request: _Request, head: bytes, body: bytes) -> None:
+        keep_alive = request.keep_alive and not self.server.stopping
         self.transport.write(b"".join((head, per_request_tail(keep_alive, _date.get()), body)))
         if not keep_alive:
             self.transport.close()
-        return True
 
     # --- answering, in arrival order -------------------------------------------------------
     async def _serve_pending(self) -> None:
@@ -338,6 +359,7 @@ class HttpServer:
         self.idle_timeout = idle_timeout
         self.server_header = ctx.server_header.encode()
         self.plain_reads = PlainReads(ctx, self.server_header, public)
+        self.plain_writes = None if public else PlainWrites(ctx, self.server_header)
         self.connections: set[HttpProtocol] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping = False

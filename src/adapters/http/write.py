@@ -10,6 +10,7 @@ from ...core.errors import VolumeError, VolumeNotFound
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError
 from ...core.needle.parse_upload import (
+    ParsedUpload,
     UploadError,
     UploadRequest,
     needle_from_upload,
@@ -75,12 +76,9 @@ def write_needle(ctx: HttpContext, request: HttpRequest, defer_sync: bool = Fals
     started = time.perf_counter()
     fsync = query.get("fsync") == "true"
     try:
-        written = _write_locally(ctx, volume_id, needle, fsync and not defer_sync)
+        written = write_locally(ctx, volume_id, needle, fsync and not defer_sync)
     except VolumeError as err:
-        stats.FILE_WRITE_FAILURES.inc()
-        if isinstance(err, VolumeNotFound):
-            return write_json_error(500, str(err), pretty)  # 4.48: no prefix for this one
-        return write_json_error(500, f"failed to write to local disk: {err}", pretty)
+        return local_write_failed(err, pretty)
     stats.REPLICATION_TARGETS.observe(len(remotes))
     if remotes:
         try:
@@ -92,7 +90,16 @@ def write_needle(ctx: HttpContext, request: HttpRequest, defer_sync: bool = Fals
             )
         finally:
             stats.REPLICATION_SECONDS.observe(time.perf_counter() - started, "write")
-    etag_header = {"ETag": f'"{needle.etag}"', "Content-MD5": upload.content_md5}
+    answer = upload_reply(needle, upload, written, pretty)
+    if fsync and defer_sync and not written.unchanged:
+        answer.pending_sync = (ctx.store.find_volume(volume_id), written.ticket)
+    return answer
+
+
+def upload_reply(needle, upload: ParsedUpload, written: WriteResult, pretty: bool) -> HttpReply:
+    """The answer to a stored upload: 204 when unchanged, else 201 with Go's JSON."""
+    etag = needle.etag
+    etag_header = {"ETag": f'"{etag}"', "Content-MD5": upload.content_md5}
     if written.unchanged:
         return HttpReply(204, etag_header)
     reply: dict[str, object] = {}
@@ -100,18 +107,22 @@ def write_needle(ctx: HttpContext, request: HttpRequest, defer_sync: bool = Fals
         reply["name"] = needle.name.decode("utf-8", "replace")
     if upload.original_size:
         reply["size"] = upload.original_size
-    reply["eTag"] = needle.etag
+    reply["eTag"] = etag
     if needle.mime:
         reply["mime"] = needle.mime.decode("utf-8", "replace")
     if upload.content_md5:
         reply["contentMd5"] = upload.content_md5
-    answer = write_json(201, reply, pretty, etag_header)
-    if fsync and defer_sync:
-        answer.pending_sync = (ctx.store.find_volume(volume_id), written.ticket)
-    return answer
+    return write_json(201, reply, pretty, etag_header)
 
 
-def _write_locally(ctx: HttpContext, volume_id: int, needle, fsync: bool) -> WriteResult:
+def local_write_failed(err: VolumeError, pretty: bool) -> HttpReply:
+    stats.FILE_WRITE_FAILURES.inc()
+    if isinstance(err, VolumeNotFound):
+        return write_json_error(500, str(err), pretty)  # 4.48: no prefix for this one
+    return write_json_error(500, f"failed to write to local disk: {err}", pretty)
+
+
+def write_locally(ctx: HttpContext, volume_id: int, needle, fsync: bool) -> WriteResult:
     """The local half of ``ReplicatedWrite``, measured as Go's ``writeToLocalDisk``."""
     if ctx.store.find_volume(volume_id) is None:
         return ctx.store.write_needle(volume_id, needle, fsync=fsync)  # raises VolumeNotFound

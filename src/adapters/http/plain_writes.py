@@ -1,0 +1,120 @@
+"""The plain-write lane: a raw ``POST|PUT /vid,keycookie`` upload in few steps.
+
+Most uploads that reach a volume server straight are plain: the body is the file, one simple
+``Content-Type``, no query, no options in headers (no ``Content-MD5``, ``Content-Encoding``,
+``Content-Disposition``, ``Seaweed-*`` pairs, JWT or CORS origin), a small body, a local
+volume without replicas, no upload or whitelist limits. Those skip the general dispatch (the
+request object, form parsing, thread and limit checks): the needle is made by the very same
+core code (``parse_upload``, ``needle_from_upload``), stored through the same metered local
+write, and answered by the same reply builder (:func:`.write.upload_reply`). Anything else is
+``None``: the general path answers it. ``tests/unit/test_plain_writes.py`` holds both ways to
+the same answer and the same stored record.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from ...core import stats
+from ...core.errors import VolumeError
+from ...core.file_id import FileIdError
+from ...core.goparse import GoNumError
+from ...core.needle.parse_upload import (
+    UploadError,
+    UploadRequest,
+    needle_from_upload,
+    parse_upload,
+)
+from .context import HttpContext
+from .fastpath import encode_headers
+from .plain_reads import encode_head
+from .read import INLINE_LIMIT
+from .replicate import needs_replication
+from .write import local_write_failed, upload_reply, write_locally
+
+_PLAIN_FID = re.compile(rb"/(\d{1,10}),([0-9a-fA-F]{9,24})")
+_SIMPLE_TYPE = re.compile(rb"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")
+_PLAIN_HEADERS = frozenset(
+    {
+        b"host",
+        b"user-agent",
+        b"accept",
+        b"accept-encoding",
+        b"connection",
+        b"keep-alive",
+        b"content-length",
+        b"content-type",
+        b"transfer-encoding",
+        b"expect",
+        b"date",
+    }
+)
+"""Headers that change nothing about how Go stores or answers an upload."""
+_FORMS = (b"form-data", b"x-www-form-urlencoded")
+_REQUEST_ID = b"X-Amz-Request-Id"
+
+
+class PlainWrites:
+    """One per listening server; the public port never stores (it answers POST with 200)."""
+
+    def __init__(self, ctx: HttpContext, server_header: bytes) -> None:
+        self.ctx = ctx
+        self.server_header = server_header
+
+    def answer(
+        self,
+        method: str,
+        url: bytes,
+        raw_headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        client: str,
+    ) -> tuple[bytes, bytes] | None:
+        """(status line and headers without the per-request ones, body) or ``None``."""
+        ctx = self.ctx
+        match = _PLAIN_FID.fullmatch(url)
+        if (
+            match is None
+            or ctx.uploads.limit
+            or ctx.guard.write_key
+            or ctx.guard.white_list
+            or ctx.config.fix_jpg_orientation
+            or len(body) > INLINE_LIMIT
+        ):
+            return None
+        content_type = b""
+        for name, value in raw_headers:
+            if name not in _PLAIN_HEADERS:
+                return None
+            if name == b"content-type":
+                if content_type:
+                    return None  # sent twice: the general path takes the first
+                content_type = value
+        if not _SIMPLE_TYPE.fullmatch(content_type) or any(f in content_type for f in _FORMS):
+            return None
+        volume_id = int(match[1]) & 0xFFFFFFFF
+        if ctx.store.find_volume(volume_id) is None or needs_replication(ctx, volume_id, {}):
+            return None
+        started = time.perf_counter()
+        path = url.decode("ascii")
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
+        try:
+            upload = parse_upload(
+                UploadRequest(method, path, headers, {}, body), ctx.file_size_limit
+            )
+            needle = needle_from_upload(upload, path)
+        except (UploadError, FileIdError, GoNumError):
+            return None  # the general path parses again and answers the error
+        try:
+            written = write_locally(ctx, volume_id, needle, False)
+        except VolumeError as err:
+            reply = local_write_failed(err, False)
+        else:
+            stats.REPLICATION_TARGETS.observe(0)
+            reply = upload_reply(needle, upload, written, False)
+        stats.IN_FLIGHT_REQUESTS.touch(method)  # answered between two scrapes
+        stats.REQUESTS.inc(method, str(reply.status))
+        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, method)
+        encoded = encode_headers(reply, self.server_header)
+        head = encode_head(reply.status, [h for h in encoded if h[0] != _REQUEST_ID])
+        return head, reply.body

@@ -1,0 +1,147 @@
+"""The plain-write lane stores and answers a raw upload exactly as the general code does, and
+leaves every upload with options to it."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from seaweed_volume.adapters.http import write
+from seaweed_volume.adapters.http.auth import JwtGuard
+from seaweed_volume.adapters.http.context import HttpContext
+from seaweed_volume.adapters.http.fastpath import encode_headers
+from seaweed_volume.adapters.http.plain_reads import encode_head
+from seaweed_volume.adapters.http.plain_writes import PlainWrites
+from seaweed_volume.adapters.http.responses import HttpRequest
+from seaweed_volume.config import VolumeServerConfig
+from seaweed_volume.container import build_container
+
+SERVER = b"SeaweedFS Volume"
+PER_REQUEST = b"X-Amz-Request-Id"
+
+PLAIN = [
+    ("POST", "/3,01637037d6", "application/octet-stream", os.urandom(700)),
+    ("POST", "/3,02637037d6", "application/octet-stream", b"x" * 1024),  # sniffed, gzipped
+    ("PUT", "/3,03637037d6", "image/bench", os.urandom(64)),
+    ("PUT", "/3,04637037d6", "text/plain", b"plain text " * 40),  # compressible
+    ("POST", "/3,05637037d6", "Application/X-Thing", b""),  # empty body
+    ("POST", "/3,0000000006637037d6", "image/png", os.urandom(10)),
+]
+
+
+@pytest.fixture
+def two_stores(tmp_path):
+    contexts = []
+    for name in ("lane", "general"):
+        config = VolumeServerConfig(dirs=[str(tmp_path / name)], max_volume_counts=[2])
+        os.makedirs(tmp_path / name)
+        store = build_container(config).store()
+        store.add_volume(3)
+        contexts.append(HttpContext(store, config))
+    yield contexts
+    for ctx in contexts:
+        ctx.store.close()
+
+
+def _raw_headers(content_type: str, body: bytes) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"host", b"127.0.0.1:8080"),
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(PLAIN)))
+def test_lane_answers_and_stores_as_the_general_code(two_stores, index: int) -> None:
+    lane_ctx, general_ctx = two_stores
+    method, path, content_type, body = PLAIN[index]
+    raw = _raw_headers(content_type, body)
+    head, answer = PlainWrites(lane_ctx, SERVER).answer(method, path.encode(), raw, body, "c")
+    request = HttpRequest.from_raw(method, path, b"", raw, body, "c")
+    general = write.write_needle(general_ctx, request)
+    expected = encode_head(
+        general.status, [h for h in encode_headers(general, SERVER) if h[0] != PER_REQUEST]
+    )
+    assert head == expected
+    assert answer == general.body and json.loads(answer)["eTag"]
+    needle_id = int(path.split(",")[1][:-8], 16)
+    ours, theirs = (ctx.store.read_needle(3, needle_id) for ctx in two_stores)
+    for field in ("cookie", "data", "name", "mime", "flags", "pairs", "checksum", "size"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+
+
+def test_an_unchanged_rewrite_answers_204_as_the_general_code(two_stores) -> None:
+    lane_ctx, general_ctx = two_stores
+    body = os.urandom(100)
+    raw = _raw_headers("image/x", body)
+    lane = PlainWrites(lane_ctx, SERVER)
+    lane.answer("PUT", b"/3,07637037d6", raw, body, "c")
+    head, answer = lane.answer("PUT", b"/3,07637037d6", raw, body, "c")
+    assert head.startswith(b"HTTP/1.1 204 No Content\r\n") and answer == b""
+    request = HttpRequest.from_raw("PUT", "/3,07637037d6", b"", raw, body, "c")
+    write.write_needle(general_ctx, request)
+    general = write.write_needle(general_ctx, request)
+    assert general.status == 204
+    assert head == encode_head(
+        204, [h for h in encode_headers(general, SERVER) if h[0] != PER_REQUEST]
+    )
+
+
+def test_a_cookie_mismatch_is_answered_as_the_general_code(two_stores) -> None:
+    lane_ctx, general_ctx = two_stores
+    raw = _raw_headers("image/x", b"a")
+    lane = PlainWrites(lane_ctx, SERVER)
+    lane.answer("PUT", b"/3,08637037d6", raw, b"a", "c")
+    head, answer = lane.answer("PUT", b"/3,08000000d6", raw, b"b", "c")
+    write.write_needle(general_ctx, HttpRequest.from_raw("PUT", "/3,08637037d6", b"", raw, b"a"))
+    general = write.write_needle(
+        general_ctx, HttpRequest.from_raw("PUT", "/3,08000000d6", b"", raw, b"b")
+    )
+    assert general.status == 500 and head.startswith(b"HTTP/1.1 500 ")
+    assert answer == general.body
+
+
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        (b"/3,01637037d6?ttl=3m", {}),
+        (b"/3,01637037d6.jpg", {}),
+        (b"/3/01637037d6", {}),
+        (b"/3,01637037d6", {b"content-md5": b"AAAA"}),
+        (b"/3,01637037d6", {b"content-encoding": b"gzip"}),
+        (b"/3,01637037d6", {b"content-disposition": b'inline; filename="a.txt"'}),
+        (b"/3,01637037d6", {b"seaweed-tag": b"v"}),
+        (b"/3,01637037d6", {b"authorization": b"Bearer x"}),
+        (b"/3,01637037d6", {b"origin": b"http://x"}),
+        (b"/3,01637037d6", {b"content-type": b"multipart/form-data; boundary=x"}),
+        (b"/3,01637037d6", {b"content-type": b"application/x-www-form-urlencoded"}),
+        (b"/3,01637037d6", {b"content-type": b"text/plain; charset=utf-8"}),
+        (b"/3,01637037d6", {b"content-type": b""}),
+        (b"/9,01637037d6", {}),  # not a volume here
+    ],
+)
+def test_uploads_with_options_are_left_to_the_general_code(two_stores, url, headers) -> None:
+    raw = dict(_raw_headers("image/x", b"data"))
+    raw.update(headers)
+    found = PlainWrites(two_stores[0], SERVER).answer("POST", url, list(raw.items()), b"data", "")
+    assert found is None
+    assert two_stores[0].store.find_volume(3).file_count == 0
+
+
+def test_limits_and_guards_are_left_to_the_general_code(tmp_path) -> None:
+    for options, guard in (
+        ({"concurrent_upload_limit_mb": 1}, JwtGuard()),
+        ({}, JwtGuard(white_list=("10.0.0.1",))),
+        ({}, JwtGuard(write_key=b"secret")),
+        ({"fix_jpg_orientation": True}, JwtGuard()),
+    ):
+        config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[2], **options)
+        store = build_container(config).store()
+        if store.find_volume(3) is None:
+            store.add_volume(3)
+        lane = PlainWrites(HttpContext(store, config, guard=guard), SERVER)
+        raw = _raw_headers("image/x", b"data")
+        assert lane.answer("POST", b"/3,01637037d6", raw, b"data", "127.0.0.1") is None
+        store.close()
