@@ -296,3 +296,14 @@ def test_vif_nested_and_snake_case() -> None:
     assert '"fileSize":  "12"' in text
     assert VolumeInfo.from_json(text) == info
     assert VolumeInfo.from_json('{"bytes_offset": 4, "read_only": true}').bytes_offset == 4
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 1024, 1786, 1787, 2048, 5000, 32000, 40000, 200_000])
+def test_small_window_gzip_writes_what_gzip_compress_writes(size: int) -> None:
+    import gzip
+    import os
+
+    from seaweed_volume.core.needle.parse_upload import gzip_level6
+
+    for data in (os.urandom(size), (b"seaweed volume " * (size // 15 + 1))[:size]):
+        assert gzip_level6(data) == gzip.compress(data, compresslevel=6, mtime=0)

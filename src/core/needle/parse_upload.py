@@ -14,6 +14,7 @@ import hashlib
 import json
 import posixpath
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -230,7 +231,7 @@ def _finish(upload: ParsedUpload, request: UploadRequest, form: Mapping[str, str
             mime_type = ""
         # Go passes the base name, not the extension, here (``filepath.Base``); keep that.
         if _is_compressible(posixpath.basename(upload.file_name), mime_type):
-            compressed = gzip.compress(upload.data, compresslevel=6, mtime=0)
+            compressed = gzip_level6(upload.data)
             if len(compressed) * 10 < len(upload.data) * 9:
                 upload.data = compressed
                 upload.is_gzipped = True
@@ -242,6 +243,16 @@ def _finish(upload: ParsedUpload, request: UploadRequest, form: Mapping[str, str
                 f"Content-MD5 did not match md5 of file data expected [{expected_md5}] "
                 f"received [{digest}] size {len(uncompressed)}"
             )
+
+
+def gzip_level6(data: bytes) -> bytes:
+    """``gzip.compress(data, 6, mtime=0)``, byte for byte, with the deflate window sized to
+    the data: a 32 KiB window costs ~50 us to set up, several times the compression of a
+    small upload. (A window of at least the data plus zlib's 262-byte lookahead never limits
+    a match, so the output is the same.)"""
+    window_bits = max(9, min(15, (len(data) + 262).bit_length()))
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + window_bits)
+    return compressor.compress(data) + compressor.flush()
 
 
 _COMPRESSIBLE_EXT = {
