@@ -29,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from benchmarks.results import alternating, status_bytes, store_result  # noqa: E402
+from benchmarks.results import alternating, paired_ratio, status_bytes, store_result  # noqa: E402
 from tests.support.pair import go_and_ours  # noqa: E402
 
 TESTS = ("GET", "POST", "POST fsync")
@@ -151,8 +151,9 @@ def main() -> None:
     summary = {}
     for test in tests:
         go, ours = (statistics.median(rates[test][n]) for n in ("go", "ours"))
-        summary[test] = {"go": go, "ours": ours, "ratio": ours / go}
-        print(f"{test:<12}{go:>10,.0f}{ours:>10,.0f}{ours / go:>8.2f}")
+        ratio = paired_ratio(rates[test]["ours"], rates[test]["go"])
+        summary[test] = {"go": go, "ours": ours, "ratio": ratio}
+        print(f"{test:<12}{go:>10,.0f}{ours:>10,.0f}{ratio:>8.2f}")
     print(f"{'peak RSS MB':<12}{rss['go'] / 2**20:>10.0f}{rss['ours'] / 2**20:>10.0f}")
     store_result("http", {"unit": "req/s", "rounds": args.rounds, "results": summary})
 

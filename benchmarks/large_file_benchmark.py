@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from benchmarks.http_benchmark import server_pid  # noqa: E402
-from benchmarks.results import alternating, status_bytes, store_result  # noqa: E402
+from benchmarks.results import alternating, paired_ratio, status_bytes, store_result  # noqa: E402
 from tests.support.pair import go_and_ours  # noqa: E402
 
 FID = "/1,7777deadbeef"
@@ -100,7 +100,7 @@ def main() -> None:
             "mb_per_s": statistics.median(r[0] for r in runs),
             "rss_growth_mb": statistics.median(r[1] for r in runs) / 2**20,
         }
-    ratio = summary["ours"]["mb_per_s"] / summary["go"]["mb_per_s"]
+    ratio = paired_ratio([r[0] for r in figures["ours"]], [r[0] for r in figures["go"]])
     print(f"\n{args.mb} MB GET, median of {args.rounds} rounds")
     print(f"{'':<16}{'Go 4.48':>10}{'ours':>10}{'ratio':>8}")
     print(
@@ -111,7 +111,10 @@ def main() -> None:
         f"{'RSS growth MB':<16}{summary['go']['rss_growth_mb']:>10.1f}"
         f"{summary['ours']['rss_growth_mb']:>10.1f}"
     )
-    store_result("large_file", {"size_mb": args.mb, "rounds": args.rounds, "results": summary})
+    store_result(
+        "large_file",
+        {"size_mb": args.mb, "rounds": args.rounds, "results": summary, "ratio": ratio},
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import time
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
@@ -53,3 +54,9 @@ def alternating(pairs: list, round_number: int) -> list:
     """``pairs`` in their order on even rounds, reversed on odd ones: the machine's speed
     drifts, so neither server should always go first."""
     return pairs if round_number % 2 == 0 else pairs[::-1]
+
+
+def paired_ratio(ours: list[float], go: list[float]) -> float:
+    """The median of the per-round ratios ours/Go: each round's pair ran back to back, so
+    the machine's drift between rounds cancels (medians of each side alone keep it)."""
+    return statistics.median(o / g for o, g in zip(ours, go, strict=True))

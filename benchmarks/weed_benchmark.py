@@ -19,7 +19,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from benchmarks.results import alternating, status_bytes, store_result  # noqa: E402
+from benchmarks.results import alternating, paired_ratio, status_bytes, store_result  # noqa: E402
 from tests.support.go_cluster import GoCluster, weed_binary  # noqa: E402
 from tests.support.our_server import OurServer  # noqa: E402
 
@@ -102,8 +102,12 @@ def main() -> None:
     read = {k: statistics.median(r[1] for r in v) for k, v in results.items()}
     print(f"\nweed benchmark -c={args.c} -n={args.n} -size=1024, median of {args.rounds} rounds")
     print(f"{'':<8}{'Go 4.48':>12}{'ours':>12}{'ratio':>8}")
+    ratios = {
+        label: paired_ratio([r[index] for r in results["ours"]], [r[index] for r in results["go"]])
+        for index, label in enumerate(("write", "read"))
+    }
     for label, figures in (("write", write), ("read", read)):
-        ratio = figures["ours"] / figures["go"]
+        ratio = ratios[label]
         print(f"{label:<8}{figures['go']:>12,.0f}{figures['ours']:>12,.0f}{ratio:>8.2f}")
     print(
         f"{'peak RSS':<8}{rss['go'] / 2**20:>10.0f}MB{rss['ours'] / 2**20:>10.0f}MB"
@@ -113,7 +117,7 @@ def main() -> None:
         label: {
             "go": figures["go"],
             "ours": figures["ours"],
-            "ratio": figures["ours"] / figures["go"],
+            "ratio": ratios[label],
         }
         for label, figures in (("write", write), ("read", read))
     }
