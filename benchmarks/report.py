@@ -65,8 +65,9 @@ GAP_CAUSES = {
         "the floor; the Python part of a kept-head hit is ~6 us"
     ),
     "wrk POST 1 KiB": (
-        "Python per upload (parsing, needle encoding, index, JSON answer, metrics: ~50% of "
-        "CPU) plus the send syscall (~25%); Go does the same work compiled"
+        "interpreter work per upload even on the plain-write lane (~115 Python calls: parse, "
+        "gzip of a compressible body, needle encoding, two pwrites, index, JSON answer, "
+        "metrics) is ~75% of CPU (perf); Go does the same work compiled"
     ),
     "wrk POST fsync=true": (
         "Go batches fsync'd writes too (volume_write.go), and here both reach only 1-2 writes "
