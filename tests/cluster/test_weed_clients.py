@@ -190,13 +190,18 @@ def test_vacuum_shrinks_and_live_needles_read(cluster) -> None:
         assert http("DELETE", f"{ours.url}/{fid}")[0] == 202
     before = _volumes(ours)[vid]
 
+    output = ""
+
     def vacuumed() -> bool:
         # The master skips the request while another (automatic) vacuum runs: ask again.
-        shell(go, f"lock\nvolume.vacuum -garbageThreshold=0.1 -volumeId={vid}\nunlock")
+        nonlocal output
+        output = shell(go, f"lock\nvolume.vacuum -garbageThreshold=0.1 -volumeId={vid}\nunlock")
         return _volumes(ours)[vid]["CompactRevision"] > before["CompactRevision"]
 
-    wait_until(vacuumed, timeout=60, what="the vacuum to commit")
-    output = ""
+    try:
+        wait_until(vacuumed, timeout=60, what="the vacuum to commit")
+    except TimeoutError as err:
+        raise AssertionError(f"{err}; last shell output: {output!r}; volume: {before}") from err
     assert os.path.getsize(os.path.join(ours.data_dir, f"{vid}.dat")) < before["Size"], output
     for fid, data in files.items():
         status, _, body = http("GET", f"{ours.url}/{fid}")
