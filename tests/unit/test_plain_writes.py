@@ -21,7 +21,42 @@ from seaweed_volume.container import build_container
 SERVER = b"SeaweedFS Volume"
 PER_REQUEST = b"X-Amz-Request-Id"
 
+
+def _form(*parts: tuple[str, bytes]) -> tuple[str, bytes]:
+    """A multipart form from (part headers, content) pairs, as Go's clients write one."""
+    boundary = "b0undaryXY"
+    body = b"".join(
+        f"--{boundary}\r\n{headers}\r\n\r\n".encode() + content + b"\r\n"
+        for headers, content in parts
+    )
+    return f"multipart/form-data; boundary={boundary}", body + f"--{boundary}--\r\n".encode()
+
+
+_BENCH_FORM = _form(
+    (
+        'Content-Disposition: form-data; name="file"; filename=""\r\nContent-Type: image/bench',
+        os.urandom(1024),
+    )
+)
+_TEXT_FORM = _form(
+    (
+        'Content-Disposition: form-data; name="file"; filename="notes.txt"\r\n'
+        "Content-Type: text/plain",
+        b"some notes " * 50,
+    )
+)
+_FIELDS_FORM = _form(
+    ('Content-Disposition: form-data; name="ttl"', b"3m"),
+    ('Content-Disposition: form-data; name="ts"', b"1700000000"),
+    ('Content-Disposition: form-data; name="file"; filename="a.bin"', os.urandom(99)),
+)
+
 PLAIN = [
+    ("POST", "/3,09637037d6", *_BENCH_FORM),
+    ("POST", "/3,0a637037d6", *_TEXT_FORM),
+    ("POST", "/3,0b637037d6", *_FIELDS_FORM),
+    ("PUT", "/3,0c637037d6", *_BENCH_FORM),  # PUT: the form is the raw body
+    ("POST", "/3,0d637037d6", "text/plain; charset=utf-8", os.urandom(40)),
     ("POST", "/3,01637037d6", "application/octet-stream", os.urandom(700)),
     ("POST", "/3,02637037d6", "application/octet-stream", b"x" * 1024),  # sniffed, gzipped
     ("PUT", "/3,03637037d6", "image/bench", os.urandom(64)),
@@ -68,8 +103,10 @@ def test_lane_answers_and_stores_as_the_general_code(two_stores, index: int) -> 
     assert answer == general.body and json.loads(answer)["eTag"]
     needle_id = int(path.split(",")[1][:-8], 16)
     ours, theirs = (ctx.store.read_needle(3, needle_id) for ctx in two_stores)
-    for field in ("cookie", "data", "name", "mime", "flags", "pairs", "checksum", "size"):
+    for field in ("cookie", "data", "name", "mime", "flags", "pairs", "checksum", "size", "ttl"):
         assert getattr(ours, field) == getattr(theirs, field), field
+    if b'name="ts"' in body:
+        assert ours.last_modified == theirs.last_modified == 1700000000
 
 
 def test_an_unchanged_rewrite_answers_204_as_the_general_code(two_stores) -> None:
@@ -115,9 +152,9 @@ def test_a_cookie_mismatch_is_answered_as_the_general_code(two_stores) -> None:
         (b"/3,01637037d6", {b"seaweed-tag": b"v"}),
         (b"/3,01637037d6", {b"authorization": b"Bearer x"}),
         (b"/3,01637037d6", {b"origin": b"http://x"}),
-        (b"/3,01637037d6", {b"content-type": b"multipart/form-data; boundary=x"}),
+        (b"/3,01637037d6", {b"content-type": b"multipart/form-data; boundary=x"}),  # no part
         (b"/3,01637037d6", {b"content-type": b"application/x-www-form-urlencoded"}),
-        (b"/3,01637037d6", {b"content-type": b"text/plain; charset=utf-8"}),
+        (b"/3,01637037d6", {b"content-type": b"text/plain; charset"}),
         (b"/3,01637037d6", {b"content-type": b""}),
         (b"/9,01637037d6", {}),  # not a volume here
     ],

@@ -1,11 +1,12 @@
-"""The plain-write lane: a raw ``POST|PUT /vid,keycookie`` upload in few steps.
+"""The plain-write lane: an upload to ``POST|PUT /vid,keycookie`` in few steps.
 
-Most uploads that reach a volume server straight are plain: the body is the file, one simple
-``Content-Type``, no query, no options in headers (no ``Content-MD5``, ``Content-Encoding``,
-``Content-Disposition``, ``Seaweed-*`` pairs, JWT or CORS origin), a small body, a local
-volume without replicas, no upload or whitelist limits. Those skip the general dispatch (the
-request object, form parsing, thread and limit checks): the needle is made by the very same
-core code (``parse_upload``, ``needle_from_upload``), stored through the same metered local
+Most uploads are plain: a raw body or a multipart form (what Go's own clients send), a
+``Content-Type`` that parses, no query, no options in the request's headers (no
+``Content-MD5``, ``Content-Encoding``, ``Content-Disposition``, ``Seaweed-*`` pairs, JWT or CORS
+origin), a small body, a local volume without replicas, no upload or whitelist limits. Those
+skip the general dispatch (the request object, form parsing, thread and limit checks): the
+needle is made by the very same core code (``parse_upload``, which also reads a form's fields
+and its part's headers, and ``needle_from_upload``), stored through the same metered local
 write, and answered by the same reply builder (:func:`.write.upload_reply`). Anything else is
 ``None``: the general path answers it. ``tests/unit/test_plain_writes.py`` holds both ways to
 the same answer and the same stored record.
@@ -20,6 +21,7 @@ from ...core import stats
 from ...core.errors import VolumeError
 from ...core.file_id import FileIdError
 from ...core.goparse import GoNumError
+from ...core.needle.media_type import MediaTypeError, parse_media_type
 from ...core.needle.parse_upload import (
     UploadError,
     UploadRequest,
@@ -34,7 +36,6 @@ from .replicate import needs_replication
 from .write import local_write_failed, upload_reply, write_locally
 
 _PLAIN_FID = re.compile(rb"/(\d{1,10}),([0-9a-fA-F]{9,24})")
-_SIMPLE_TYPE = re.compile(rb"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")
 _PLAIN_HEADERS = frozenset(
     {
         b"host",
@@ -51,7 +52,6 @@ _PLAIN_HEADERS = frozenset(
     }
 )
 """Headers that change nothing about how Go stores or answers an upload."""
-_FORMS = (b"form-data", b"x-www-form-urlencoded")
 _REQUEST_ID = b"X-Amz-Request-Id"
 
 
@@ -90,8 +90,12 @@ class PlainWrites:
                 if content_type:
                     return None  # sent twice: the general path takes the first
                 content_type = value
-        if not _SIMPLE_TYPE.fullmatch(content_type) or any(f in content_type for f in _FORMS):
-            return None
+        try:
+            media_type, _ = parse_media_type(content_type.decode("latin-1"))
+        except MediaTypeError:
+            return None  # ParseForm's 400 (or a missing type): the general path answers
+        if media_type == "application/x-www-form-urlencoded":
+            return None  # ParseForm consumes such a body
         volume_id = int(match[1]) & 0xFFFFFFFF
         if ctx.store.find_volume(volume_id) is None or needs_replication(ctx, volume_id, {}):
             return None
