@@ -30,8 +30,8 @@ from ...core.types import NEEDLE_HEADER_SIZE
 from .context import HttpContext
 from .fastpath import encode_headers, status_line
 from .fid_path import go_ext
-from .read import CONDITIONAL_HEADERS, format_media_param, plain_needle, plain_reply
-from .responses import http_date
+from .read import format_media_param, has_conditions, plain_needle, plain_reply
+from .responses import HttpReply, http_date
 
 CAPACITY = 16384
 """Kept answer heads; the oldest goes first when full."""
@@ -89,7 +89,7 @@ class PlainReads:
             return None  # in-flight accounting and its waits: the general path
         started = time.perf_counter()
         kept = self._kept.get((method, path))
-        if kept is not None and not _conditional(raw_headers):
+        if kept is not None and not has_conditions(raw_headers):
             body = self._revalidate(kept)
             if body is not None:
                 self._measure(method, started)
@@ -102,11 +102,7 @@ class PlainReads:
         head_only = method == "HEAD"
         head = plain_head(needle, head_only, self.server_header)
         if head is None:
-            reply = plain_reply(ctx, method, path, client, found)
-            head = encode_head(
-                reply.status,
-                [h for h in encode_headers(reply, self.server_header) if h[0] != _REQUEST_ID],
-            )
+            head = reply_head(plain_reply(ctx, method, path, client, found), self.server_header)
         if _keepable(volume, needle):
             location = volume.locate(needle.id)
             if location is not None and location[1] == needle.size:
@@ -191,9 +187,14 @@ def _keepable(volume, needle) -> bool:
     )
 
 
-def encode_head(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
-    """Status line and headers, each line CRLF-terminated, without the blank line."""
-    return status_line(status) + b"".join(n + b": " + v + b"\r\n" for n, v in headers)
+def reply_head(reply: HttpReply, server_header: bytes) -> bytes:
+    """A handler's reply as the lanes send it: status line and headers, each line
+    CRLF-terminated, without the per-request ones (:func:`per_request_tail` adds them)."""
+    return status_line(reply.status) + b"".join(
+        name + b": " + value + b"\r\n"
+        for name, value in encode_headers(reply, server_header)
+        if name != _REQUEST_ID
+    )
 
 
 def per_request_tail(keep_alive: bool, date: bytes) -> bytes:
@@ -208,10 +209,3 @@ def per_request_tail(keep_alive: bool, date: bytes) -> bytes:
 
 
 _TAIL = b"X-Amz-Request-Id: %X%08X\r\nDate: %s\r\n%s"
-
-
-def _conditional(raw_headers: list[tuple[bytes, bytes]]) -> bool:
-    for name, _ in raw_headers:
-        if name in CONDITIONAL_HEADERS:
-            return True
-    return False

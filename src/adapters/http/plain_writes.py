@@ -14,7 +14,6 @@ the same answer and the same stored record.
 
 from __future__ import annotations
 
-import re
 import time
 
 from ...core import stats
@@ -29,13 +28,11 @@ from ...core.needle.parse_upload import (
     parse_upload,
 )
 from .context import HttpContext
-from .fastpath import encode_headers
-from .plain_reads import encode_head
-from .read import INLINE_LIMIT
+from .plain_reads import reply_head
+from .read import INLINE_LIMIT, PLAIN_FID
 from .replicate import needs_replication
 from .write import local_write_failed, upload_reply, write_locally
 
-_PLAIN_FID = re.compile(rb"/(\d{1,10}),([0-9a-fA-F]{9,24})")
 _PLAIN_HEADERS = frozenset(
     {
         b"host",
@@ -53,7 +50,6 @@ _PLAIN_HEADERS = frozenset(
     }
 )
 """Headers that change nothing about how Go stores or answers an upload."""
-_REQUEST_ID = b"X-Amz-Request-Id"
 
 
 class PlainWrites:
@@ -73,7 +69,8 @@ class PlainWrites:
     ) -> tuple[bytes, bytes] | None:
         """(status line and headers without the per-request ones, body) or ``None``."""
         ctx = self.ctx
-        match = _PLAIN_FID.fullmatch(url)
+        path = url.decode("latin-1")
+        match = PLAIN_FID.fullmatch(path)
         if (
             match is None
             or ctx.uploads.limit
@@ -101,7 +98,6 @@ class PlainWrites:
         if ctx.store.find_volume(volume_id) is None or needs_replication(ctx, volume_id, {}):
             return None
         started = time.perf_counter()
-        path = url.decode("ascii")
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
         try:
             upload = parse_upload(
@@ -120,6 +116,4 @@ class PlainWrites:
         stats.IN_FLIGHT_REQUESTS.touch(method)  # answered between two scrapes
         stats.REQUESTS.inc(method, str(reply.status))
         stats.REQUEST_SECONDS.observe(time.perf_counter() - started, method)
-        encoded = encode_headers(reply, self.server_header)
-        head = encode_head(reply.status, [h for h in encoded if h[0] != _REQUEST_ID])
-        return head, reply.body
+        return reply_head(reply, self.server_header), reply.body

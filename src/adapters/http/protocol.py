@@ -274,8 +274,10 @@ class HttpProtocol(asyncio.Protocol):
         server = self.server
         if request.method not in ("POST", "PUT") or server.plain_writes is None:
             return False
+        body = b"".join(request.body)
+        request.body = [body]  # joined once, also for the general path if the lane declines
         found = server.plain_writes.answer(
-            request.method, request.url, request.headers, b"".join(request.body), request.client
+            request.method, request.url, request.headers, body, request.client
         )
         if found is None:
             return False

@@ -67,9 +67,17 @@ def format_media_param(key: str, value: str) -> str:
     return f'{key}="{escaped}"'
 
 
-_PLAIN_FID = re.compile(r"/(\d{1,10}),([0-9a-fA-F]{9,24})")
-CONDITIONAL_HEADERS = frozenset({b"range", b"if-none-match", b"if-modified-since", b"origin"})
-"""Request headers that take a read off the plain lane."""
+PLAIN_FID = re.compile(r"/(\d{1,10}),([0-9a-fA-F]{9,24})")
+"""``/vid,keycookie``: the file-id path of the plain read and write lanes."""
+_CONDITIONAL_HEADERS = frozenset({b"range", b"if-none-match", b"if-modified-since", b"origin"})
+
+
+def has_conditions(raw_headers: list[tuple[bytes, bytes]]) -> bool:
+    """A range, a condition or a CORS origin: the read is not plain."""
+    for name, _ in raw_headers:
+        if name in _CONDITIONAL_HEADERS:
+            return True
+    return False
 
 
 def plain_needle(
@@ -79,12 +87,9 @@ def plain_needle(
     range, condition, CORS origin or read key, of a small, plain (neither compressed nor a
     chunk manifest), local needle. Anything else, including every error, is ``None``: the
     general path reads again and answers it."""
-    match = _PLAIN_FID.fullmatch(path)
-    if match is None or ctx.guard.read_key:
+    match = PLAIN_FID.fullmatch(path)
+    if match is None or ctx.guard.read_key or has_conditions(raw_headers):
         return None
-    for name, _ in raw_headers:
-        if name in CONDITIONAL_HEADERS:
-            return None
     volume = ctx.store.find_volume(int(match[1]) & 0xFFFFFFFF)
     if volume is None:
         return None
