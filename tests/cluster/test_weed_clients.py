@@ -212,7 +212,8 @@ def test_vacuum_shrinks_and_live_needles_read(cluster) -> None:
         wait_until(vacuumed, timeout=60, what="the vacuum to commit")
     except TimeoutError as err:
         raise AssertionError(f"{err}; last shell output: {output!r}; volume: {before}") from err
-    assert os.path.getsize(os.path.join(ours.data_dir, f"vacuumed_{vid}.dat")) < before["Size"], output
+    dat = os.path.join(ours.data_dir, f"vacuumed_{vid}.dat")
+    assert os.path.getsize(dat) < before["Size"], output
     for fid, data in files.items():
         status, _, body = http("GET", f"{ours.url}/{fid}")
         assert (status, body) == ((404, b"") if fid in doomed else (200, data)), fid
