@@ -1,0 +1,84 @@
+"""Vacuum RPCs: check, compact (streaming progress), commit, cleanup (volume_grpc_vacuum.go)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+
+from ...core.errors import VolumeError
+from .base import ServicerBase, fail
+from .pb import volume_server_pb2 as pb
+
+
+class VacuumRpcs(ServicerBase):
+    def VacuumVolumeCheck(self, request, context):  # noqa: N802
+        try:
+            ratio = self.store.check_compact_volume(request.volume_id)
+        except VolumeError as err:
+            fail(context, err)
+        return pb.VacuumVolumeCheckResponse(garbage_ratio=ratio)
+
+    def VacuumVolumeCompact(self, request, context):  # noqa: N802
+        """Streams a progress message every 128 MiB copied while the compaction runs."""
+        self.check_maintenance(context)
+        report_every = 128 * 1024 * 1024
+        next_report = report_every
+        updates: queue.Queue = queue.Queue()
+
+        def progress(processed: int) -> bool:
+            nonlocal next_report
+            if processed > next_report:
+                updates.put(
+                    pb.VacuumVolumeCompactResponse(
+                        processed_bytes=processed, load_avg_1m=_load_average()
+                    )
+                )
+                next_report = processed + report_every
+            return context.is_active()
+
+        def run() -> None:
+            try:
+                self.store.compact_volume(
+                    request.volume_id,
+                    preallocate=request.preallocate,
+                    bytes_per_second=self.config.compaction_mbps * 1024 * 1024,
+                    progress=progress,
+                )
+                updates.put(None)
+            except (VolumeError, OSError) as err:
+                updates.put(err)
+
+        worker = threading.Thread(target=run, name=f"compact-{request.volume_id}", daemon=True)
+        worker.start()
+        while True:
+            item = updates.get()
+            if item is None:
+                return
+            if isinstance(item, Exception):
+                fail(context, item)
+            yield item
+
+    def VacuumVolumeCommit(self, request, context):  # noqa: N802
+        self.check_maintenance(context)
+        try:
+            read_only, size = self.store.commit_compact_volume(request.volume_id)
+        except (VolumeError, OSError) as err:
+            fail(context, err)
+        return pb.VacuumVolumeCommitResponse(is_read_only=read_only, volume_size=size)
+
+    def VacuumVolumeCleanup(self, request, context):  # noqa: N802
+        self.check_maintenance(context)
+        try:
+            self.store.cleanup_compact_volume(request.volume_id)
+        except VolumeError as err:
+            fail(context, err)
+        return pb.VacuumVolumeCleanupResponse()
+
+
+def _load_average() -> float:
+    """The 1-minute load average per CPU, as Go reports with compaction progress."""
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        return 0.0
