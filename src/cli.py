@@ -174,6 +174,7 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         read_mode=get("readMode"),
         pre_stop_seconds=int(get("preStopSeconds")),
         compaction_mbps=int(get("compactionMBps")),
+        maintenance_mbps=int(get("maintenanceMBps")),
         http_server=get("httpServer"),
         security_file=get("securityFile"),
         white_list=_comma_list(get("whiteList")),

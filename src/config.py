@@ -48,6 +48,8 @@ class VolumeServerConfig(BaseModel):
     """``-metricsPort``: Prometheus ``/metrics``; 0 serves none."""
     compaction_mbps: int = 0
     """``-compactionMBps``: throttle for vacuum copies, 0 means unlimited."""
+    maintenance_mbps: int = 0
+    """``-maintenanceMBps``: throttle for volume copies a request sets no rate for."""
 
     @field_validator("offset_bytes")
     @classmethod

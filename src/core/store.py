@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 
 from .disk_location import DiskLocation, validate_collection
 from .errors import (
@@ -103,7 +104,7 @@ class Store:
             raise VolumeExists(f"Volume Id {vid} already exists!")
         placement = ReplicaPlacement.parse(replica_placement)
         parsed_ttl = TTL.parse(ttl) if ttl else EMPTY_TTL
-        location = self._free_location(disk_type)
+        location = self.free_location(disk_type)
         if location is None:
             raise NoFreeSpace("No more free space left")
         volume = location.open(
@@ -125,12 +126,16 @@ class Store:
         )
         return volume
 
-    def _free_location(self, disk_type: str) -> DiskLocation | None:
+    def free_location(self, disk_type: str, needed_bytes: int = 0) -> DiskLocation | None:
+        """The location of ``disk_type`` (any, when empty) with the most free volume slots
+        and, when asked, more than ``needed_bytes`` free on its disk (``FindFreeLocation``)."""
         best: DiskLocation | None = None
         for location in self.locations:
             if disk_type and location.disk_type != disk_type:
                 continue
             if location.is_disk_space_low or location.free_volume_slots <= 0:
+                continue
+            if needed_bytes and shutil.disk_usage(location.directory).free <= needed_bytes:
                 continue
             if best is None or location.free_volume_slots > best.free_volume_slots:
                 best = location

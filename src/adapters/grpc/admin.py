@@ -18,9 +18,9 @@ from ...core.replica_placement import ReplicaPlacement
 from ...core.server_state import StateVersionMismatch
 from ..http.admin import disk_status
 from .base import ServicerBase, fail
-from .master_client import master_grpc_address, master_http_address
 from .pb import master_pb2, master_pb2_grpc
 from .pb import volume_server_pb2 as pb
+from .server_address import grpc_address, http_address
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ class AdminRpcs(ServicerBase):
                 f"unknown ping target {request.target} of type {request.target_type}",
             )
         try:
-            with grpc.insecure_channel(master_grpc_address(request.target)) as channel:
+            with grpc.insecure_channel(grpc_address(request.target)) as channel:
                 reply = master_pb2_grpc.SeaweedStub(channel).Ping(
                     master_pb2.PingRequest(), timeout=10
                 )
@@ -265,10 +265,10 @@ class AdminRpcs(ServicerBase):
     def _is_known_master(self, target: str, target_type: str) -> bool:
         if target_type != "master":
             return False
-        wanted = master_http_address(target)
+        wanted = http_address(target)
         known = [m.strip() for m in self.config.master.split(",") if m.strip()]
         current = getattr(self.master_client, "current_master", "")
-        return any(master_http_address(m) == wanted for m in [*known, current] if m)
+        return any(http_address(m) == wanted for m in [*known, current] if m)
 
 
 def _memory_status() -> pb.MemStatus:

@@ -3,7 +3,10 @@ the maintenance state, and Go's way of failing an RPC."""
 
 from __future__ import annotations
 
-from typing import NoReturn
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
 
 import grpc
 
@@ -17,6 +20,44 @@ def fail(context: grpc.ServicerContext, err: Exception | str) -> NoReturn:
     """A plain Go error: Go's gRPC server answers it with status ``UNKNOWN`` and its text."""
     context.abort(grpc.StatusCode.UNKNOWN, str(err))
     raise AssertionError("unreachable")  # abort raises
+
+
+_DONE = object()
+
+
+def stream_from_worker(
+    context: grpc.ServicerContext,
+    name: str,
+    work: Callable[[Callable[[Any], None]], Any],
+    errors: tuple[type[Exception], ...],
+) -> Iterator[Any]:
+    """Run ``work(send)`` on its own thread and stream what it sends, then what it returns
+    (unless ``None``); one of ``errors`` fails the RPC with its text. Long maintenance jobs
+    (compaction, volume copy) report progress this way while they run."""
+    updates: queue.Queue = queue.Queue()
+
+    def run() -> None:
+        try:
+            final = work(updates.put)
+            if final is not None:
+                updates.put(final)
+            updates.put(_DONE)
+        except errors as err:
+            updates.put(err)
+        except BaseException as err:
+            updates.put(err)
+            raise
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    while True:
+        item = updates.get()
+        if item is _DONE:
+            return
+        if isinstance(item, errors):
+            fail(context, item)
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 class ServicerBase:

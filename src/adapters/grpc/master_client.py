@@ -22,26 +22,13 @@ from ...core import stats
 from ...core.events import VolumeEvent, VolumeEventKind
 from ...core.store import Store
 from .pb import master_pb2, master_pb2_grpc
+from .server_address import grpc_address, http_address
 
 log = logging.getLogger(__name__)
 
 PULSE_SECONDS = 5.0
 LOOKUP_CACHE_SECONDS = 10.0
 _STOP = object()
-
-
-def master_grpc_address(address: str) -> str:
-    """``host:port`` -> ``host:port+10000``; ``host:port.grpcPort`` names the gRPC port."""
-    host, _, port = address.rpartition(":")
-    if "." in port:
-        http_port, grpc_port = port.split(".", 1)
-        return f"{host}:{grpc_port}"
-    return f"{host}:{int(port) + 10000}"
-
-
-def master_http_address(address: str) -> str:
-    host, _, port = address.rpartition(":")
-    return f"{host}:{port.split('.', 1)[0]}"
 
 
 def volume_information(store: Store) -> tuple[list, dict[str, int], int]:
@@ -191,7 +178,7 @@ class MasterClient:
         if cached is not None and now - cached[0] < LOOKUP_CACHE_SECONDS:
             return cached[1]
         master = self.current_master or (self.seeds[0] if self.seeds else "")
-        with grpc.insecure_channel(master_grpc_address(master)) as channel:
+        with grpc.insecure_channel(grpc_address(master)) as channel:
             reply = master_pb2_grpc.SeaweedStub(channel).LookupVolume(
                 master_pb2.LookupVolumeRequest(volume_or_file_ids=[str(volume_id)]), timeout=10
             )
@@ -240,7 +227,7 @@ class MasterClient:
         gateway named there gets our metrics every interval."""
         for master in self.seeds:
             try:
-                with grpc.insecure_channel(master_grpc_address(master)) as channel:
+                with grpc.insecure_channel(grpc_address(master)) as channel:
                     answer = master_pb2_grpc.SeaweedStub(channel).GetMasterConfiguration(
                         master_pb2.GetMasterConfigurationRequest(), timeout=2
                     )
@@ -260,7 +247,7 @@ class MasterClient:
             item = self._outbox.get_nowait()
             if item is _STOP:
                 return ""
-        self._channel = grpc.insecure_channel(master_grpc_address(master))
+        self._channel = grpc.insecure_channel(grpc_address(master))
         try:
             stub = master_pb2_grpc.SeaweedStub(self._channel)
             responses = stub.SendHeartbeat(self._requests())
@@ -268,9 +255,7 @@ class MasterClient:
                 self.is_heartbeating = not self._stop.is_set()
                 if response.volume_size_limit:
                     self.store.volume_size_limit = response.volume_size_limit
-                if response.leader and master_http_address(response.leader) != master_http_address(
-                    master
-                ):
+                if response.leader and http_address(response.leader) != http_address(master):
                     log.info("master %s names %s as leader", master, response.leader)
                     return response.leader
         finally:

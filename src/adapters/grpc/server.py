@@ -16,12 +16,16 @@ from ...config import VolumeServerConfig
 from ...core.store import Store
 from .admin import AdminRpcs
 from .copy import CopyRpcs
+from .needle_blob import NeedleBlobRpcs
 from .pb import volume_server_pb2 as pb
 from .pb import volume_server_pb2_grpc as pb_grpc
+from .tail import TailRpcs
 from .vacuum import VacuumRpcs
 
 
-class VolumeServerServicer(AdminRpcs, VacuumRpcs, CopyRpcs, pb_grpc.VolumeServerServicer):
+class VolumeServerServicer(
+    AdminRpcs, VacuumRpcs, CopyRpcs, NeedleBlobRpcs, TailRpcs, pb_grpc.VolumeServerServicer
+):
     """The whole service; each base class holds one family of RPCs."""
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import queue
-import threading
+from collections.abc import Callable
 
 from ...core.errors import VolumeError
-from .base import ServicerBase, fail
+from .base import ServicerBase, fail, stream_from_worker
 from .pb import volume_server_pb2 as pb
 
 
@@ -24,40 +23,29 @@ class VacuumRpcs(ServicerBase):
         self.check_maintenance(context)
         report_every = 128 * 1024 * 1024
         next_report = report_every
-        updates: queue.Queue = queue.Queue()
 
-        def progress(processed: int) -> bool:
-            nonlocal next_report
-            if processed > next_report:
-                updates.put(
-                    pb.VacuumVolumeCompactResponse(
-                        processed_bytes=processed, load_avg_1m=_load_average()
+        def compact(send: Callable[[object], None]) -> None:
+            def progress(processed: int) -> bool:
+                nonlocal next_report
+                if processed > next_report:
+                    send(
+                        pb.VacuumVolumeCompactResponse(
+                            processed_bytes=processed, load_avg_1m=_load_average()
+                        )
                     )
-                )
-                next_report = processed + report_every
-            return context.is_active()
+                    next_report = processed + report_every
+                return context.is_active()
 
-        def run() -> None:
-            try:
-                self.store.compact_volume(
-                    request.volume_id,
-                    preallocate=request.preallocate,
-                    bytes_per_second=self.config.compaction_mbps * 1024 * 1024,
-                    progress=progress,
-                )
-                updates.put(None)
-            except (VolumeError, OSError) as err:
-                updates.put(err)
+            self.store.compact_volume(
+                request.volume_id,
+                preallocate=request.preallocate,
+                bytes_per_second=self.config.compaction_mbps * 1024 * 1024,
+                progress=progress,
+            )
 
-        worker = threading.Thread(target=run, name=f"compact-{request.volume_id}", daemon=True)
-        worker.start()
-        while True:
-            item = updates.get()
-            if item is None:
-                return
-            if isinstance(item, Exception):
-                fail(context, item)
-            yield item
+        yield from stream_from_worker(
+            context, f"compact-{request.volume_id}", compact, (VolumeError, OSError)
+        )
 
     def VacuumVolumeCommit(self, request, context):  # noqa: N802
         self.check_maintenance(context)

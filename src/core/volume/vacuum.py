@@ -26,6 +26,7 @@ from ..needle.record import Needle, NeedleError
 from ..needle_map.metrics import replay
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock
 from ..types import NEEDLE_PADDING_SIZE, actual_size
+from ..write_throttle import WriteThrottle
 from .volume import Volume
 
 log = logging.getLogger(__name__)
@@ -61,23 +62,6 @@ def _fsync_dir(directory: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-class _Throttle:
-    """``util.WriteThrottler``: sleep so that writes stay under ``bytes_per_second``."""
-
-    def __init__(self, bytes_per_second: int) -> None:
-        self.rate = bytes_per_second
-        self.start = time.monotonic()
-        self.written = 0
-
-    def wrote(self, count: int) -> None:
-        if self.rate <= 0:
-            return
-        self.written += count
-        ahead = self.written / self.rate - (time.monotonic() - self.start)
-        if ahead > 0:
-            time.sleep(ahead)
 
 
 def compact(
@@ -128,7 +112,7 @@ def _copy_live_needles(
     header = new_block.to_bytes()
     now = int(time.time())
     ttl_seconds = volume.super_block.ttl.minutes * 60
-    throttle = _Throttle(bytes_per_second)
+    throttle = WriteThrottle(bytes_per_second)
     entries: list[bytes] = []
     skipped = 0
     with open(volume.file_name(".cpd"), "wb") as out:

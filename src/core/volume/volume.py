@@ -22,6 +22,7 @@ from ..errors import (
     NotFound,
     ReadOnlyVolume,
     SizeLimitExceeded,
+    VolumeError,
     VolumeFull,
     VolumeNotEmpty,
 )
@@ -30,6 +31,7 @@ from ..needle.record import (
     META_HEAD_SIZE,
     Needle,
     NeedleCorrupted,
+    NeedleError,
     NeedleSizeMismatch,
     parse_header,
 )
@@ -230,6 +232,38 @@ class Volume:
             return None
         return self.dat.read_at(actual_size(size, self.version), offset)
 
+    def read_blob(self, offset: int, size: int) -> bytes:
+        """The whole stored record at ``offset`` of body ``size``, unchecked: what replicas
+        and copies ship between servers (``Volume.ReadNeedleBlob``)."""
+        if size < 0:
+            raise VolumeError(f"invalid needle size {size}")
+        length = actual_size(size, self.version)
+        blob = self.dat.read_at(length, offset)
+        if len(blob) < length:
+            raise VolumeError(f"EOF: {len(blob)} of {length} bytes at offset {offset}")
+        return blob
+
+    def read_meta_at(self, offset: int, size: int) -> Needle:
+        """Everything but the data of the record at ``offset`` (``readNeedleMetaAt``). A
+        deleted entry's negative size reads its tombstone, whose cookie, checksum and append
+        time are the deleted needle's."""
+        if size > 0:
+            return self._read_meta(offset, size)
+        record = self.dat.read_at(actual_size(0, self.version), offset)
+        if len(record) < NEEDLE_HEADER_SIZE + NEEDLE_CHECKSUM_SIZE:
+            raise NeedleCorrupted(f"needle at offset {offset} is truncated")
+        cookie, found_id, found_size = parse_header(record)
+        if found_size != 0:
+            raise NeedleSizeMismatch(
+                f"size mismatch for entry at offset {offset}: found id {found_id:x} size "
+                f"{found_size}, expected size 0"
+            )
+        needle = Needle(cookie=cookie, id=found_id)
+        needle.checksum = int.from_bytes(record[16:20], "big")
+        if self.version == 3 and len(record) >= 28:
+            needle.append_at_ns = int.from_bytes(record[20:28], "big")
+        return needle
+
     def _live_entry(self, needle_id: int, read_deleted: bool) -> tuple[int, int]:
         entry = self.needle_map.get(needle_id)
         if entry is None or entry[0] == 0:
@@ -367,10 +401,11 @@ class Volume:
             self.idx.sync()
             self._synced = covered
 
-    def _is_unchanged(self, needle: Needle, entry: tuple[int, int]) -> bool:
-        """Go skips rewriting identical content (same cookie, CRC and bytes) without a TTL;
-        ``entry`` is what the index holds for the needle."""
-        if self.super_block.ttl:
+    def _is_unchanged(self, needle: Needle, entry: tuple[int, int], any_ttl: bool = False) -> bool:
+        """Go skips rewriting identical content (same cookie, CRC and bytes) without a TTL
+        (``any_ttl``: with one too, as ``WriteNeedleBlob`` does); ``entry`` is what the index
+        holds for the needle."""
+        if self.super_block.ttl and not any_ttl:
             return False
         if entry[0] == 0 or entry[1] <= 0:
             return False
@@ -404,6 +439,62 @@ class Volume:
             raise
         self.last_append_at_ns = needle.append_at_ns
         return end
+
+    def write_blob(self, needle_id: int, blob: bytes, size: int) -> bool:
+        """Append a record shipped whole from another server (``Volume.WriteNeedleBlob``);
+        ``False`` when the same content is already stored.
+
+        The blob must be one record of body ``size``, exactly as :meth:`read_blob` returns
+        it: anything else is refused before a byte is written. Its header may name another
+        needle (Go indexes it under ``needle_id`` all the same: a clone). A v3 record gets this
+        volume's next append time, so its history stays ordered.
+        """
+        with self._lock:
+            if self.is_read_only:
+                raise ReadOnlyVolume(f"volume {self.id} is read only")
+            if len(blob) < NEEDLE_HEADER_SIZE:
+                raise VolumeError(
+                    f"needle {needle_id} blob of {len(blob)} bytes is shorter than a needle header"
+                )
+            blob_size = parse_header(blob)[2]
+            if blob_size != size:
+                raise VolumeError(
+                    f"needle {needle_id} size {size} does not match its blob header size "
+                    f"{blob_size}"
+                )
+            length = actual_size(size, self.version)
+            if len(blob) != length:
+                raise VolumeError(
+                    f"needle {needle_id} blob of {len(blob)} bytes is not one record of "
+                    f"{length} bytes"
+                )
+            limit = self.width.max_volume_size
+            if limit < self.content_size + len(blob):
+                raise VolumeFull(
+                    f"volume size limit {limit} exceeded! current size is {self.content_size}"
+                )
+            existing = self.needle_map.get(needle_id)
+            if existing is not None and existing[1] == size and size > 0:
+                try:
+                    new = Needle.from_bytes(blob, self.version, size)
+                except NeedleError:
+                    new = None
+                if new is not None and self._is_unchanged(new, existing, any_ttl=True):
+                    return False
+            stamp = max(time.time_ns(), self.last_append_at_ns + 1)
+            if self.version == 3:
+                at = NEEDLE_HEADER_SIZE + size + NEEDLE_CHECKSUM_SIZE
+                blob = blob[:at] + stamp.to_bytes(8, "big") + blob[at + 8 :]
+            end = self.dat.size()
+            try:
+                self.dat.write_at(blob, end)
+            except OSError:
+                self.dat.truncate(end)
+                raise
+            self.last_append_at_ns = stamp
+            self._index_put(needle_id, end, size)
+            self._appended += 1
+            return True
 
     def _index_put(self, needle_id: int, offset: int, size: int) -> None:
         self.idx.append(encode_entry(needle_id, offset, size, self.width))
