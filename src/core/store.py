@@ -97,9 +97,15 @@ class Store:
         ttl: str = "",
         preallocate: int = 0,
         disk_type: str = "",
+        version: int = 3,
     ) -> Volume:
-        """``Store.AddVolume``: create a new volume in the location with the most free slots."""
+        """``Store.AddVolume``: create a new volume in the location with the most free slots.
+
+        ``version`` is the needle format of the new ``.dat``; the gRPC request carries one and
+        Go refuses 0 (volume_super_block.go)."""
         validate_collection(collection)
+        if version not in (1, 2, 3):
+            raise VolumeError(f"volume super block version {version} is not supported")
         if self.find_volume(vid) is not None:
             raise VolumeExists(f"Volume Id {vid} already exists!")
         placement = ReplicaPlacement.parse(replica_placement)
@@ -114,6 +120,7 @@ class Store:
             replica_placement=placement,
             ttl=parsed_ttl,
             preallocate=preallocate,
+            version=version,
         )
         location.add_volume(volume)
         self._publish(VolumeEventKind.ADDED, volume)

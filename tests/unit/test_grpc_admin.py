@@ -39,12 +39,16 @@ def put(store, vid: int, needle_id: int, data: bytes, cookie: int = 0x1234) -> s
 
 def test_allocate_status_and_errors(rpc) -> None:
     stub, store = rpc
-    stub.AllocateVolume(pb.AllocateVolumeRequest(volume_id=5, collection="c", replication="010"))
+    stub.AllocateVolume(
+        pb.AllocateVolumeRequest(version=3, volume_id=5, collection="c", replication="010")
+    )
     assert store.find_volume(5).collection == "c"
     with pytest.raises(grpc.RpcError) as err:
-        stub.AllocateVolume(pb.AllocateVolumeRequest(volume_id=5))
+        stub.AllocateVolume(pb.AllocateVolumeRequest(version=3, volume_id=5))
     assert err.value.code() == grpc.StatusCode.UNKNOWN
     assert err.value.details() == "Volume Id 5 already exists!"
+    with pytest.raises(grpc.RpcError, match="volume super block version 0 is not supported"):
+        stub.AllocateVolume(pb.AllocateVolumeRequest(volume_id=15))
     put(store, 5, 1, b"hello")
     status = stub.VolumeStatus(pb.VolumeStatusRequest(volume_id=5))
     assert (status.file_count, status.is_read_only) == (1, False)
@@ -60,7 +64,7 @@ def test_allocate_status_and_errors(rpc) -> None:
 
 def test_mark_readonly_writable_and_delete(rpc) -> None:
     stub, store = rpc
-    stub.AllocateVolume(pb.AllocateVolumeRequest(volume_id=1))
+    stub.AllocateVolume(pb.AllocateVolumeRequest(version=3, volume_id=1))
     stub.VolumeMarkReadonly(pb.VolumeMarkReadonlyRequest(volume_id=1, persist=True))
     assert store.find_volume(1).is_read_only and store.find_volume(1).info.read_only
     stub.VolumeMarkWritable(pb.VolumeMarkWritableRequest(volume_id=1))
@@ -77,7 +81,7 @@ def test_mark_readonly_writable_and_delete(rpc) -> None:
 
 def test_batch_delete_goes_on_past_a_cookie_mismatch(rpc) -> None:
     stub, store = rpc
-    stub.AllocateVolume(pb.AllocateVolumeRequest(volume_id=2))
+    stub.AllocateVolume(pb.AllocateVolumeRequest(version=3, volume_id=2))
     good = put(store, 2, 1, b"one")
     wrong_cookie = str(FileId(2, 2, 0x9999))
     put(store, 2, 2, b"two")
@@ -108,16 +112,16 @@ def test_maintenance_mode_refuses_changes(rpc) -> None:
     )
     assert (updated.state.maintenance, updated.state.version) == (True, 1)
     with pytest.raises(grpc.RpcError, match="maintenance mode"):
-        stub.AllocateVolume(pb.AllocateVolumeRequest(volume_id=3))
+        stub.AllocateVolume(pb.AllocateVolumeRequest(version=3, volume_id=3))
     with pytest.raises(grpc.RpcError, match="version mismatch"):
         stub.SetState(pb.SetStateRequest(state=pb.VolumeServerState(version=0)))
     stub.SetState(pb.SetStateRequest(state=pb.VolumeServerState(maintenance=False, version=1)))
-    stub.AllocateVolume(pb.AllocateVolumeRequest(volume_id=3))
+    stub.AllocateVolume(pb.AllocateVolumeRequest(version=3, volume_id=3))
 
 
 def test_vacuum_rpcs(rpc) -> None:
     stub, store = rpc
-    stub.AllocateVolume(pb.AllocateVolumeRequest(volume_id=4))
+    stub.AllocateVolume(pb.AllocateVolumeRequest(version=3, volume_id=4))
     for i in range(1, 11):
         put(store, 4, i, bytes([i]) * 300)
     for i in range(1, 8):
@@ -133,7 +137,7 @@ def test_vacuum_rpcs(rpc) -> None:
 
 def test_needle_status_configure_and_unimplemented(rpc) -> None:
     stub, store = rpc
-    stub.AllocateVolume(pb.AllocateVolumeRequest(volume_id=6))
+    stub.AllocateVolume(pb.AllocateVolumeRequest(version=3, volume_id=6))
     put(store, 6, 7, b"needle", cookie=0xABCD)
     status = stub.VolumeNeedleStatus(pb.VolumeNeedleStatusRequest(volume_id=6, needle_id=7))
     assert (status.needle_id, status.cookie) == (7, 0xABCD)

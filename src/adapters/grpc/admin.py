@@ -123,6 +123,7 @@ class AdminRpcs(ServicerBase):
                 ttl=request.ttl,
                 preallocate=request.preallocate,
                 disk_type=request.disk_type,
+                version=request.version,
             )
         except (VolumeError, ValueError, OSError) as err:
             log.error("assign volume %d: %s", request.volume_id, err)

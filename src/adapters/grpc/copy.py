@@ -63,7 +63,7 @@ class CopyRpcs(ServicerBase):
             file_count=volume.file_count,
             compaction_revision=volume.super_block.compaction_revision,
             collection=volume.collection,
-            disk_type=location.disk_type or "hdd",
+            disk_type=location.disk_type,
             volume_info=pb.VolumeInfo(
                 version=info.version,
                 replication=info.replication,
