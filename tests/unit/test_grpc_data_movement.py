@@ -19,6 +19,7 @@ from seaweed_volume.adapters.http.context import HttpContext
 from seaweed_volume.config import VolumeServerConfig
 from seaweed_volume.container import build_container
 from seaweed_volume.core.crc import legacy_crc_value
+from seaweed_volume.core.errors import AlreadyDeleted
 from seaweed_volume.core.store import Store
 from seaweed_volume.core.volume.scan import scan_records
 from tests.support.go_cluster import free_port_pair
@@ -314,8 +315,14 @@ def test_tail_receiver_replays_the_source_into_the_local_volume(nodes) -> None:
     for i in (1, 3, 4, 6, 7, 8):
         assert replica.read_needle(i).data == a.store.read_needle(3, i).data
     assert replica.read_needle(5).data == b"rewritten five"
-    # Go replays a tombstone as an empty needle (``doWriteRequest`` of a size-0 record).
-    assert replica.locate(2)[1] == 0
+    # The tombstone deletes the needle here too (Go 4.48 would store it as an empty file).
+    assert replica.locate(2)[1] < 0
+    with pytest.raises(AlreadyDeleted):
+        replica.read_needle(2)
+    # The same history gives the same files.
+    assert [(r.needle_id, r.size) for r in scan_records(replica.dat, 3, 8)] == [
+        (r.needle_id, r.size) for r in scan_records(a.store.find_volume(3).dat, 3, 8)
+    ]
     with pytest.raises(grpc.RpcError, match="receiver not found volume id 30"):
         b.stub.VolumeTailReceiver(
             pb.VolumeTailReceiverRequest(volume_id=30, source_volume_server=a.address)

@@ -76,7 +76,13 @@ class TailRpcs(ServicerBase):
                     )
                 )
                 for needle in _received_needles(stream):
-                    self.store.write_needle(volume.id, needle, check_cookie=False)
+                    if needle.size == 0 and needle.checksum != 0:
+                        # A tombstone: it keeps the deleted needle's checksum, which an empty
+                        # file (CRC 0) cannot have. Go writes it as an empty needle, which
+                        # brings a file deleted on the source back as an empty one.
+                        self.store.delete_needle(volume.id, needle.id, needle.cookie)
+                    else:
+                        self.store.write_needle(volume.id, needle, check_cookie=False)
         except grpc.RpcError as err:
             fail(context, err.details() or err.code().name)
         except (VolumeError, NeedleError, OSError) as err:
