@@ -46,6 +46,8 @@ SCRIPTS: dict[str, list[tuple]] = {
     "form body options win over the query": [("POST", "?ts=5", b"ts=1700000000", FORM), READ],
     "form body bad escape": [("POST", "", b"a=%zz", FORM), READ],
     "form body semicolon": [("POST", "", b"a;b", FORM)],
+    "form body bad escape then semicolon": [("POST", "", b"a=%zz&b;c&d=%", FORM)],
+    "query bad escape then semicolon": [("POST", "?a=%zz&b;c", b"x", TEXT)],
     "form type with charset": [
         ("POST", f"?ts={TS}", b"x", {"Content-Type": "Application/X-WWW-Form-Urlencoded; a=b"}),
         READ,

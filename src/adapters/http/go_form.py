@@ -50,14 +50,16 @@ def query_unescape(text: str) -> str:
 
 
 def parse_query(query: str) -> tuple[list[tuple[str, str]], FormError | None]:
-    """``url.ParseQuery``: every good pair, and the first error (parsing goes on past it)."""
+    """``url.ParseQuery``: every good pair, and the first error (parsing goes on past it),
+    except that a semicolon error always wins: Go assigns it without checking for an
+    earlier one (net/url ``parseQuery``)."""
     if query.count("&") >= MAX_QUERY_PARAMS:
         return [], FormError("number of URL query parameters exceeded limit")
     pairs: list[tuple[str, str]] = []
     error: FormError | None = None
     for item in query.split("&"):
         if ";" in item:
-            error = error or FormError("invalid semicolon separator in query")
+            error = FormError("invalid semicolon separator in query")
             continue
         if not item:
             continue
