@@ -10,34 +10,13 @@ import os
 import threading
 from dataclasses import dataclass
 
+from .protowire import VARINT, fields, int_field
+
 STATE_FILE_NAME = "state.pb"
 
 
 class StateVersionMismatch(ValueError):
     pass
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _read_varint(raw: bytes, pos: int) -> tuple[int, int]:
-    shift = value = 0
-    while True:
-        byte = raw[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
 
 
 @dataclass
@@ -46,35 +25,21 @@ class ServerState:
     version: int = 0
 
     def encode(self) -> bytes:
-        out = b""
-        if self.maintenance:
-            out += b"\x08\x01"
-        if self.version:
-            out += b"\x10" + _varint(self.version)
-        return out
+        return int_field(1, int(self.maintenance)) + int_field(2, self.version)
 
     @classmethod
     def decode(cls, raw: bytes) -> ServerState:
         state = cls()
-        pos = 0
-        while pos < len(raw):
-            tag, pos = _read_varint(raw, pos)
-            field, wire = tag >> 3, tag & 7
-            if wire == 0:
-                value, pos = _read_varint(raw, pos)
-                if field == 1:
+        try:
+            for number, wire, value in fields(raw):
+                if wire != VARINT:
+                    continue
+                if number == 1:
                     state.maintenance = bool(value)
-                elif field == 2:
+                elif number == 2:
                     state.version = value & 0xFFFFFFFF
-            elif wire == 2:
-                length, pos = _read_varint(raw, pos)
-                pos += length
-            elif wire == 1:
-                pos += 8
-            elif wire == 5:
-                pos += 4
-            else:
-                raise ValueError(f"unsupported wire type {wire} in {STATE_FILE_NAME}")
+        except ValueError as err:
+            raise ValueError(f"{STATE_FILE_NAME}: {err}") from None
         return state
 
 

@@ -16,6 +16,7 @@ from ...config import VolumeServerConfig
 from ...core.store import Store
 from .admin import AdminRpcs
 from .copy import CopyRpcs
+from .erasure_coding import ErasureCodingRpcs
 from .needle_blob import NeedleBlobRpcs
 from .pb import volume_server_pb2 as pb
 from .pb import volume_server_pb2_grpc as pb_grpc
@@ -24,7 +25,13 @@ from .vacuum import VacuumRpcs
 
 
 class VolumeServerServicer(
-    AdminRpcs, VacuumRpcs, CopyRpcs, NeedleBlobRpcs, TailRpcs, pb_grpc.VolumeServerServicer
+    AdminRpcs,
+    VacuumRpcs,
+    CopyRpcs,
+    NeedleBlobRpcs,
+    TailRpcs,
+    ErasureCodingRpcs,
+    pb_grpc.VolumeServerServicer,
 ):
     """The whole service; each base class holds one family of RPCs."""
 

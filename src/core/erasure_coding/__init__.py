@@ -1,0 +1,1 @@
+"""Erasure coding: Reed-Solomon shards of a volume, as Go writes and reads them."""

@@ -1,0 +1,81 @@
+"""Erasure coding against Go 4.48: the shards, ``.ecx``, ``.ecsum`` and ``.vif`` we generate
+from a volume are the files ``weed shell ec.encode`` makes Go's server write for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+
+import grpc
+import pytest
+
+from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
+from seaweed_volume.adapters.grpc.pb import volume_server_pb2_grpc as pb_grpc
+from seaweed_volume.core.erasure_coding.bitrot import load_sidecar, save_sidecar
+from tests.cluster.test_weed_clients import shell
+from tests.support.go_cluster import http
+from tests.unit.test_grpc_data_movement import running_node
+
+
+@pytest.fixture(scope="module")
+def encoded_by_go(go_master, tmp_path_factory) -> tuple[str, str, int]:
+    """(Go's data dir after ec.encode, a copy of the volume as it was before, volume id)."""
+    root = tmp_path_factory.mktemp("ec")
+    go_dir, before = str(root / "go"), str(root / "before")
+    os.makedirs(go_dir)
+    go_master.start_volume(go_dir)
+    status, _, body = http("GET", f"{go_master.master_url}/vol/grow?count=1&collection=ec")
+    assert status == 200, body
+    first = go_master.assign(collection="ec")
+    vid, rest = first["fid"].split(",")
+    key, cookie = int(rest[:-8], 16), rest[-8:]
+    rng = random.Random(7)
+    for i in range(40):  # ~2.8 MB: a row of 1 MiB blocks, the tail zero-padded
+        fid = f"{vid},{key + i:x}{cookie}"
+        body = rng.randbytes(70_000 + i)
+        headers = {"Content-Type": "application/octet-stream"}
+        assert http("POST", f"http://{first['url']}/{fid}", body, headers)[0] == 201
+    assert http("DELETE", f"http://{first['url']}/{vid},{key + 3:x}{cookie}")[0] == 202
+    with grpc.insecure_channel(f"127.0.0.1:{go_master.volume_port + 10000}") as channel:
+        pb_grpc.VolumeServerStub(channel).VolumeMarkReadonly(
+            pb.VolumeMarkReadonlyRequest(volume_id=int(vid))
+        )
+    os.makedirs(before)
+    for suffix in (".dat", ".idx", ".vif"):
+        shutil.copy(os.path.join(go_dir, f"ec_{vid}{suffix}"), before)
+    output = shell(go_master, f"lock\nec.encode -collection=ec -volumeId={vid} -force\nunlock")
+    assert "Successfully completed EC encoding" in output, output
+    return go_dir, before, int(vid)
+
+
+def _vif(path: str) -> dict:
+    info = json.load(open(path))
+    info["ecShardConfig"].pop("encodeTsNs")
+    return info
+
+
+def test_generated_shards_are_gos(encoded_by_go, tmp_path) -> None:
+    go_dir, before, vid = encoded_by_go
+    ours = str(tmp_path / "ours")
+    shutil.copytree(before, ours)
+    with running_node(ours) as node:
+        node.stub.VolumeEcShardsGenerate(
+            pb.VolumeEcShardsGenerateRequest(volume_id=vid, collection="ec")
+        )
+        with pytest.raises(grpc.RpcError, match="existing collection:ec unexpected input: x"):
+            node.stub.VolumeEcShardsGenerate(
+                pb.VolumeEcShardsGenerateRequest(volume_id=vid, collection="x")
+            )
+        with pytest.raises(grpc.RpcError, match="volume 99 not found"):
+            node.stub.VolumeEcShardsGenerate(pb.VolumeEcShardsGenerateRequest(volume_id=99))
+    base, go_base = os.path.join(ours, f"ec_{vid}"), os.path.join(go_dir, f"ec_{vid}")
+    for suffix in [f".ec{i:02d}" for i in range(14)] + [".ecx"]:
+        assert open(base + suffix, "rb").read() == open(go_base + suffix, "rb").read(), suffix
+    # The sidecar differs only in its random encode id.
+    ours_sidecar = load_sidecar(base + ".ecsum")
+    ours_sidecar.encode_uuid = load_sidecar(go_base + ".ecsum").encode_uuid
+    save_sidecar(base + ".ecsum", ours_sidecar)
+    assert open(base + ".ecsum", "rb").read() == open(go_base + ".ecsum", "rb").read()
+    assert _vif(base + ".vif") == _vif(go_base + ".vif")
