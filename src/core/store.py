@@ -104,8 +104,6 @@ class Store:
         ``version`` is the needle format of the new ``.dat``; the gRPC request carries one and
         Go refuses 0 (volume_super_block.go)."""
         validate_collection(collection)
-        if version not in (1, 2, 3):
-            raise VolumeError(f"volume super block version {version} is not supported")
         if self.find_volume(vid) is not None:
             raise VolumeExists(f"Volume Id {vid} already exists!")
         placement = ReplicaPlacement.parse(replica_placement)
@@ -113,6 +111,8 @@ class Store:
         location = self.free_location(disk_type)
         if location is None:
             raise NoFreeSpace("No more free space left")
+        if version not in (1, 2, 3):  # checked as the super block is written, after the rest
+            raise VolumeError(f"volume super block version {version} is not supported")
         volume = location.open(
             collection,
             vid,

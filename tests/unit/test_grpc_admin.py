@@ -44,7 +44,7 @@ def test_allocate_status_and_errors(rpc) -> None:
     )
     assert store.find_volume(5).collection == "c"
     with pytest.raises(grpc.RpcError) as err:
-        stub.AllocateVolume(pb.AllocateVolumeRequest(version=3, volume_id=5))
+        stub.AllocateVolume(pb.AllocateVolumeRequest(volume_id=5))  # the duplicate wins
     assert err.value.code() == grpc.StatusCode.UNKNOWN
     assert err.value.details() == "Volume Id 5 already exists!"
     with pytest.raises(grpc.RpcError, match="volume super block version 0 is not supported"):
