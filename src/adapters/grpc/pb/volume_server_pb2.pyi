@@ -195,10 +195,12 @@ class VolumeIncrementalCopyResponse(_message.Message):
     def __init__(self, file_content: _Optional[bytes] = ...) -> None: ...
 
 class VolumeMountRequest(_message.Message):
-    __slots__ = ("volume_id",)
+    __slots__ = ("volume_id", "collection")
     VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
     volume_id: int
-    def __init__(self, volume_id: _Optional[int] = ...) -> None: ...
+    collection: str
+    def __init__(self, volume_id: _Optional[int] = ..., collection: _Optional[str] = ...) -> None: ...
 
 class VolumeMountResponse(_message.Message):
     __slots__ = ()
@@ -225,14 +227,16 @@ class VolumeConsolidateIndexResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class VolumeDeleteRequest(_message.Message):
-    __slots__ = ("volume_id", "only_empty", "keep_remote_data")
+    __slots__ = ("volume_id", "only_empty", "keep_remote_data", "only_garbage")
     VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
     ONLY_EMPTY_FIELD_NUMBER: _ClassVar[int]
     KEEP_REMOTE_DATA_FIELD_NUMBER: _ClassVar[int]
+    ONLY_GARBAGE_FIELD_NUMBER: _ClassVar[int]
     volume_id: int
     only_empty: bool
     keep_remote_data: bool
-    def __init__(self, volume_id: _Optional[int] = ..., only_empty: _Optional[bool] = ..., keep_remote_data: _Optional[bool] = ...) -> None: ...
+    only_garbage: bool
+    def __init__(self, volume_id: _Optional[int] = ..., only_empty: _Optional[bool] = ..., keep_remote_data: _Optional[bool] = ..., only_garbage: _Optional[bool] = ...) -> None: ...
 
 class VolumeDeleteResponse(_message.Message):
     __slots__ = ()
@@ -585,18 +589,20 @@ class VolumeEcShardsCopyResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class VolumeEcShardsDeleteRequest(_message.Message):
-    __slots__ = ("volume_id", "collection", "shard_ids", "full_teardown", "encode_ts_ns")
+    __slots__ = ("volume_id", "collection", "shard_ids", "full_teardown", "encode_ts_ns", "delete_generations_older_than")
     VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     SHARD_IDS_FIELD_NUMBER: _ClassVar[int]
     FULL_TEARDOWN_FIELD_NUMBER: _ClassVar[int]
     ENCODE_TS_NS_FIELD_NUMBER: _ClassVar[int]
+    DELETE_GENERATIONS_OLDER_THAN_FIELD_NUMBER: _ClassVar[int]
     volume_id: int
     collection: str
     shard_ids: _containers.RepeatedScalarFieldContainer[int]
     full_teardown: bool
     encode_ts_ns: int
-    def __init__(self, volume_id: _Optional[int] = ..., collection: _Optional[str] = ..., shard_ids: _Optional[_Iterable[int]] = ..., full_teardown: _Optional[bool] = ..., encode_ts_ns: _Optional[int] = ...) -> None: ...
+    delete_generations_older_than: int
+    def __init__(self, volume_id: _Optional[int] = ..., collection: _Optional[str] = ..., shard_ids: _Optional[_Iterable[int]] = ..., full_teardown: _Optional[bool] = ..., encode_ts_ns: _Optional[int] = ..., delete_generations_older_than: _Optional[int] = ...) -> None: ...
 
 class VolumeEcShardsDeleteResponse(_message.Message):
     __slots__ = ("full_teardown_done",)
@@ -701,16 +707,18 @@ class VolumeEcShardsInfoRequest(_message.Message):
     def __init__(self, volume_id: _Optional[int] = ...) -> None: ...
 
 class VolumeEcShardsInfoResponse(_message.Message):
-    __slots__ = ("ec_shard_infos", "volume_size", "file_count", "file_deleted_count")
+    __slots__ = ("ec_shard_infos", "volume_size", "file_count", "file_deleted_count", "ec_shard_config")
     EC_SHARD_INFOS_FIELD_NUMBER: _ClassVar[int]
     VOLUME_SIZE_FIELD_NUMBER: _ClassVar[int]
     FILE_COUNT_FIELD_NUMBER: _ClassVar[int]
     FILE_DELETED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EC_SHARD_CONFIG_FIELD_NUMBER: _ClassVar[int]
     ec_shard_infos: _containers.RepeatedCompositeFieldContainer[EcShardInfo]
     volume_size: int
     file_count: int
     file_deleted_count: int
-    def __init__(self, ec_shard_infos: _Optional[_Iterable[_Union[EcShardInfo, _Mapping]]] = ..., volume_size: _Optional[int] = ..., file_count: _Optional[int] = ..., file_deleted_count: _Optional[int] = ...) -> None: ...
+    ec_shard_config: EcShardConfig
+    def __init__(self, ec_shard_infos: _Optional[_Iterable[_Union[EcShardInfo, _Mapping]]] = ..., volume_size: _Optional[int] = ..., file_count: _Optional[int] = ..., file_deleted_count: _Optional[int] = ..., ec_shard_config: _Optional[_Union[EcShardConfig, _Mapping]] = ...) -> None: ...
 
 class EcShardInfo(_message.Message):
     __slots__ = ("shard_id", "size", "collection", "volume_id")
@@ -835,14 +843,16 @@ class VolumeInfo(_message.Message):
     def __init__(self, files: _Optional[_Iterable[_Union[RemoteFile, _Mapping]]] = ..., version: _Optional[int] = ..., replication: _Optional[str] = ..., bytes_offset: _Optional[int] = ..., dat_file_size: _Optional[int] = ..., expire_at_sec: _Optional[int] = ..., read_only: _Optional[bool] = ..., ec_shard_config: _Optional[_Union[EcShardConfig, _Mapping]] = ..., read_only_can_delete: _Optional[bool] = ...) -> None: ...
 
 class EcShardConfig(_message.Message):
-    __slots__ = ("data_shards", "parity_shards", "encode_ts_ns")
+    __slots__ = ("data_shards", "parity_shards", "encode_ts_ns", "block_size")
     DATA_SHARDS_FIELD_NUMBER: _ClassVar[int]
     PARITY_SHARDS_FIELD_NUMBER: _ClassVar[int]
     ENCODE_TS_NS_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_SIZE_FIELD_NUMBER: _ClassVar[int]
     data_shards: int
     parity_shards: int
     encode_ts_ns: int
-    def __init__(self, data_shards: _Optional[int] = ..., parity_shards: _Optional[int] = ..., encode_ts_ns: _Optional[int] = ...) -> None: ...
+    block_size: int
+    def __init__(self, data_shards: _Optional[int] = ..., parity_shards: _Optional[int] = ..., encode_ts_ns: _Optional[int] = ..., block_size: _Optional[int] = ...) -> None: ...
 
 class EcBitrotProtection(_message.Message):
     __slots__ = ("algorithm", "block_size", "generation", "ec_shard_config", "shards", "encode_uuid")
@@ -889,16 +899,18 @@ class OldVersionVolumeInfo(_message.Message):
     def __init__(self, files: _Optional[_Iterable[_Union[RemoteFile, _Mapping]]] = ..., version: _Optional[int] = ..., replication: _Optional[str] = ..., BytesOffset: _Optional[int] = ..., dat_file_size: _Optional[int] = ..., DestroyTime: _Optional[int] = ..., read_only: _Optional[bool] = ...) -> None: ...
 
 class VolumeTierMoveDatToRemoteRequest(_message.Message):
-    __slots__ = ("volume_id", "collection", "destination_backend_name", "keep_local_dat_file")
+    __slots__ = ("volume_id", "collection", "destination_backend_name", "keep_local_dat_file", "concurrency")
     VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_BACKEND_NAME_FIELD_NUMBER: _ClassVar[int]
     KEEP_LOCAL_DAT_FILE_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     volume_id: int
     collection: str
     destination_backend_name: str
     keep_local_dat_file: bool
-    def __init__(self, volume_id: _Optional[int] = ..., collection: _Optional[str] = ..., destination_backend_name: _Optional[str] = ..., keep_local_dat_file: _Optional[bool] = ...) -> None: ...
+    concurrency: int
+    def __init__(self, volume_id: _Optional[int] = ..., collection: _Optional[str] = ..., destination_backend_name: _Optional[str] = ..., keep_local_dat_file: _Optional[bool] = ..., concurrency: _Optional[int] = ...) -> None: ...
 
 class VolumeTierMoveDatToRemoteResponse(_message.Message):
     __slots__ = ("processed", "processedPercentage")
@@ -909,14 +921,16 @@ class VolumeTierMoveDatToRemoteResponse(_message.Message):
     def __init__(self, processed: _Optional[int] = ..., processedPercentage: _Optional[float] = ...) -> None: ...
 
 class VolumeTierMoveDatFromRemoteRequest(_message.Message):
-    __slots__ = ("volume_id", "collection", "keep_remote_dat_file")
+    __slots__ = ("volume_id", "collection", "keep_remote_dat_file", "concurrency")
     VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     KEEP_REMOTE_DAT_FILE_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     volume_id: int
     collection: str
     keep_remote_dat_file: bool
-    def __init__(self, volume_id: _Optional[int] = ..., collection: _Optional[str] = ..., keep_remote_dat_file: _Optional[bool] = ...) -> None: ...
+    concurrency: int
+    def __init__(self, volume_id: _Optional[int] = ..., collection: _Optional[str] = ..., keep_remote_dat_file: _Optional[bool] = ..., concurrency: _Optional[int] = ...) -> None: ...
 
 class VolumeTierMoveDatFromRemoteResponse(_message.Message):
     __slots__ = ("processed", "processedPercentage")
