@@ -29,7 +29,23 @@ class VolumeEvent:
     disk_type: str
 
 
-Listener = Callable[[VolumeEvent], None]
+@dataclass(frozen=True, slots=True)
+class EcShardEvent:
+    """EC shards mounted (``added``) or unmounted on one disk: a ``new_ec_shards`` or
+    ``deleted_ec_shards`` delta heartbeat."""
+
+    added: bool
+    volume_id: int
+    collection: str
+    shard_bits: int
+    shard_sizes: tuple[int, ...]
+    disk_type: str
+    disk_id: int
+    expire_at_sec: int
+    encode_ts_ns: int
+
+
+Listener = Callable[[VolumeEvent | EcShardEvent], None]
 
 
 class EventBus:
@@ -46,7 +62,7 @@ class EventBus:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def publish(self, event: VolumeEvent) -> None:
+    def publish(self, event: VolumeEvent | EcShardEvent) -> None:
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:

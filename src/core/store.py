@@ -20,6 +20,7 @@ from .errors import (
 from .events import EventBus, VolumeEvent, VolumeEventKind
 from .needle.record import Needle
 from .replica_placement import ReplicaPlacement
+from .store_ec import EcStore
 from .ttl import EMPTY_TTL, TTL
 from .volume import vacuum
 from .volume.loading import load_volume_info, save_volume_info
@@ -39,6 +40,8 @@ class Store:
         self.ip = ip
         self.port = port
         self.events = EventBus()
+        self.ec = EcStore(locations, self.events)
+        """The erasure-coded volumes (mounted shards) of every disk."""
         self.volume_size_limit = 0
         """Set by the master's heartbeat response; 0 until the master has spoken."""
 
@@ -59,6 +62,7 @@ class Store:
     def load_existing_volumes(self) -> None:
         for location in self.locations:
             location.load_existing_volumes()
+        self.ec.load_existing()
 
     # --- finding -----------------------------------------------------------------------------
     def find_volume(self, vid: int) -> Volume | None:
@@ -153,7 +157,9 @@ class Store:
         if location is None:
             raise VolumeNotFound(f"delete volume {vid} not found on disk")
         volume = location.volumes[vid]
-        volume.destroy(only_empty=only_empty)
+        # ec.encode deletes the volume it encoded: the shards keep using its .vif.
+        shares_vif = self.ec.find(vid) is not None or os.path.exists(volume.file_name(".ecx"))
+        volume.destroy(only_empty=only_empty, keep_vif=shares_vif)
         self._publish(VolumeEventKind.DELETED, volume)
         location.remove_volume(vid)
 
@@ -292,6 +298,7 @@ class Store:
         return volume.read_needle(needle_id, cookie=cookie, read_deleted=read_deleted)
 
     def close(self) -> None:
+        self.ec.close()
         for location in self.locations:
             location.close()
 

@@ -146,9 +146,9 @@ def test_needle_status_configure_and_unimplemented(rpc) -> None:
     ok = stub.VolumeConfigure(pb.VolumeConfigureRequest(volume_id=6, replication="001"))
     assert ok.error == "" and str(store.find_volume(6).super_block.replica_placement) == "001"
     with pytest.raises(grpc.RpcError) as err:
-        stub.VolumeEcShardsMount(pb.VolumeEcShardsMountRequest(volume_id=6))
+        stub.FetchAndWriteNeedle(pb.FetchAndWriteNeedleRequest(volume_id=6))
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "VolumeEcShardsMount" in err.value.details()
+    assert "FetchAndWriteNeedle" in err.value.details()
     assert stub.Ping(pb.PingRequest()).start_time_ns > 0
     with pytest.raises(grpc.RpcError) as err:
         stub.Ping(pb.PingRequest(target="10.9.9.9:1", target_type="volumeServer"))

@@ -19,7 +19,7 @@ from google.protobuf import unknown_fields
 
 from ...config import VolumeServerConfig
 from ...core import stats
-from ...core.events import VolumeEvent, VolumeEventKind
+from ...core.events import EcShardEvent, VolumeEvent, VolumeEventKind
 from ...core.store import Store
 from .pb import master_pb2, master_pb2_grpc
 from .server_address import grpc_address, http_address
@@ -27,6 +27,7 @@ from .server_address import grpc_address, http_address
 log = logging.getLogger(__name__)
 
 PULSE_SECONDS = 5.0
+EC_FULL_EVERY_PULSES = 17
 LOOKUP_CACHE_SECONDS = 10.0
 _STOP = object()
 
@@ -131,9 +132,52 @@ class MasterClient:
         )
 
     def ec_heartbeat(self) -> master_pb2.Heartbeat:
-        return master_pb2.Heartbeat(has_no_ec_shards=True)
+        """Every mounted EC shard, one message per volume and disk; nothing else (Go sends
+        this after the first heartbeat and then every 17 pulses)."""
+        shards = [
+            master_pb2.VolumeEcShardInformationMessage(
+                id=report.volume_id,
+                collection=report.collection,
+                ec_index_bits=report.shard_bits,
+                disk_type=report.disk_type,
+                expire_at_sec=report.expire_at_sec,
+                disk_id=report.disk_id,
+                shard_sizes=report.shard_sizes,
+                file_count=report.file_count,
+                delete_count=report.delete_count,
+                encode_ts_ns=report.encode_ts_ns,
+            )
+            for report in self.store.ec.reports()
+        ]
+        return master_pb2.Heartbeat(ec_shards=shards, has_no_ec_shards=not shards)
 
-    def _on_volume_event(self, event: VolumeEvent) -> None:
+    def _on_ec_event(self, event: EcShardEvent) -> None:
+        message = master_pb2.VolumeEcShardInformationMessage(
+            id=event.volume_id,
+            collection=event.collection,
+            ec_index_bits=event.shard_bits,
+            shard_sizes=event.shard_sizes,
+            disk_type=event.disk_type,
+            expire_at_sec=event.expire_at_sec,
+            disk_id=event.disk_id,
+            encode_ts_ns=event.encode_ts_ns,
+        )
+        config = self.config
+        where = {
+            "ip": config.ip,
+            "port": config.port,
+            "data_center": config.data_center,
+            "rack": config.rack,
+        }
+        if event.added:
+            self._outbox.put(master_pb2.Heartbeat(new_ec_shards=[message], **where))
+        else:
+            self._outbox.put(master_pb2.Heartbeat(deleted_ec_shards=[message], **where))
+
+    def _on_volume_event(self, event: VolumeEvent | EcShardEvent) -> None:
+        if isinstance(event, EcShardEvent):
+            self._on_ec_event(event)
+            return
         if event.kind is VolumeEventKind.STATE_CHANGED:
             self._outbox.put(self.full_heartbeat)
             return
@@ -153,11 +197,15 @@ class MasterClient:
     def _requests(self) -> Iterator[master_pb2.Heartbeat]:
         yield self.full_heartbeat()
         yield self.ec_heartbeat()
+        pulses = 0
         while not self._stop.is_set():
             try:
                 item = self._outbox.get(timeout=PULSE_SECONDS)
             except queue.Empty:
                 yield self.full_heartbeat()
+                pulses += 1
+                if pulses % EC_FULL_EVERY_PULSES == 0:
+                    yield self.ec_heartbeat()
                 continue
             if item is _STOP:
                 return

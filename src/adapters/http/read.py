@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from ...core import stats
+from ...core.erasure_coding.reader import read_ec_needle
 from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound, SizeLimitExceeded
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError, parse_bool, parse_int
@@ -149,6 +150,10 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
     except (GoNumError, FileIdError):
         return bare(400)
     volume = ctx.store.find_volume(volume_id)
+    if volume is None and (ec_volume := ctx.store.ec.find(volume_id)) is not None:
+        if on_loop:
+            raise MustRunInThread()
+        return _read_ec(ctx, request, parts, ec_volume, needle_id, cookie)
     if volume is None:
         if ctx.config.read_mode == "local":
             stats.read_not_found(invalid_needle=True)
@@ -183,6 +188,26 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
         return bare(404)
     reply = _answer(ctx, request, parts, volume, needle, on_loop)
     reply.cost = needle.size  # Go counts the stored size while a read is served
+    return reply
+
+
+def _read_ec(ctx: HttpContext, request: HttpRequest, parts, ec_volume, needle_id, cookie):
+    """A read of an erasure-coded volume: the whole record from its shards (local ones,
+    else rebuilt), then answered as any read (``ReadEcShardNeedle``)."""
+    try:
+        needle = read_ec_needle(ec_volume, needle_id)
+    except (NotFound, AlreadyDeleted) as err:
+        stats.read_not_found(invalid_needle=isinstance(err, NotFound))
+        return bare(404)
+    except Exception as err:  # noqa: BLE001 - Go answers any other read error with 500
+        log.warning("read %s from ec shards: %s", request.path, err)
+        stats.read_internal_error()
+        return bare(500)
+    if needle.cookie != cookie:
+        stats.read_not_found()
+        return bare(404)
+    reply = _answer(ctx, request, parts, None, needle, False)
+    reply.cost = needle.size
     return reply
 
 

@@ -34,7 +34,9 @@ def generate_ec_shards(store, vid: int, collection: str) -> ShardCounts:
         counts = ShardCounts.from_info(load_volume_info(base + ".vif"))
     except ValueError:
         counts = ShardCounts()
-    # A retry must never mix two runs: every disk's leftovers of an earlier encode go first.
+    # A retry must never mix two runs: shards of an earlier encode are unmounted (without a
+    # delta, as in Go) and every disk's leftovers go first.
+    store.ec.unload(vid)
     for location in store.locations:
         remove_ec_files(os.path.join(location.directory, volume_base_name(collection, vid)))
     try:

@@ -580,12 +580,15 @@ class Volume:
         with self._lock:
             self.close_files()
 
-    def destroy(self, only_empty: bool = False) -> None:
-        """Close and remove every file of the volume (``Volume.Destroy``)."""
+    def destroy(self, only_empty: bool = False, keep_vif: bool = False) -> None:
+        """Close and remove every file of the volume (``Volume.Destroy``); ``keep_vif`` when
+        erasure-coded shards of the volume share its ``.vif``."""
         if only_empty and self.file_count - self.deleted_count > 0:
             raise VolumeNotEmpty()
         self.close()
         for suffix in VOLUME_FILE_SUFFIXES + SIDE_FILE_SUFFIXES:
+            if keep_vif and suffix == ".vif":
+                continue
             try:
                 os.remove(self.file_name(suffix))
             except FileNotFoundError:
