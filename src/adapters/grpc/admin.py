@@ -11,6 +11,7 @@ import time
 import grpc
 
 from ...core.crc import legacy_crc_value
+from ...core.erasure_coding.reader import read_ec_needle
 from ...core.errors import VolumeError
 from ...core.file_id import FileIdError, parse_needle_id_cookie, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError
@@ -90,10 +91,14 @@ class AdminRpcs(ServicerBase):
 
     def VolumeNeedleStatus(self, request, context):  # noqa: N802
         volume = self.store.find_volume(request.volume_id)
-        if volume is None:
+        ec_volume = self.store.ec.find(request.volume_id) if volume is None else None
+        if volume is None and ec_volume is None:
             context.abort(grpc.StatusCode.UNKNOWN, f"volume not found {request.volume_id}")
         try:
-            needle = volume.read_needle(request.needle_id)
+            if volume is not None:
+                needle = volume.read_needle(request.needle_id)
+            else:
+                needle = read_ec_needle(ec_volume, request.needle_id)
         except (VolumeError, ValueError) as err:
             fail(context, err)
         return pb.VolumeNeedleStatusResponse(

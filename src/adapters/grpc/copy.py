@@ -202,6 +202,14 @@ class CopyRpcs(ServicerBase):
         base_name = volume_base_name(info.collection, info.volume_id)
         locations = self.store.locations
         if info.is_ec_volume:
+            mounted = [disk for disk, ec in self.store.ec.all() if ec.id == info.volume_id]
+            if mounted:
+                # Truncating a file a mounted EC volume reads from would corrupt its reads.
+                disks = "[" + " ".join(str(disk) for disk in mounted) + "]"
+                raise CopyRequestError(
+                    f"ec volume {info.volume_id} is mounted on disk_ids:{disks}; unmount "
+                    "before ReceiveFile"
+                )
             if info.disk_id > 0:
                 if info.disk_id >= len(locations):
                     raise CopyRequestError(

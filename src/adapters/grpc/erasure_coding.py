@@ -4,10 +4,16 @@ shards and decoding them back to a volume come next and answer ``UNIMPLEMENTED``
 
 from __future__ import annotations
 
+import grpc
+
+from ...core.erasure_coding.decode import NoLiveEntries, decode_to_volume
 from ...core.erasure_coding.generate import generate_ec_shards
+from ...core.erasure_coding.rebuild import rebuild_ec_shards
+from ...core.erasure_coding.shard_copy import ShardCopy
 from ...core.errors import VolumeError
 from .base import ServicerBase, fail
 from .pb import volume_server_pb2 as pb
+from .volume_peer import GrpcVolumePeer
 
 SHARD_READ_CHUNK = 2 * 1024 * 1024
 
@@ -121,3 +127,46 @@ class ErasureCodingRpcs(ServicerBase):
         except OSError as err:
             fail(context, f"remove ec shard: {err}")
         return pb.VolumeEcShardsDeleteResponse()
+
+    def VolumeEcShardsCopy(self, request, context):  # noqa: N802
+        """Pull shards (and, as asked, ``.ecx``/``.ecj``/``.vif``/``.ecsum``) from a peer."""
+        self.check_maintenance(context)
+        rate = request.io_byte_per_second or self.config.maintenance_mbps * 1024 * 1024
+        peer = GrpcVolumePeer(request.source_data_node)
+        try:
+            ShardCopy(
+                self.store,
+                peer,
+                request.collection,
+                request.volume_id,
+                list(request.shard_ids),
+                copy_ecx=request.copy_ecx_file,
+                copy_ecj=request.copy_ecj_file,
+                copy_vif=request.copy_vif_file,
+                copy_ecsum=request.copy_ecsum_file,
+                disk_id=request.disk_id,
+                bytes_per_second=rate,
+            ).run()
+        except (VolumeError, OSError) as err:
+            fail(context, err)
+        finally:
+            peer.close()
+        return pb.VolumeEcShardsCopyResponse()
+
+    def VolumeEcShardsRebuild(self, request, context):  # noqa: N802
+        self.check_maintenance(context)
+        try:
+            rebuilt = rebuild_ec_shards(self.store, request.collection, request.volume_id)
+        except (VolumeError, OSError) as err:
+            fail(context, err)
+        return pb.VolumeEcShardsRebuildResponse(rebuilt_shard_ids=rebuilt)
+
+    def VolumeEcShardsToVolume(self, request, context):  # noqa: N802
+        self.check_maintenance(context)
+        try:
+            decode_to_volume(self.store, request.collection, request.volume_id)
+        except NoLiveEntries as err:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
+        except (VolumeError, OSError) as err:
+            fail(context, err)
+        return pb.VolumeEcShardsToVolumeResponse()

@@ -46,6 +46,7 @@ class GrpcVolumePeer:
         compaction_revision: int,
         stop_offset: int,
         ignore_missing: bool,
+        is_ec: bool = False,
     ) -> Iterator[FileChunk]:
         request = pb.CopyFileRequest(
             volume_id=vid,
@@ -53,6 +54,7 @@ class GrpcVolumePeer:
             compaction_revision=compaction_revision,
             stop_offset=stop_offset,
             collection=collection,
+            is_ec_volume=is_ec,
             ignore_source_file_not_found=ignore_missing,
         )
         try:

@@ -82,6 +82,7 @@ class VolumePeer(Protocol):
         compaction_revision: int,
         stop_offset: int,
         ignore_missing: bool,
+        is_ec: bool = False,
     ) -> Iterator[FileChunk]: ...
 
 
