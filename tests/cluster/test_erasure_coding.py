@@ -93,3 +93,38 @@ def test_delete_journals_and_everything_survives_a_restart(encoded) -> None:
 
     wait_until(listed, what="the master to list the EC volume again")
     _reads_match(ours, files)
+
+
+def _stub(ours: OurServer):
+    return pb_grpc.VolumeServerStub(grpc.insecure_channel(f"127.0.0.1:{ours.port + 10000}"))
+
+
+def test_ec_rebuild_regenerates_lost_shards(encoded) -> None:
+    go, ours, vid, files = encoded
+    stub = _stub(ours)
+    stub.VolumeEcShardsUnmount(pb.VolumeEcShardsUnmountRequest(volume_id=vid, shard_ids=[3, 12]))
+    kept = {
+        i: open(os.path.join(ours.data_dir, f"ec_{vid}.ec{i:02d}"), "rb").read() for i in (3, 12)
+    }
+    stub.VolumeEcShardsDelete(
+        pb.VolumeEcShardsDeleteRequest(volume_id=vid, collection="ec", shard_ids=[3, 12])
+    )
+    _reads_match(ours, files)  # shard 3 is rebuilt per read meanwhile
+    output = shell(go, "lock\nec.rebuild -collection=ec -apply\nunlock")
+    for shard_id, data in kept.items():
+        path = os.path.join(ours.data_dir, f"ec_{vid}.ec{shard_id:02d}")
+        assert os.path.exists(path), output
+        assert open(path, "rb").read() == data
+    info = stub.VolumeEcShardsInfo(pb.VolumeEcShardsInfoRequest(volume_id=vid))
+    assert [s.shard_id for s in info.ec_shard_infos] == list(range(14)), output
+
+
+def test_ec_decode_brings_the_volume_back(encoded) -> None:
+    go, ours, vid, files = encoded
+    output = shell(go, f"lock\nec.decode -collection=ec -volumeId={vid}\nunlock")
+    names = set(os.listdir(ours.data_dir))
+    assert {f"ec_{vid}.dat", f"ec_{vid}.idx"} <= names, output
+    assert not any(name.startswith(f"ec_{vid}.ec") for name in names), output
+    _reads_match(ours, files)
+    status = json.loads(http("GET", f"{ours.url}/status")[2])
+    assert any(v["Id"] == vid for v in status["Volumes"])
