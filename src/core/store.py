@@ -229,6 +229,9 @@ class Store:
                 self._publish(VolumeEventKind.DELETED, volume)
                 location.remove_volume(volume.id)
                 deleted.append(volume.id)
+        # EC volumes of the collection go too (as in Go, without a heartbeat delta).
+        for vid in {ec.id for _, ec in self.ec.all() if ec.collection == collection}:
+            self.ec.teardown(collection, vid)
         return deleted
 
     # --- TTL volumes ---------------------------------------------------------------------------

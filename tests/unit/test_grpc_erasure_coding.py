@@ -131,3 +131,14 @@ def test_decode_refusals(nodes) -> None:  # noqa: F811
         a.stub.VolumeEcShardsToVolume(pb.VolumeEcShardsToVolumeRequest(volume_id=5, collection="e"))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert err.value.details() == "ec volume 5 has no live entries"
+
+
+def test_deleting_the_collection_removes_its_ec_volumes(nodes) -> None:  # noqa: F811
+    a, _ = nodes
+    encode(a)
+    a.stub.VolumeEcShardsMount(
+        pb.VolumeEcShardsMountRequest(volume_id=5, collection="e", shard_ids=[0, 1])
+    )
+    a.stub.DeleteCollection(pb.DeleteCollectionRequest(collection="e"))
+    assert a.store.ec.find(5) is None and a.store.find_volume(5) is None
+    assert not [name for name in os.listdir(a.directory) if name.startswith("e_5.")]
