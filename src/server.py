@@ -14,6 +14,7 @@ import threading
 
 import uvicorn
 
+from .adapters.grpc.ec_remote import GrpcRemoteShards
 from .adapters.grpc.master_client import MasterClient
 from .adapters.grpc.server import start_grpc_server
 from .adapters.http.app import create_app
@@ -66,6 +67,9 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     ctx.lookup_volume = master_client.lookup_volume
     ctx.lookup_writable = master_client.lookup_writable
     ctx.forget_lookup = master_client.forget_lookup
+    ctx.ec_remote = GrpcRemoteShards(
+        master_client.lookup_ec_shards, f"{config.ip}:{config.grpc_port}"
+    )
     apps = [(create_app(ctx), config.port, False)]
     if config.public_port != config.port:
         apps.append((create_app(ctx, public=True), config.public_port, True))

@@ -98,7 +98,8 @@ class AdminRpcs(ServicerBase):
             if volume is not None:
                 needle = volume.read_needle(request.needle_id)
             else:
-                needle = read_ec_needle(ec_volume, request.needle_id)
+                remote = getattr(self.http_ctx, "ec_remote", None)
+                needle = read_ec_needle(ec_volume, request.needle_id, remote)
         except (VolumeError, ValueError) as err:
             fail(context, err)
         return pb.VolumeNeedleStatusResponse(

@@ -91,6 +91,7 @@ class MasterClient:
         self._thread: threading.Thread | None = None
         self._channel: grpc.Channel | None = None
         self._lookups: dict[int, tuple[float, list[tuple[str, bool]]]] = {}
+        self._ec_lookups: dict[int, tuple[float, dict[int, list[str]]]] = {}
         self.on_metrics_gateway: Callable[[str, int, threading.Event], None] | None = None
         """Called with the push gateway address, interval and a stop event, when the master
         names one."""
@@ -241,6 +242,30 @@ class MasterClient:
 
     def forget_lookup(self, volume_id: int) -> None:
         self._lookups.pop(volume_id, None)
+
+    def lookup_ec_shards(self, volume_id: int) -> dict[int, list[str]]:
+        """Shard id -> gRPC addresses of the servers holding it (``LookupEcVolume``), cached
+        for 10 s."""
+        now = time.monotonic()
+        cached = self._ec_lookups.get(volume_id)
+        if cached is not None and now - cached[0] < LOOKUP_CACHE_SECONDS:
+            return cached[1]
+        master = self.current_master or (self.seeds[0] if self.seeds else "")
+        with grpc.insecure_channel(grpc_address(master)) as channel:
+            reply = master_pb2_grpc.SeaweedStub(channel).LookupEcVolume(
+                master_pb2.LookupEcVolumeRequest(volume_id=volume_id), timeout=10
+            )
+        holders = {
+            found.shard_id: [
+                f"{location.url.rpartition(':')[0]}:{location.grpc_port}"
+                if location.grpc_port
+                else grpc_address(location.url)
+                for location in found.locations
+            ]
+            for found in reply.shard_id_locations
+        }
+        self._ec_lookups[volume_id] = (now, holders)
+        return holders
 
     # --- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:

@@ -33,6 +33,8 @@ class HttpContext:
     lookup_writable: Callable[[int], list[str]] | None = None
     """Volume id -> URLs of the replicas the master does not report read-only."""
     forget_lookup: Callable[[int], None] | None = None
+    ec_remote: object | None = None
+    """EC shards on other servers (``RemoteShards``); ``None``: read local shards only."""
     guard: JwtGuard = field(default_factory=JwtGuard)
     images: ImageTransformer = field(default_factory=PillowImages)
     group_sync: GroupSync = field(default_factory=GroupSync)

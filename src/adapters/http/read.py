@@ -195,7 +195,7 @@ def _read_ec(ctx: HttpContext, request: HttpRequest, parts, ec_volume, needle_id
     """A read of an erasure-coded volume: the whole record from its shards (local ones,
     else rebuilt), then answered as any read (``ReadEcShardNeedle``)."""
     try:
-        needle = read_ec_needle(ec_volume, needle_id)
+        needle = read_ec_needle(ec_volume, needle_id, ctx.ec_remote)
     except (NotFound, AlreadyDeleted) as err:
         stats.read_not_found(invalid_needle=isinstance(err, NotFound))
         return bare(404)

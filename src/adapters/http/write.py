@@ -182,7 +182,7 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
         return write_json_error(401, WRONG_JWT, pretty)
     ec_volume = ctx.store.ec.find(volume_id)
     if ec_volume is not None:  # EC shards take priority, as in Go
-        return _delete_from_ec(ec_volume, needle_id, cookie, pretty)
+        return _delete_from_ec(ctx, ec_volume, needle_id, cookie, pretty)
     try:
         stored = ctx.store.read_needle(volume_id, needle_id)
     except Exception:  # noqa: BLE001 - Go: any read failure is a 404 with size 0
@@ -230,12 +230,14 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     return write_json(202, {"size": size}, pretty)
 
 
-def _delete_from_ec(ec_volume, needle_id: int, cookie: int, pretty: bool) -> HttpReply:
+def _delete_from_ec(
+    ctx: HttpContext, ec_volume, needle_id: int, cookie: int, pretty: bool
+) -> HttpReply:
     """``DeleteEcShardNeedle``: read the needle (checking its cookie, 0 skips the check),
     then journal the delete. Go answers with the length it read, which applies the record
     size twice (a quirk kept for the answer only)."""
     try:
-        needle = read_ec_needle(ec_volume, needle_id)
+        needle = read_ec_needle(ec_volume, needle_id, ctx.ec_remote)
         if cookie and needle.cookie != cookie:
             raise VolumeError(f"unexpected cookie {cookie:x}")
         ec_volume.delete_needle(needle_id)
