@@ -182,6 +182,13 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
         log.warning("read %s: %s", request.path, err)
         stats.read_internal_error()
         return bare(500)
+    return _answer_found(ctx, request, parts, volume, needle, cookie, on_loop)
+
+
+def _answer_found(
+    ctx: HttpContext, request: HttpRequest, parts, volume, needle, cookie: int, on_loop: bool
+) -> HttpReply:
+    """A needle was read: its cookie must match, then it is answered."""
     if needle.cookie != cookie:
         log.info("request %s with cookie:%x expected:%x", request.path, cookie, needle.cookie)
         stats.read_not_found()
@@ -203,12 +210,7 @@ def _read_ec(ctx: HttpContext, request: HttpRequest, parts, ec_volume, needle_id
         log.warning("read %s from ec shards: %s", request.path, err)
         stats.read_internal_error()
         return bare(500)
-    if needle.cookie != cookie:
-        stats.read_not_found()
-        return bare(404)
-    reply = _answer(ctx, request, parts, None, needle, False)
-    reply.cost = needle.size
-    return reply
+    return _answer_found(ctx, request, parts, None, needle, cookie, False)
 
 
 def _answer(

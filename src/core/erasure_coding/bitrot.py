@@ -13,6 +13,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 
+from ..atomic_file import replace_file
 from ..crc import crc32c_of
 from ..protowire import BYTES, VARINT, bytes_field, fields, int_field
 
@@ -115,12 +116,7 @@ def save_sidecar(path: str, protection: BitrotProtection) -> None:
     """Write atomically: a temporary file, fsynced, renamed over ``path``."""
     payload = protection.encode()
     header = HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), crc32c_of(payload))
-    temporary = path + ".tmp"
-    with open(temporary, "wb") as out:
-        out.write(header + payload)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    replace_file(path, header + payload)
 
 
 def load_sidecar(path: str) -> BitrotProtection:

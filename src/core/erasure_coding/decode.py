@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from ..atomic_file import replace_file
 from ..errors import VolumeError
 from ..types import actual_size
 from ..volume.loading import load_volume_info, save_volume_info
@@ -114,12 +115,7 @@ def _write_dat(
 
 def _write_index(base: str, index: bytes) -> None:
     """``.idx`` is ``.ecx`` as it is: sorted entries, deleted ones with the tombstone size."""
-    temporary = base + ".idx.tmp"
-    with open(temporary, "wb") as out:
-        out.write(index)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, base + ".idx")
+    replace_file(base + ".idx", index)
 
 
 __all__ = ["NoLiveEntries", "decode_to_volume", "shard_ext"]

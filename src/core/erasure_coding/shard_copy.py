@@ -7,6 +7,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from ..atomic_file import replace_file
 from ..errors import VolumeError
 from ..volume.copying import COPY_EVERYTHING, VolumePeer, receive_file
 from ..volume.volume import volume_base_name
@@ -114,10 +115,4 @@ class ShardCopy:
         for raw in (peer, local):
             whole = len(raw) - len(raw) % NEEDLE_ID_SIZE
             ids += [raw[i : i + NEEDLE_ID_SIZE] for i in range(0, whole, NEEDLE_ID_SIZE)]
-        merged = b"".join(dict.fromkeys(ids))
-        temporary = base + ".ecj.tmp"
-        with open(temporary, "wb") as out:
-            out.write(merged)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, base + ".ecj")
+        replace_file(base + ".ecj", b"".join(dict.fromkeys(ids)))

@@ -13,6 +13,7 @@ import logging
 import os
 from dataclasses import replace
 
+from ..atomic_file import replace_file
 from ..backend import DiskFile
 from ..errors import VolumeError
 from ..ports import NeedleMapKind
@@ -47,12 +48,7 @@ def load_volume_info(path: str) -> VolumeInfo | None:
 
 def save_volume_info(path: str, info: VolumeInfo) -> None:
     """``SaveVolumeInfo``, made atomic: write a temporary file, fsync, rename."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as out:
-        out.write(info.to_json())
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    replace_file(path, info.to_json().encode())
 
 
 def open_volume(
