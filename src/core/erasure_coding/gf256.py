@@ -107,17 +107,31 @@ def encoding_matrix(data_shards: int, parity_shards: int) -> tuple[tuple[int, ..
     return tuple(tuple(row) for row in mat_mul(vandermonde, top_inverse))
 
 
+@lru_cache(maxsize=256)
+def _pair_table(factor: int) -> np.ndarray:
+    """``factor`` times each byte of a 16-bit word: one lookup multiplies two bytes."""
+    words = np.arange(65536, dtype=np.uint32)
+    row = MUL_TABLE[factor]
+    return row[words & 0xFF].astype(np.uint16) | (row[words >> 8].astype(np.uint16) << 8)
+
+
 def _combine(coefficients: Sequence[int], inputs: Sequence[np.ndarray]) -> np.ndarray:
-    """XOR of coefficient * input over the inputs (one output shard)."""
-    out = np.zeros_like(inputs[0])
+    """XOR of coefficient * input over the inputs (one output shard). Even lengths (every
+    encoding block) are multiplied two bytes per table lookup, about twice as fast."""
+    length = len(inputs[0])
+    paired = length % 2 == 0
+    out = np.zeros(length // 2 if paired else length, dtype=np.uint16 if paired else np.uint8)
+    scratch = np.empty_like(out)
     for factor, shard in zip(coefficients, inputs, strict=True):
         if factor == 0:
             continue
+        view = shard.view(np.uint16) if paired else shard
         if factor == 1:
-            out ^= shard
+            out ^= view
         else:
-            out ^= MUL_TABLE[factor][shard]
-    return out
+            np.take(_pair_table(factor) if paired else MUL_TABLE[factor], view, out=scratch)
+            out ^= scratch
+    return out.view(np.uint8)
 
 
 class ReedSolomon:
