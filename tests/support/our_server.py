@@ -25,24 +25,29 @@ class OurServer:
     extra: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port_pair)
     process: subprocess.Popen | None = None
+    ip: str = "127.0.0.1"
+    master_ip: str = "127.0.0.1"
+    wrapper: list[str] = field(default_factory=list)
+    """A command that runs the server, e.g. ``ip netns exec <name>``."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.ip}:{self.port}"
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.ip}:{self.port}"
 
     def start(self) -> None:
         args = [
+            *self.wrapper,
             our_binary(),
-            "-ip=127.0.0.1",
+            f"-ip={self.ip}",
             f"-port={self.port}",
             f"-port.grpc={self.port + 10000}",
             f"-dir={self.data_dir}",
             "-max=8",
-            f"-master=127.0.0.1:{self.master_port}",
+            f"-master={self.master_ip}:{self.master_port}",
             "-preStopSeconds=0",
             *self.extra,
         ]
