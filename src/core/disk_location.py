@@ -143,8 +143,10 @@ class DiskLocation:
         return fresh
 
     # --- loading -----------------------------------------------------------------------------
-    def discover(self) -> list[tuple[str, int]]:
-        """Every (collection, vid) with a ``.dat`` and an ``.idx`` or ``.vif`` here, sorted."""
+    def discover(self, at_start: bool = False) -> list[tuple[str, int]]:
+        """Every (collection, vid) with a ``.dat`` and an ``.idx`` or ``.vif`` here, sorted.
+        ``at_start``: leave out volumes whose EC shards are here (Go's startup rule; an
+        explicit mount, as ``ec.decode`` does, still finds them)."""
         found: set[tuple[str, int]] = set()
         for name in os.listdir(self.directory):
             parsed = parse_volume_file_name(name)
@@ -156,13 +158,16 @@ class DiskLocation:
                 continue
             if not os.path.exists(base + ".dat"):
                 continue
+            if at_start and os.path.exists(base + ".ecx") and not _drop_unfinished_encode(base):
+                log.info("%s: erasure-coded, so its .dat is not loaded as a volume", name[:-4])
+                continue
             found.add(parsed)
         return sorted(found, key=lambda item: (item[1], item[0]))
 
     def load_existing_volumes(self, concurrency: int = 4) -> None:
         """Load every volume of the directory concurrently; failures are logged and skipped."""
         self.check_disk_space()
-        candidates = [c for c in self.discover() if c[1] not in self.volumes]
+        candidates = [c for c in self.discover(at_start=True) if c[1] not in self.volumes]
         if not candidates:
             return
 
@@ -259,3 +264,22 @@ class DiskLocation:
             for volume in self.volumes.values():
                 volume.close()
             self.volumes.clear()
+
+
+def _drop_unfinished_encode(base: str) -> bool:
+    """With an ``.ecx`` beside a ``.dat``, the EC set wins, as in Go, unless it is the rest of
+    an encode that never finished: then it is removed and the ``.dat`` loads (True)."""
+    from .erasure_coding.encoder import remove_ec_files  # the EC modules import volumes
+    from .erasure_coding.layout import MAX_SHARD_COUNT, shard_ext
+    from .store_ec import interrupted_encode
+
+    shard_ids = [
+        i
+        for i in range(MAX_SHARD_COUNT)
+        if os.path.exists(base + shard_ext(i)) and os.path.getsize(base + shard_ext(i))
+    ]
+    if not interrupted_encode(base, shard_ids):
+        return False
+    log.warning("%s: shards of an unfinished encode beside its .dat; removed", base)
+    remove_ec_files(base)
+    return True

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 from .erasure_coding.bitrot import SIDECAR_EXT
 from .erasure_coding.ec_volume import EcVolume
-from .erasure_coding.encoder import remove_ec_files
-from .erasure_coding.layout import MAX_SHARD_COUNT, shard_ext
+from .erasure_coding.encoder import ShardCounts, remove_ec_files
+from .erasure_coding.layout import MAX_SHARD_COUNT, shard_ext, shard_size
 from .errors import VolumeError
 from .events import EcShardEvent, EventBus
 from .goparse import GoNumError, parse_uint
+from .super_block import SUPER_BLOCK_SIZE
 from .volume.loading import load_volume_info
 from .volume.volume import volume_base_name
 
@@ -45,6 +46,25 @@ def _parse_base(base: str) -> tuple[str, int] | None:
         return collection, parse_uint(vid, 10, 32)
     except GoNumError:
         return None
+
+
+def interrupted_encode(base: str, shard_ids: list[int]) -> bool:
+    """Shards beside the volume's own ``.dat`` that are missing or shorter than that ``.dat``
+    encodes to: an encode that never finished, safe to drop since the ``.dat`` is whole
+    (``validateEcVolume``). Without a ``.dat`` shards are always kept (they may be all there
+    is)."""
+    dat = base + ".dat"
+    if not os.path.exists(dat) or os.path.getsize(dat) <= SUPER_BLOCK_SIZE:
+        return False
+    try:
+        counts = ShardCounts.from_info(load_volume_info(base + ".vif"))
+    except ValueError:
+        return False
+    expected = shard_size(os.path.getsize(dat), counts.data)
+    sizes = {os.path.getsize(base + shard_ext(i)) for i in shard_ids}
+    if len(sizes) > 1:
+        return False  # differing sizes: not provably an interrupted encode, keep everything
+    return not shard_ids or sizes.pop() < expected
 
 
 def _shard_files(base: str) -> list[int]:
@@ -97,6 +117,10 @@ class EcStore:
                     for i in range(MAX_SHARD_COUNT)
                     if os.path.exists(base + shard_ext(i)) and os.path.getsize(base + shard_ext(i))
                 ]
+                if interrupted_encode(base, shard_ids):
+                    log.warning("%s: shards of an unfinished encode beside its .dat; removed", base)
+                    remove_ec_files(base)
+                    continue
                 for shard_id in shard_ids:
                     try:
                         self._mount_on(disk_id, collection, vid, shard_id, "")

@@ -10,11 +10,16 @@ import grpc
 import pytest
 
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
+from seaweed_volume.core.disk_location import DiskLocation
 from seaweed_volume.core.erasure_coding.reader import read_ec_needle
 from seaweed_volume.core.errors import AlreadyDeleted, NotFound
+from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
+from seaweed_volume.core.store import Store
+from seaweed_volume.core.types import OffsetWidth
 from tests.unit.test_grpc_data_movement import nodes  # noqa: F401 - fixture
 from tests.unit.test_volume import needle
 
+FIVE = OffsetWidth.FIVE
 DATA = {i: os.urandom(5000 + 300 * i) for i in range(1, 30)}
 
 
@@ -142,3 +147,40 @@ def test_deleting_the_collection_removes_its_ec_volumes(nodes) -> None:  # noqa:
     a.stub.DeleteCollection(pb.DeleteCollectionRequest(collection="e"))
     assert a.store.ec.find(5) is None and a.store.find_volume(5) is None
     assert not [name for name in os.listdir(a.directory) if name.startswith("e_5.")]
+
+
+def _reopen(directory: str):
+    store = Store(
+        [DiskLocation(directory, 8, needle_map_kind=MemoryNeedleMapKind(), default_width=FIVE)]
+    )
+    store.load_existing_volumes()
+    return store
+
+
+def test_restart_after_encode_prefers_the_shards(nodes) -> None:  # noqa: F811
+    a, _ = nodes
+    encode(a)
+    store = _reopen(a.directory)
+    try:
+        assert store.find_volume(5) is None  # EC wins at start, as in Go
+        assert sorted(store.ec.find(5).shards) == list(range(14))
+        assert read_ec_needle(store.ec.find(5), 4).data == DATA[4]
+    finally:
+        store.close()
+
+
+def test_restart_after_an_interrupted_encode_drops_the_shards(nodes) -> None:  # noqa: F811
+    a, _ = nodes
+    encode(a)
+    os.truncate(os.path.join(a.directory, "e_5.ec07"), 4096)
+    for shard_id in range(8, 14):
+        os.truncate(os.path.join(a.directory, f"e_5.ec{shard_id:02d}"), 4096)
+    for shard_id in range(7):  # all equally short: a crash mid-encode
+        os.truncate(os.path.join(a.directory, f"e_5.ec{shard_id:02d}"), 4096)
+    store = _reopen(a.directory)
+    try:
+        assert store.ec.find(5) is None
+        assert not [n for n in os.listdir(a.directory) if ".ec" in n]
+        assert store.find_volume(5).read_needle(4).data == DATA[4]
+    finally:
+        store.close()
