@@ -11,8 +11,9 @@ from dependency_injector import containers, providers
 from .config import VolumeServerConfig
 from .core.disk_location import DiskLocation, MinFreeSpace
 from .core.store import Store
+from .core.tier import TierRegistry
 from .core.types import OffsetWidth
-from .plugins.manager import create_plugin_manager, needle_map_kinds
+from .plugins.manager import create_plugin_manager, needle_map_kinds, tier_backend_factories
 
 
 def _select_kind(kinds: dict[str, object], name: str) -> object:
@@ -42,8 +43,8 @@ def _locations(config: VolumeServerConfig, kind: object) -> list[DiskLocation]:
     ]
 
 
-def _store(config: VolumeServerConfig, locations: list[DiskLocation]) -> Store:
-    store = Store(locations, ip=config.ip, port=config.port)
+def _store(config: VolumeServerConfig, locations: list[DiskLocation], tiers: TierRegistry) -> Store:
+    store = Store(locations, ip=config.ip, port=config.port, tiers=tiers)
     store.load_existing_volumes()
     return store
 
@@ -56,7 +57,10 @@ class Container(containers.DeclarativeContainer):
         lambda kinds, config: _select_kind(kinds, config.index), needle_map_kinds, config
     )
     locations = providers.Singleton(_locations, config, needle_map_kind)
-    store = providers.Singleton(_store, config, locations)
+    tiers = providers.Singleton(
+        lambda manager: TierRegistry(tier_backend_factories(manager)), plugin_manager
+    )
+    store = providers.Singleton(_store, config, locations, tiers)
 
 
 def build_container(config: VolumeServerConfig) -> Container:

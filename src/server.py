@@ -15,7 +15,7 @@ import threading
 import uvicorn
 
 from .adapters.grpc.ec_remote import GrpcRemoteShards
-from .adapters.grpc.master_client import MasterClient
+from .adapters.grpc.master_client import MasterClient, fetch_storage_backends
 from .adapters.grpc.server import start_grpc_server
 from .adapters.http.app import create_app
 from .adapters.http.auth import JwtGuard
@@ -57,6 +57,7 @@ def _http_server(app, host: str, port: int) -> _QuietServer:
 
 async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = None) -> None:
     container = build_container(config)
+    fetch_storage_backends(container.tiers(), config.master)
     store = container.store()
     bind = config.ip_bind or config.ip
     guard = JwtGuard.from_security_file(config.security_file).with_white_list(config.white_list)

@@ -122,6 +122,8 @@ class DiskLocation:
         self.default_width = default_width
         self.min_free_space = min_free_space or MinFreeSpace()
         self.disk_type = disk_type
+        self.tiers = None
+        """The store's tier registry, for volumes whose ``.dat`` is remote."""
         self.tags = tags
         self.uuid = self._read_or_create_uuid()
         self.volumes: dict[int, Volume] = {}
@@ -156,7 +158,7 @@ class DiskLocation:
             if os.path.exists(base + ".note"):
                 log.warning("volume %s was not completed; skipping it", name[:-4])
                 continue
-            if not os.path.exists(base + ".dat"):
+            if not os.path.exists(base + ".dat") and not _tiered(base):
                 continue
             if at_start and os.path.exists(base + ".ecx") and not _drop_unfinished_encode(base):
                 log.info("%s: erasure-coded, so its .dat is not loaded as a volume", name[:-4])
@@ -207,6 +209,7 @@ class DiskLocation:
             vid,
             needle_map_kind=self.needle_map_kind,
             default_width=self.default_width,
+            tiers=self.tiers,
             **create,
         )
 
@@ -283,3 +286,14 @@ def _drop_unfinished_encode(base: str) -> bool:
     log.warning("%s: shards of an unfinished encode beside its .dat; removed", base)
     remove_ec_files(base)
     return True
+
+
+def _tiered(base: str) -> bool:
+    """The volume's ``.dat`` lives on a remote tier (its ``.vif`` lists the remote file)."""
+    from .volume.loading import load_volume_info
+
+    try:
+        info = load_volume_info(base + ".vif")
+    except ValueError:
+        return False
+    return bool(info and info.has_remote_file)

@@ -5,11 +5,13 @@ Adapters and plugins implement these; ``core`` never imports an adapter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
 from .needle_map.metrics import MapMetrics
 from .types import OffsetWidth
+
+Progress = Callable[[int], None]
 
 
 @runtime_checkable
@@ -57,17 +59,26 @@ class NeedleMapKind(Protocol):
 
 
 class TierBackend(Protocol):
-    """Remote storage that can hold a volume's ``.dat`` (Go's ``BackendStorage``)."""
+    """Remote storage that can hold a volume's ``.dat`` (Go's ``BackendStorage``), named
+    ``<type>.<id>`` (``s3.default``). ``progress(done_bytes)`` is called while copying."""
 
     name: str
 
-    def upload(self, local_path: str, key: str) -> int: ...
+    def upload(self, local_path: str, key: str, progress: Progress | None = None) -> int: ...
 
-    def download(self, key: str, local_path: str) -> int: ...
+    def download(self, key: str, local_path: str, progress: Progress | None = None) -> int: ...
 
     def read_at(self, key: str, offset: int, length: int) -> bytes: ...
 
     def delete(self, key: str) -> None: ...
+
+
+class TierBackendFactory(Protocol):
+    """Builds backends of one type from the properties the master hands out."""
+
+    type: str
+
+    def create(self, backend_id: str, properties: dict[str, str]) -> TierBackend: ...
 
 
 class ImageTransformer(Protocol):

@@ -21,6 +21,7 @@ from .events import EventBus, VolumeEvent, VolumeEventKind
 from .needle.record import Needle
 from .replica_placement import ReplicaPlacement
 from .store_ec import EcStore
+from .tier import TierRegistry
 from .ttl import EMPTY_TTL, TTL
 from .volume import vacuum
 from .volume.loading import load_volume_info, save_volume_info
@@ -34,9 +35,17 @@ MAX_TTL_VOLUME_REMOVAL_DELAY_MINUTES = 10
 
 class Store:
     def __init__(
-        self, locations: list[DiskLocation], ip: str = "127.0.0.1", port: int = 8080
+        self,
+        locations: list[DiskLocation],
+        ip: str = "127.0.0.1",
+        port: int = 8080,
+        tiers: TierRegistry | None = None,
     ) -> None:
         self.locations = locations
+        self.tiers = tiers or TierRegistry()
+        """Remote tiers named by the master; volumes with a remote ``.dat`` read through it."""
+        for location in locations:
+            location.tiers = self.tiers
         self.ip = ip
         self.port = port
         self.events = EventBus()

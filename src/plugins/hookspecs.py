@@ -17,4 +17,5 @@ def seaweed_needle_map_kinds() -> list:
 
 @hookspec
 def seaweed_tier_backends() -> list:
-    """Return tier backend factories (objects with ``name`` and ``create(config)``)."""
+    """Return tier backend factories (objects with ``type`` and ``create(id, properties)``;
+    see ``core.ports.TierBackendFactory``)."""

@@ -51,7 +51,7 @@ class CopyRpcs(ServicerBase):
         volume = self.store.find_volume(request.volume_id)
         if volume is None:
             context.abort(grpc.StatusCode.UNKNOWN, f"not found volume id {request.volume_id}")
-        modified = int(os.stat(volume.file_name(".dat")).st_mtime)
+        modified = volume.dat_stat()[1]
         location = next(loc for loc in self.store.locations if volume.id in loc.volumes)
         info = volume.info
         return pb.ReadVolumeFileStatusResponse(

@@ -47,6 +47,7 @@ def volume_information(store: Store) -> tuple[list, dict[str, int], int]:
             max_file_key = max(max_file_key, volume.max_file_key)
             if volume.id in expired:
                 continue
+            remote = volume.info.files[0] if volume.info.files else None
             messages.append(
                 master_pb2.VolumeInformationMessage(
                     id=volume.id,
@@ -62,9 +63,38 @@ def volume_information(store: Store) -> tuple[list, dict[str, int], int]:
                     compact_revision=volume.super_block.compaction_revision,
                     modified_at_second=volume.last_modified_ts_seconds,
                     disk_type=location.disk_type,
+                    remote_storage_name=(
+                        f"{remote.backend_type}.{remote.backend_id}" if remote else ""
+                    ),
+                    remote_storage_key=remote.key if remote else "",
                 )
             )
     return messages, max_counts, max_file_key
+
+
+def load_storage_backends(tiers, backends) -> None:
+    """The remote tiers the master names (``LoadFromPbStorageBackends``)."""
+    for backend in backends:
+        try:
+            tiers.configure(backend.type, backend.id, dict(backend.properties))
+        except Exception as err:  # noqa: BLE001 - a bad backend must not stop the server
+            log.error("storage backend %s.%s: %s", backend.type, backend.id, err)
+
+
+def fetch_storage_backends(tiers, masters: str, timeout: float = 2.0) -> None:
+    """Before volumes load: a tiered volume reads its ``.dat`` through a backend only the
+    master can name (Go's ``checkWithMaster`` runs before its store loads)."""
+    for master in [m.strip() for m in masters.split(",") if m.strip()]:
+        try:
+            with grpc.insecure_channel(grpc_address(master)) as channel:
+                answer = master_pb2_grpc.SeaweedStub(channel).GetMasterConfiguration(
+                    master_pb2.GetMasterConfigurationRequest(), timeout=timeout
+                )
+        except grpc.RpcError as err:
+            log.info("storage backends from %s: %s", master, err.code())
+            continue
+        load_storage_backends(tiers, answer.storage_backends)
+        return
 
 
 LOCATION_READ_ONLY_FIELD = 6
@@ -307,6 +337,7 @@ class MasterClient:
             except grpc.RpcError as err:
                 log.info("checkWithMaster %s: %s", master, err.code())
                 continue
+            load_storage_backends(self.store.tiers, answer.storage_backends)
             if answer.metrics_address and self.on_metrics_gateway is not None:
                 self.on_metrics_gateway(
                     answer.metrics_address, answer.metrics_interval_seconds, self._stop

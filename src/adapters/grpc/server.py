@@ -23,6 +23,7 @@ from .pb import volume_server_pb2_grpc as pb_grpc
 from .query import QueryRpcs
 from .scrub import ScrubRpcs
 from .tail import TailRpcs
+from .tier import TierRpcs
 from .vacuum import VacuumRpcs
 
 
@@ -35,6 +36,7 @@ class VolumeServerServicer(
     ErasureCodingRpcs,
     ScrubRpcs,
     QueryRpcs,
+    TierRpcs,
     pb_grpc.VolumeServerServicer,
 ):
     """The whole service; each base class holds one family of RPCs."""

@@ -19,6 +19,7 @@ from ..errors import VolumeError
 from ..ports import NeedleMapKind
 from ..replica_placement import ReplicaPlacement
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock, SuperBlockError
+from ..tier import RemoteDatFile, TierRegistry
 from ..ttl import EMPTY_TTL, TTL
 from ..types import NEEDLE_PADDING_SIZE, OffsetWidth
 from ..volume_info import VolumeInfo, VolumeInfoError
@@ -63,6 +64,7 @@ def open_volume(
     ttl: TTL = EMPTY_TTL,
     version: int = 3,
     preallocate: int = 0,
+    tiers: TierRegistry | None = None,
 ) -> Volume:
     base = os.path.join(directory, volume_base_name(collection, volume_id))
     reconcile_compaction(directory, base)
@@ -77,11 +79,15 @@ def open_volume(
         log.info(
             "volume %d uses %d-byte offsets (server default %d)", volume_id, width, default_width
         )
-    if info.has_remote_file:
-        raise VolumeLoadError(f"volume {volume_id}: remote tiered volumes are not supported yet")
-
     dat_path = base + ".dat"
-    if os.path.exists(dat_path):
+    if info.has_remote_file:
+        if tiers is None:
+            raise VolumeLoadError(f"volume {volume_id}: its .dat is on a remote tier")
+        remote = info.files[0]
+        dat = RemoteDatFile(
+            tiers, f"{remote.backend_type}.{remote.backend_id}", remote.key, remote.file_size
+        )
+    elif os.path.exists(dat_path):
         writable = os.access(dat_path, os.W_OK)
         dat = DiskFile(dat_path, writable=writable, align=NEEDLE_PADDING_SIZE)
         if not writable:

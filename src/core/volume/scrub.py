@@ -7,8 +7,6 @@ messages worded like Go's; a problem never stops the walk.
 
 from __future__ import annotations
 
-import os
-
 from ..idx import walk
 from ..needle.record import Needle, NeedleError
 from ..super_block import SUPER_BLOCK_SIZE
@@ -45,7 +43,7 @@ def _read_index(volume: Volume) -> tuple[bytes, list[str]]:
     # From the file as it is on disk now, not as far as this process wrote it.
     with open(volume.file_name(".idx"), "rb") as src:
         raw = src.read()
-    dat_size = os.path.getsize(volume.file_name(".dat"))
+    dat_size = volume.dat_stat()[0]
     if not raw and dat_size > SUPER_BLOCK_SIZE:
         return raw, [f"zero-size IDX file for volume {volume.id} with store size {dat_size}"]
     return raw, []
@@ -85,7 +83,7 @@ def scrub_volume(volume: Volume) -> tuple[int, list[str]]:
         except NeedleError as err:
             errors.append(f"failed to read needle {entry.needle_id} on volume {volume.id}: {err}")
     want = accounted + SUPER_BLOCK_SIZE
-    have = os.path.getsize(volume.file_name(".dat"))
+    have = volume.dat_stat()[0]
     if have < want:
         errors.append(
             f"data file for volume {volume.id} is smaller ({have}) than the {count} needles it "

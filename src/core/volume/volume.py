@@ -102,7 +102,10 @@ class Volume:
         self.needle_map = needle_map
         self.needle_map_kind = needle_map_kind
         self.last_append_at_ns = last_append_at_ns
-        self.last_modified_ts_seconds = int(os.stat(dat.name).st_mtime) if dat.name else 0
+        if info.files:  # a tiered .dat: the time it had when it was uploaded
+            self.last_modified_ts_seconds = info.files[0].modified_time
+        else:
+            self.last_modified_ts_seconds = int(os.stat(dat.name).st_mtime) if dat.name else 0
         # Go's noWriteOrDelete / noWriteCanDelete.
         self.no_write_or_delete = bool(read_only_reason) or (
             info.read_only and not info.read_only_can_delete
@@ -136,7 +139,12 @@ class Volume:
 
     @property
     def is_read_only(self) -> bool:
-        return self.no_write_or_delete or self.no_write_can_delete or self.disk_space_low
+        return (
+            self.no_write_or_delete
+            or self.no_write_can_delete
+            or self.disk_space_low
+            or self.info.has_remote_file  # a tiered .dat is never written
+        )
 
     # --- statistics (what heartbeats and /status report) ------------------------------------
     @property
@@ -161,6 +169,15 @@ class Volume:
 
     def dat_size(self) -> int:
         return self.dat.size()
+
+    def dat_stat(self) -> tuple[int, int]:
+        """(bytes, modification time in seconds) of the ``.dat`` wherever it is: the file
+        here, or what the ``.vif`` recorded of the remote one (Go's ``FileStat``)."""
+        if self.info.files:
+            remote = self.info.files[0]
+            return remote.file_size, remote.modified_time
+        stat = os.stat(self.file_name(".dat"))
+        return stat.st_size, int(stat.st_mtime)
 
     def idx_size(self) -> int:
         return self.idx.size()

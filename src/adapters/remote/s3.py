@@ -1,0 +1,86 @@
+"""The ``s3`` tier backend (boto3), configured as Go's ``[storage.backend.s3.<id>]``:
+``aws_access_key_id``, ``aws_secret_access_key``, ``region``, ``bucket``, ``endpoint``,
+``storage_class`` (default ``STANDARD_IA``) and ``force_path_style`` (default true)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from ...core.goparse import GoNumError, parse_bool
+
+
+class S3TierBackend:
+    def __init__(self, backend_id: str, properties: dict[str, str]) -> None:
+        self.name = f"s3.{backend_id}"
+        self.bucket = properties.get("bucket", "")
+        self.storage_class = properties.get("storage_class") or "STANDARD_IA"
+        try:
+            path_style = parse_bool(properties.get("force_path_style") or "true")
+        except GoNumError:
+            path_style = True
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=properties.get("endpoint") or None,
+            region_name=properties.get("region") or "us-east-1",
+            aws_access_key_id=properties.get("aws_access_key_id") or None,
+            aws_secret_access_key=properties.get("aws_secret_access_key") or None,
+            config=Config(s3={"addressing_style": "path" if path_style else "auto"}),
+        )
+        self._transfer = TransferConfig(multipart_chunksize=64 * 1024 * 1024)
+
+    def upload(
+        self, local_path: str, key: str, progress: Callable[[int], None] | None = None
+    ) -> int:
+        done = 0
+
+        def count(chunk: int) -> None:
+            nonlocal done
+            done += chunk
+            if progress is not None:
+                progress(done)
+
+        self.client.upload_file(
+            local_path,
+            self.bucket,
+            key,
+            ExtraArgs={"StorageClass": self.storage_class},
+            Callback=count,
+            Config=self._transfer,
+        )
+        return done
+
+    def download(
+        self, key: str, local_path: str, progress: Callable[[int], None] | None = None
+    ) -> int:
+        done = 0
+
+        def count(chunk: int) -> None:
+            nonlocal done
+            done += chunk
+            if progress is not None:
+                progress(done)
+
+        self.client.download_file(
+            self.bucket, key, local_path, Callback=count, Config=self._transfer
+        )
+        return done
+
+    def read_at(self, key: str, offset: int, length: int) -> bytes:
+        reply = self.client.get_object(
+            Bucket=self.bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}"
+        )
+        return reply["Body"].read()
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+
+class S3TierBackendFactory:
+    type = "s3"
+
+    def create(self, backend_id: str, properties: dict[str, str]) -> S3TierBackend:
+        return S3TierBackend(backend_id, properties)

@@ -1,0 +1,85 @@
+"""Remote tiers for volume ``.dat`` files (Go's ``backend.BackendStorages``, volume_tier.go).
+
+The master names the backends (``GetMasterConfiguration``'s storage backends, from its
+``master.toml``); factories registered by plugins build them by type. A volume whose ``.vif``
+lists a remote file reads its ``.dat`` from the tier, read-only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .errors import ReadOnlyVolume, VolumeError
+from .ports import TierBackend, TierBackendFactory
+
+log = logging.getLogger(__name__)
+
+
+class TierRegistry:
+    def __init__(self, factories: dict[str, TierBackendFactory] | None = None) -> None:
+        self.factories = dict(factories or {})
+        self.backends: dict[str, TierBackend] = {}
+        self._lock = threading.Lock()
+
+    def configure(self, backend_type: str, backend_id: str, properties: dict[str, str]) -> None:
+        """Add ``<type>.<id>`` (and ``<type>`` for the ``default`` id) unless known already
+        (``LoadFromPbStorageBackends``)."""
+        name = f"{backend_type}.{backend_id}"
+        with self._lock:
+            if name in self.backends:
+                return
+            factory = self.factories.get(backend_type)
+            if factory is None:
+                log.warning("storage type %s not found", backend_type)
+                return
+            backend = factory.create(backend_id, properties)
+            self.backends[name] = backend
+            if backend_id == "default":
+                self.backends[backend_type] = backend
+
+    def get(self, name: str) -> TierBackend:
+        backend = self.backends.get(name)
+        if backend is None:
+            raise VolumeError(
+                f"destination {name} not found, supported: [{' '.join(sorted(self.backends))}]"
+            )
+        return backend
+
+
+class RemoteDatFile:
+    """A ``.dat`` held by a tier, read with ranged reads; the backend is looked up at first
+    use, since the master names the backends only once we have talked to it."""
+
+    writable = False
+
+    def __init__(self, registry: TierRegistry, backend_name: str, key: str, size: int) -> None:
+        self.registry = registry
+        self.backend_name = backend_name
+        self.name = key
+        self._size = size
+        self.closed = False
+
+    def read_at(self, length: int, offset: int) -> bytes:
+        if offset >= self._size or length <= 0:
+            return b""
+        length = min(length, self._size - offset)
+        return self.registry.get(self.backend_name).read_at(self.name, offset, length)
+
+    def write_at(self, data: bytes, offset: int) -> None:
+        raise ReadOnlyVolume(f"{self.name} is on remote tier {self.backend_name}")
+
+    def append(self, data: bytes) -> int:
+        raise ReadOnlyVolume(f"{self.name} is on remote tier {self.backend_name}")
+
+    def size(self) -> int:
+        return self._size
+
+    def truncate(self, size: int) -> None:
+        raise ReadOnlyVolume(f"{self.name} is on remote tier {self.backend_name}")
+
+    def sync(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
