@@ -183,6 +183,7 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         inflight_upload_data_timeout=get("inflightUploadDataTimeout"),
         inflight_download_data_timeout=get("inflightDownloadDataTimeout"),
         fix_jpg_orientation=parse_bool(get("images.fix.orientation")),
+        allow_untrusted_remote_endpoints=parse_bool(get("volume.allowUntrustedRemoteEndpoints")),
         idle_timeout=int(get("idleTimeout")),
         metrics_ip=get("metricsIp"),
         metrics_port=int(get("metricsPort")),

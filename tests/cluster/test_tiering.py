@@ -10,6 +10,7 @@ import os
 import grpc
 import pytest
 
+from seaweed_volume.adapters.grpc.pb import remote_pb2
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2_grpc as pb_grpc
 from tests.cluster.test_weed_clients import shell
@@ -30,7 +31,10 @@ def tiered(tmp_path_factory: pytest.TempPathFactory):
         with go.running():
             go.start_master()
             ours = OurServer(
-                os.path.join(workdir, "ours"), go.master_port, os.path.join(workdir, "log")
+                os.path.join(workdir, "ours"),
+                go.master_port,
+                os.path.join(workdir, "log"),
+                extra=["-volume.allowUntrustedRemoteEndpoints"],  # the S3 is on loopback
             )
             ours.start()
             try:
@@ -120,3 +124,31 @@ def test_upload_reads_restart_download(tiered) -> None:
     assert open(dat, "rb").read() == original, output
     assert s3.keys() == []
     _reads_match(ours, files)
+
+
+def test_fetch_and_write_needle_from_s3(tiered) -> None:
+    _, ours, s3, vid, _ = tiered
+    body = os.urandom(5000)
+    s3.client.put_object(Bucket=s3.bucket, Key="dir/object.bin", Body=b"x" * 100 + body)
+    reply = _stub(ours).FetchAndWriteNeedle(
+        pb.FetchAndWriteNeedleRequest(
+            volume_id=vid,
+            needle_id=0x77,
+            cookie=0x1234,
+            offset=100,
+            size=len(body),
+            remote_conf=remote_pb2.RemoteConf(
+                type="s3",
+                s3_endpoint=s3.endpoint,
+                s3_force_path_style=True,
+                s3_access_key="any",
+                s3_secret_key="any",
+            ),
+            remote_location=remote_pb2.RemoteStorageLocation(
+                name="it", bucket=s3.bucket, path="/dir/object.bin"
+            ),
+        )
+    )
+    status, _, stored = http("GET", f"{ours.url}/{vid},7700001234")
+    assert (status, stored) == (200, body)
+    assert reply.e_tag

@@ -5,9 +5,10 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from seaweed_volume.adapters.grpc.pb import remote_pb2
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2_grpc as pb_grpc
-from seaweed_volume.adapters.grpc.server import start_grpc_server
+from seaweed_volume.adapters.grpc.server import VolumeServerServicer, start_grpc_server
 from seaweed_volume.adapters.http.context import HttpContext
 from seaweed_volume.config import VolumeServerConfig
 from seaweed_volume.container import build_container
@@ -135,7 +136,7 @@ def test_vacuum_rpcs(rpc) -> None:
     stub.VacuumVolumeCleanup(pb.VacuumVolumeCleanupRequest(volume_id=4))
 
 
-def test_needle_status_configure_and_unimplemented(rpc) -> None:
+def test_needle_status_configure_and_remote_fetch_refusals(rpc) -> None:
     stub, store = rpc
     stub.AllocateVolume(pb.AllocateVolumeRequest(version=3, volume_id=6))
     put(store, 6, 7, b"needle", cookie=0xABCD)
@@ -145,10 +146,17 @@ def test_needle_status_configure_and_unimplemented(rpc) -> None:
     assert bad.error.startswith("volume configure replication")
     ok = stub.VolumeConfigure(pb.VolumeConfigureRequest(volume_id=6, replication="001"))
     assert ok.error == "" and str(store.find_volume(6).super_block.replica_placement) == "001"
-    with pytest.raises(grpc.RpcError) as err:
-        stub.FetchAndWriteNeedle(pb.FetchAndWriteNeedleRequest(volume_id=6))
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "FetchAndWriteNeedle" in err.value.details()
+    with pytest.raises(grpc.RpcError, match="get remote client: remote storage type x not found"):
+        stub.FetchAndWriteNeedle(
+            pb.FetchAndWriteNeedleRequest(volume_id=6, remote_conf=remote_pb2.RemoteConf(type="x"))
+        )
+    with pytest.raises(grpc.RpcError, match="reject remote endpoint: .*loopback"):
+        stub.FetchAndWriteNeedle(
+            pb.FetchAndWriteNeedleRequest(
+                volume_id=6,
+                remote_conf=remote_pb2.RemoteConf(type="s3", s3_endpoint="http://127.0.0.1:1"),
+            )
+        )
     assert stub.Ping(pb.PingRequest()).start_time_ns > 0
     with pytest.raises(grpc.RpcError) as err:
         stub.Ping(pb.PingRequest(target="10.9.9.9:1", target_type="volumeServer"))
@@ -156,3 +164,15 @@ def test_needle_status_configure_and_unimplemented(rpc) -> None:
     assert err.value.details() == "unknown ping target 10.9.9.9:1 of type volumeServer"
     status = stub.VolumeServerStatus(pb.VolumeServerStatusRequest())
     assert status.disk_statuses and status.memory_status.self > 0 and status.version
+
+
+def test_every_rpc_is_implemented() -> None:
+    generated = pb_grpc.VolumeServerServicer
+    service = pb.DESCRIPTOR.services_by_name["VolumeServer"]
+    left = [
+        m.name
+        for m in service.methods
+        if getattr(VolumeServerServicer, m.name).__qualname__.startswith("_unimplemented")
+        or getattr(VolumeServerServicer, m.name) is getattr(generated, m.name)
+    ]
+    assert left == []

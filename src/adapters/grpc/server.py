@@ -21,6 +21,7 @@ from .needle_blob import NeedleBlobRpcs
 from .pb import volume_server_pb2 as pb
 from .pb import volume_server_pb2_grpc as pb_grpc
 from .query import QueryRpcs
+from .remote_fetch import RemoteFetchRpcs
 from .scrub import ScrubRpcs
 from .tail import TailRpcs
 from .tier import TierRpcs
@@ -37,6 +38,7 @@ class VolumeServerServicer(
     ScrubRpcs,
     QueryRpcs,
     TierRpcs,
+    RemoteFetchRpcs,
     pb_grpc.VolumeServerServicer,
 ):
     """The whole service; each base class holds one family of RPCs."""

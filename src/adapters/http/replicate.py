@@ -89,7 +89,8 @@ def remote_locations(ctx: HttpContext, volume_id: int, deleting: bool = False) -
     return remotes
 
 
-def _upload(host: str, url: str, needle: Needle, content_md5: str) -> None:
+def upload_needle(host: str, url: str, needle: Needle, content_md5: str = "") -> None:
+    """POST a needle as a multipart form, as Go's uploader replicates one."""
     boundary = uuid.uuid4().hex
     disposition = 'form-data; name="file"'
     if needle.name:
@@ -145,7 +146,7 @@ def replicate_write(
     encoded = urlencode(sorted(query.items()))
     errors = _all(
         remotes,
-        lambda host: _upload(host, f"http://{host}{path}?{encoded}", needle, content_md5),
+        lambda host: upload_needle(host, f"http://{host}{path}?{encoded}", needle, content_md5),
     )
     if errors:
         raise errors[0]

@@ -84,3 +84,24 @@ class S3TierBackendFactory:
 
     def create(self, backend_id: str, properties: dict[str, str]) -> S3TierBackend:
         return S3TierBackend(backend_id, properties)
+
+
+def s3_range_reader(conf) -> Callable[[str, str, int, int], bytes]:
+    """``read(bucket, key, offset, size)`` over a ``remote_pb.RemoteConf`` of type ``s3``
+    (``remote_storage/s3``: path-style unless the configuration says otherwise)."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=conf.s3_endpoint or None,
+        region_name=conf.s3_region or "us-east-1",
+        aws_access_key_id=conf.s3_access_key or None,
+        aws_secret_access_key=conf.s3_secret_key or None,
+        config=Config(s3={"addressing_style": "path" if conf.s3_force_path_style else "auto"}),
+    )
+
+    def read(bucket: str, key: str, offset: int, size: int) -> bytes:
+        reply = client.get_object(
+            Bucket=bucket, Key=key, Range=f"bytes={offset}-{offset + size - 1}"
+        )
+        return reply["Body"].read()
+
+    return read

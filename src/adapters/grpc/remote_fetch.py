@@ -1,0 +1,87 @@
+"""``FetchAndWriteNeedle`` (volume_grpc_remote.go): read a byte range of an object in remote
+storage and store it as a needle here and on the replicas the caller names (the filer's
+remote-storage cache uses it)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ...core.errors import VolumeError
+from ...core.file_id import FileId
+from ...core.needle.record import Needle
+from ...core.remote_endpoint import (
+    BlockedEndpoint,
+    validate_remote_endpoint,
+    validate_replica_target,
+)
+from ..http.replicate import ReplicationError, upload_needle
+from ..remote.s3 import s3_range_reader
+from .base import ServicerBase, fail
+from .pb import volume_server_pb2 as pb
+
+_REMOTE_READERS = {"s3": s3_range_reader}
+"""Remote storage types by ``RemoteConf.type``; others are refused as Go refuses unknown
+ones (Azure and GCS are not built here yet)."""
+
+
+class RemoteFetchRpcs(ServicerBase):
+    def FetchAndWriteNeedle(self, request, context):  # noqa: N802
+        self.check_maintenance(context)
+        volume = self.store.find_volume(request.volume_id)
+        if volume is None:
+            fail(context, f"not found volume id {request.volume_id}")
+        conf = request.remote_conf
+        trusted = self.config.allow_untrusted_remote_endpoints
+        make = _REMOTE_READERS.get(conf.type)
+        if make is None:
+            fail(context, f"get remote client: remote storage type {conf.type} not found")
+        if not trusted and conf.s3_endpoint:  # none: the provider's public default
+            try:
+                validate_remote_endpoint(conf.s3_endpoint)
+            except BlockedEndpoint as err:
+                fail(context, f"reject remote endpoint: {err}")
+        location = request.remote_location
+        try:
+            data = make(conf)(
+                location.bucket, location.path.lstrip("/"), request.offset, request.size
+            )
+        except Exception as err:  # noqa: BLE001 - any client error, as Go reports it
+            fail(context, f"read from remote {location.name}{location.path}: {err}")
+        if len(data) != request.size:
+            fail(
+                context,
+                f"read from remote {location.name}{location.path}: got {len(data)} bytes, "
+                f"want {request.size}",
+            )
+        if not trusted:
+            for replica in request.replicas:
+                try:
+                    validate_replica_target(replica.url)
+                except BlockedEndpoint as err:
+                    fail(context, f"reject replica target: {err}")
+        needle = Needle(id=request.needle_id, cookie=request.cookie, data=data)
+        needle.update_checksum()
+        needle.set_last_modified(int(time.time()))
+        fid = str(FileId(volume.id, request.needle_id, request.cookie))
+
+        def replicate(url: str) -> None:
+            upload_needle(url, f"http://{url}/{fid}?type=replicate", needle)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(request.replicas))) as pool:
+            pushes = [pool.submit(replicate, r.url) for r in request.replicas]
+            error = None
+            try:
+                self.store.write_needle(volume.id, needle, check_cookie=True)
+            except (VolumeError, OSError) as err:
+                error = f"local write needle {request.needle_id} size {request.size}: {err}"
+            for push in pushes:
+                try:
+                    push.result()
+                except (ReplicationError, OSError) as err:
+                    error = error or (
+                        f"remote write needle {request.needle_id} size {request.size}: {err}"
+                    )
+        if error:
+            fail(context, error)
+        return pb.FetchAndWriteNeedleResponse(e_tag=needle.etag)
