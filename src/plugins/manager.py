@@ -17,19 +17,21 @@ def create_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManage
     return manager
 
 
+def _first_by(batches: list, attribute: str) -> dict[str, object]:
+    """Everything the plugins returned, by ``attribute``; pluggy calls the latest
+    registration first, so reading backwards keeps a built-in from being replaced."""
+    found: dict[str, object] = {}
+    for batch in reversed(batches):
+        for item in batch:
+            found.setdefault(getattr(item, attribute), item)
+    return found
+
+
 def needle_map_kinds(manager: pluggy.PluginManager) -> dict[str, object]:
     """Every registered kind by name; a later registration does not replace a built-in."""
-    kinds: dict[str, object] = {}
-    for batch in reversed(manager.hook.seaweed_needle_map_kinds()):
-        for kind in batch:
-            kinds.setdefault(kind.name, kind)
-    return kinds
+    return _first_by(manager.hook.seaweed_needle_map_kinds(), "name")
 
 
 def tier_backend_factories(manager: pluggy.PluginManager) -> dict[str, object]:
     """Every registered tier backend type; a later registration does not replace a built-in."""
-    factories: dict[str, object] = {}
-    for batch in reversed(manager.hook.seaweed_tier_backends()):
-        for factory in batch:
-            factories.setdefault(factory.type, factory)
-    return factories
+    return _first_by(manager.hook.seaweed_tier_backends(), "type")

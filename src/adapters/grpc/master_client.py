@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import grpc
 from google.protobuf import unknown_fields
@@ -251,24 +252,31 @@ class MasterClient:
         """Replica URLs the master does not report read-only."""
         return [url for url, read_only in self._locations(volume_id) if not read_only]
 
-    def _locations(self, volume_id: int) -> list[tuple[str, bool]]:
+    def _cached(self, cache: dict, volume_id: int, ask: Callable) -> Any:
+        """``ask(stub)`` of the current master, remembered for 10 s per volume."""
         now = time.monotonic()
-        cached = self._lookups.get(volume_id)
+        cached = cache.get(volume_id)
         if cached is not None and now - cached[0] < LOOKUP_CACHE_SECONDS:
             return cached[1]
         master = self.current_master or (self.seeds[0] if self.seeds else "")
         with grpc.insecure_channel(grpc_address(master)) as channel:
-            reply = master_pb2_grpc.SeaweedStub(channel).LookupVolume(
+            answer = ask(master_pb2_grpc.SeaweedStub(channel))
+        cache[volume_id] = (now, answer)
+        return answer
+
+    def _locations(self, volume_id: int) -> list[tuple[str, bool]]:
+        def ask(stub) -> list[tuple[str, bool]]:
+            reply = stub.LookupVolume(
                 master_pb2.LookupVolumeRequest(volume_or_file_ids=[str(volume_id)]), timeout=10
             )
-        locations = [
-            (location.url, _reported_read_only(location))
-            for found in reply.volume_id_locations
-            if not found.error
-            for location in found.locations
-        ]
-        self._lookups[volume_id] = (now, locations)
-        return locations
+            return [
+                (location.url, _reported_read_only(location))
+                for found in reply.volume_id_locations
+                if not found.error
+                for location in found.locations
+            ]
+
+        return self._cached(self._lookups, volume_id, ask)
 
     def forget_lookup(self, volume_id: int) -> None:
         self._lookups.pop(volume_id, None)
@@ -276,26 +284,22 @@ class MasterClient:
     def lookup_ec_shards(self, volume_id: int) -> dict[int, list[str]]:
         """Shard id -> gRPC addresses of the servers holding it (``LookupEcVolume``), cached
         for 10 s."""
-        now = time.monotonic()
-        cached = self._ec_lookups.get(volume_id)
-        if cached is not None and now - cached[0] < LOOKUP_CACHE_SECONDS:
-            return cached[1]
-        master = self.current_master or (self.seeds[0] if self.seeds else "")
-        with grpc.insecure_channel(grpc_address(master)) as channel:
-            reply = master_pb2_grpc.SeaweedStub(channel).LookupEcVolume(
+
+        def ask(stub) -> dict[int, list[str]]:
+            reply = stub.LookupEcVolume(
                 master_pb2.LookupEcVolumeRequest(volume_id=volume_id), timeout=10
             )
-        holders = {
-            found.shard_id: [
-                f"{location.url.rpartition(':')[0]}:{location.grpc_port}"
-                if location.grpc_port
-                else grpc_address(location.url)
-                for location in found.locations
-            ]
-            for found in reply.shard_id_locations
-        }
-        self._ec_lookups[volume_id] = (now, holders)
-        return holders
+            return {
+                found.shard_id: [
+                    f"{location.url.rpartition(':')[0]}:{location.grpc_port}"
+                    if location.grpc_port
+                    else grpc_address(location.url)
+                    for location in found.locations
+                ]
+                for found in reply.shard_id_locations
+            }
+
+        return self._cached(self._ec_lookups, volume_id, ask)
 
     # --- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:

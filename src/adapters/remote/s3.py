@@ -13,6 +13,19 @@ from botocore.config import Config
 from ...core.goparse import GoNumError, parse_bool
 
 
+class _Counter:
+    """boto3's transfer callback (bytes per chunk) turned into running totals."""
+
+    def __init__(self, progress: Callable[[int], None] | None) -> None:
+        self.progress = progress
+        self.done = 0
+
+    def __call__(self, chunk: int) -> None:
+        self.done += chunk
+        if self.progress is not None:
+            self.progress(self.done)
+
+
 class S3TierBackend:
     def __init__(self, backend_id: str, properties: dict[str, str]) -> None:
         self.name = f"s3.{backend_id}"
@@ -35,14 +48,7 @@ class S3TierBackend:
     def upload(
         self, local_path: str, key: str, progress: Callable[[int], None] | None = None
     ) -> int:
-        done = 0
-
-        def count(chunk: int) -> None:
-            nonlocal done
-            done += chunk
-            if progress is not None:
-                progress(done)
-
+        count = _Counter(progress)
         self.client.upload_file(
             local_path,
             self.bucket,
@@ -51,23 +57,16 @@ class S3TierBackend:
             Callback=count,
             Config=self._transfer,
         )
-        return done
+        return count.done
 
     def download(
         self, key: str, local_path: str, progress: Callable[[int], None] | None = None
     ) -> int:
-        done = 0
-
-        def count(chunk: int) -> None:
-            nonlocal done
-            done += chunk
-            if progress is not None:
-                progress(done)
-
+        count = _Counter(progress)
         self.client.download_file(
             self.bucket, key, local_path, Callback=count, Config=self._transfer
         )
-        return done
+        return count.done
 
     def read_at(self, key: str, offset: int, length: int) -> bytes:
         reply = self.client.get_object(
