@@ -84,3 +84,36 @@ def test_volume_move_from_us_lands_identical_files_in_go(apart) -> None:
     for fid, data in files.items():
         status, _, body = http("GET", f"{go.volume_url}/{fid}")
         assert (status, body) == ((404, b"") if data is None else (200, data)), fid
+
+
+def test_ec_encode_spreads_our_shards_to_go_and_both_serve_reads(apart) -> None:
+    """Go copies our shards (CopyFile of EC files), mounts them, and each server reads the
+    pieces it lacks from the other: Go through our VolumeEcShardRead, we through Go's."""
+    go, ours = apart
+    vid = 31
+    with grpc.insecure_channel(f"{ours.ip}:{ours.port + 10000}") as channel:
+        pb_grpc.VolumeServerStub(channel).AllocateVolume(
+            pb.AllocateVolumeRequest(volume_id=vid, collection="spread", version=3)
+        )
+    files = {}
+    for key in range(1, 21):
+        fid = f"{vid},{key:x}0000d00d"
+        files[fid] = os.urandom(40_000 + 11 * key)
+        assert http("POST", f"{ours.url}/{fid}", files[fid], {"Content-Type": "x/y"})[0] == 201
+
+    def where() -> set[str]:
+        body = json.loads(http("GET", f"{go.master_url}/dir/lookup?volumeId={vid}")[2])
+        return {location["url"] for location in body.get("locations") or []}
+
+    wait_until(lambda: where() == {ours.address}, what="the master to see volume 31 on us")
+    output = shell(go, f"lock\nec.encode -collection=spread -volumeId={vid} -force\nunlock")
+    assert "Successfully completed EC encoding" in output, output
+    go_shards = [
+        n for n in os.listdir(os.path.join(go.workdir, "go")) if n.startswith("spread_31.ec")
+    ]
+    our_shards = [n for n in os.listdir(ours.data_dir) if n.startswith("spread_31.ec")]
+    assert any(n[-2:].isdigit() for n in go_shards) and any(n[-2:].isdigit() for n in our_shards)
+    for url in (go.volume_url, ours.url):
+        for fid, data in files.items():
+            status, _, body = http("GET", f"{url}/{fid}")
+            assert (status, body == data) == (200, True), (url, fid)
