@@ -82,20 +82,25 @@ def load_storage_backends(tiers, backends) -> None:
             log.error("storage backend %s.%s: %s", backend.type, backend.id, err)
 
 
-def fetch_storage_backends(tiers, masters: str, timeout: float = 2.0) -> None:
-    """Before volumes load: a tiered volume reads its ``.dat`` through a backend only the
-    master can name (Go's ``checkWithMaster`` runs before its store loads)."""
-    for master in [m.strip() for m in masters.split(",") if m.strip()]:
+def master_configuration(masters: list[str], timeout: float = 2.0):
+    """``GetMasterConfiguration`` of the first seed master that answers (``None``: none)."""
+    for master in masters:
         try:
             with grpc.insecure_channel(grpc_address(master)) as channel:
-                answer = master_pb2_grpc.SeaweedStub(channel).GetMasterConfiguration(
+                return master_pb2_grpc.SeaweedStub(channel).GetMasterConfiguration(
                     master_pb2.GetMasterConfigurationRequest(), timeout=timeout
                 )
         except grpc.RpcError as err:
-            log.info("storage backends from %s: %s", master, err.code())
-            continue
+            log.info("checkWithMaster %s: %s", master, err.code())
+    return None
+
+
+def fetch_storage_backends(tiers, masters: str) -> None:
+    """Before volumes load: a tiered volume reads its ``.dat`` through a backend only the
+    master can name (Go's ``checkWithMaster`` runs before its store loads)."""
+    answer = master_configuration([m.strip() for m in masters.split(",") if m.strip()])
+    if answer is not None:
         load_storage_backends(tiers, answer.storage_backends)
-        return
 
 
 LOCATION_READ_ONLY_FIELD = 6
@@ -332,21 +337,14 @@ class MasterClient:
     def _check_with_master(self) -> None:
         """Go's ``checkWithMaster``: ask a seed master for its configuration; a metrics push
         gateway named there gets our metrics every interval."""
-        for master in self.seeds:
-            try:
-                with grpc.insecure_channel(grpc_address(master)) as channel:
-                    answer = master_pb2_grpc.SeaweedStub(channel).GetMasterConfiguration(
-                        master_pb2.GetMasterConfigurationRequest(), timeout=2
-                    )
-            except grpc.RpcError as err:
-                log.info("checkWithMaster %s: %s", master, err.code())
-                continue
-            load_storage_backends(self.store.tiers, answer.storage_backends)
-            if answer.metrics_address and self.on_metrics_gateway is not None:
-                self.on_metrics_gateway(
-                    answer.metrics_address, answer.metrics_interval_seconds, self._stop
-                )
+        answer = master_configuration(self.seeds)
+        if answer is None:
             return
+        load_storage_backends(self.store.tiers, answer.storage_backends)
+        if answer.metrics_address and self.on_metrics_gateway is not None:
+            self.on_metrics_gateway(
+                answer.metrics_address, answer.metrics_interval_seconds, self._stop
+            )
 
     def _heartbeat_with(self, master: str) -> str:
         """Stream heartbeats to ``master``; returns a new leader's address if told to move."""
