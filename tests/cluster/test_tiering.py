@@ -152,3 +152,36 @@ def test_fetch_and_write_needle_from_s3(tiered) -> None:
     status, _, stored = http("GET", f"{ours.url}/{vid},7700001234")
     assert (status, stored) == (200, body)
     assert reply.e_tag
+
+
+def test_fetch_and_write_needle_pushes_to_replicas(tiered, tmp_path) -> None:
+    go, ours, s3, _, _ = tiered
+    replica = OurServer(str(tmp_path / "replica"), go.master_port, str(tmp_path / "log"))
+    replica.start()
+    try:
+        vid = 40
+        for server in (ours, replica):
+            _stub(server).AllocateVolume(
+                pb.AllocateVolumeRequest(volume_id=vid, collection="r", version=3)
+            )
+        body = os.urandom(3000)
+        s3.client.put_object(Bucket=s3.bucket, Key="replicated.bin", Body=body)
+        _stub(ours).FetchAndWriteNeedle(
+            pb.FetchAndWriteNeedleRequest(
+                volume_id=vid,
+                needle_id=0x9,
+                cookie=0xAB,
+                size=len(body),
+                replicas=[pb.FetchAndWriteNeedleRequest.Replica(url=replica.address)],
+                remote_conf=remote_pb2.RemoteConf(
+                    type="s3", s3_endpoint=s3.endpoint, s3_force_path_style=True
+                ),
+                remote_location=remote_pb2.RemoteStorageLocation(
+                    bucket=s3.bucket, path="/replicated.bin"
+                ),
+            )
+        )
+        for server in (ours, replica):
+            assert http("GET", f"{server.url}/{vid},9000000ab")[0::2] == (200, body)
+    finally:
+        replica.stop()

@@ -8,9 +8,27 @@ from collections.abc import Callable
 
 import boto3
 from boto3.s3.transfer import TransferConfig
+from botocore import UNSIGNED
 from botocore.config import Config
 
 from ...core.goparse import GoNumError, parse_bool
+
+
+def _client(endpoint: str, region: str, key_id: str, secret: str, path_style: bool):
+    """An S3 client; without keys, the default credential chain (environment, profile,
+    instance role) as Go's SDK uses it, and anonymous requests when that finds nothing."""
+    addressing = {"addressing_style": "path" if path_style else "auto"}
+    config = Config(s3=addressing)
+    if not (key_id and secret) and boto3.Session().get_credentials() is None:
+        config = Config(s3=addressing, signature_version=UNSIGNED)
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint or None,
+        region_name=region or "us-east-1",
+        aws_access_key_id=key_id or None,
+        aws_secret_access_key=secret or None,
+        config=config,
+    )
 
 
 class _Counter:
@@ -35,13 +53,12 @@ class S3TierBackend:
             path_style = parse_bool(properties.get("force_path_style") or "true")
         except GoNumError:
             path_style = True
-        self.client = boto3.client(
-            "s3",
-            endpoint_url=properties.get("endpoint") or None,
-            region_name=properties.get("region") or "us-east-1",
-            aws_access_key_id=properties.get("aws_access_key_id") or None,
-            aws_secret_access_key=properties.get("aws_secret_access_key") or None,
-            config=Config(s3={"addressing_style": "path" if path_style else "auto"}),
+        self.client = _client(
+            properties.get("endpoint", ""),
+            properties.get("region", ""),
+            properties.get("aws_access_key_id", ""),
+            properties.get("aws_secret_access_key", ""),
+            path_style,
         )
         self._transfer = TransferConfig(multipart_chunksize=64 * 1024 * 1024)
 
@@ -88,13 +105,12 @@ class S3TierBackendFactory:
 def s3_range_reader(conf) -> Callable[[str, str, int, int], bytes]:
     """``read(bucket, key, offset, size)`` over a ``remote_pb.RemoteConf`` of type ``s3``
     (``remote_storage/s3``: path-style unless the configuration says otherwise)."""
-    client = boto3.client(
-        "s3",
-        endpoint_url=conf.s3_endpoint or None,
-        region_name=conf.s3_region or "us-east-1",
-        aws_access_key_id=conf.s3_access_key or None,
-        aws_secret_access_key=conf.s3_secret_key or None,
-        config=Config(s3={"addressing_style": "path" if conf.s3_force_path_style else "auto"}),
+    client = _client(
+        conf.s3_endpoint,
+        conf.s3_region,
+        conf.s3_access_key,
+        conf.s3_secret_key,
+        conf.s3_force_path_style,
     )
 
     def read(bucket: str, key: str, offset: int, size: int) -> bytes:
