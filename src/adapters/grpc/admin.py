@@ -188,9 +188,7 @@ class AdminRpcs(ServicerBase):
         return pb.DeleteCollectionResponse()
 
     def VolumeStatus(self, request, context):  # noqa: N802
-        volume = self.store.find_volume(request.volume_id)
-        if volume is None:
-            context.abort(grpc.StatusCode.UNKNOWN, f"not found volume id {request.volume_id}")
+        volume = self.volume_or_fail(context, request.volume_id)
         return pb.VolumeStatusResponse(
             is_read_only=volume.is_read_only,
             volume_size=volume.dat_size(),

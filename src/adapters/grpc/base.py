@@ -85,6 +85,16 @@ class ServicerBase:
                 f"volume server {self.config.ip}:{self.config.port} is in maintenance mode",
             )
 
+    def volume_or_fail(
+        self, context: grpc.ServicerContext, vid: int, message: str = "not found volume id {vid}"
+    ):
+        """The mounted volume, or the RPC fails with Go's wording for it (which varies by
+        RPC: ``message`` is a template with ``{vid}``)."""
+        volume = self.store.find_volume(vid)
+        if volume is None:
+            fail(context, message.format(vid=vid))
+        return volume
+
     def state_message(self) -> pb.VolumeServerState:
         state = self.state.state if self.state else ServerState()
         return pb.VolumeServerState(maintenance=state.maintenance, version=state.version)

@@ -33,9 +33,7 @@ REPORT_EVERY = 128 * 1024 * 1024
 
 class CopyRpcs(ServicerBase):
     def VolumeSyncStatus(self, request, context):  # noqa: N802
-        volume = self.store.find_volume(request.volume_id)
-        if volume is None:
-            context.abort(grpc.StatusCode.UNKNOWN, f"not found volume id {request.volume_id}")
+        volume = self.volume_or_fail(context, request.volume_id)
         return pb.VolumeSyncStatusResponse(
             volume_id=volume.id,
             collection=volume.collection,
@@ -48,9 +46,7 @@ class CopyRpcs(ServicerBase):
         )
 
     def ReadVolumeFileStatus(self, request, context):  # noqa: N802
-        volume = self.store.find_volume(request.volume_id)
-        if volume is None:
-            context.abort(grpc.StatusCode.UNKNOWN, f"not found volume id {request.volume_id}")
+        volume = self.volume_or_fail(context, request.volume_id)
         modified = volume.dat_stat()[1]
         location = next(loc for loc in self.store.locations if volume.id in loc.volumes)
         info = volume.info
@@ -79,9 +75,7 @@ class CopyRpcs(ServicerBase):
     def VolumeIncrementalCopy(self, request, context):  # noqa: N802
         """The raw ``.dat`` bytes from the first record appended after ``since_ns`` to the
         current end; nothing when no record is newer (``weed backup`` appends them)."""
-        volume = self.store.find_volume(request.volume_id)
-        if volume is None:
-            fail(context, f"not found volume id {request.volume_id}")
+        volume = self.volume_or_fail(context, request.volume_id)
         stop = volume.dat_size()
         try:
             start = first_appended_after(volume, request.since_ns)
@@ -104,15 +98,16 @@ class CopyRpcs(ServicerBase):
         except CopyRequestError as err:
             fail(context, err)
         if not request.is_ec_volume:
-            volume = self.store.find_volume(request.volume_id)
-            if volume is None:
-                fail(context, f"not found volume id {request.volume_id}")
+            volume = self.volume_or_fail(context, request.volume_id)
             revision = volume.super_block.compaction_revision
             if request.compaction_revision not in (revision, COPY_EVERYTHING):
                 fail(context, f"volume {request.volume_id} is compacted")
             volume.sync()
             path = volume.file_name(request.ext)
         else:
+            mounted = self.store.ec.find(request.volume_id)
+            if mounted is not None:
+                mounted.sync()  # journalled deletes reach the copy (as Go syncs first)
             path = self._ec_file(request.collection, request.volume_id, request.ext)
             if path is None:
                 if request.ignore_source_file_not_found:

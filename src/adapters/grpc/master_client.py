@@ -22,6 +22,7 @@ from ...config import VolumeServerConfig
 from ...core import stats
 from ...core.events import EcShardEvent, VolumeEvent, VolumeEventKind
 from ...core.store import Store
+from ...core.store_ec import EcShardReport
 from .pb import master_pb2, master_pb2_grpc
 from .server_address import grpc_address, http_address
 
@@ -115,6 +116,23 @@ def _reported_read_only(location: master_pb2.Location) -> bool:
     )
 
 
+def _ec_shard_message(shards: EcShardReport | EcShardEvent):
+    """One volume's EC shards on one disk; a report of the full EC heartbeat also carries
+    the index's counts, a mount or unmount delta does not (as in Go)."""
+    return master_pb2.VolumeEcShardInformationMessage(
+        id=shards.volume_id,
+        collection=shards.collection,
+        ec_index_bits=shards.shard_bits,
+        disk_type=shards.disk_type,
+        expire_at_sec=shards.expire_at_sec,
+        disk_id=shards.disk_id,
+        shard_sizes=shards.shard_sizes,
+        file_count=getattr(shards, "file_count", 0),
+        delete_count=getattr(shards, "delete_count", 0),
+        encode_ts_ns=shards.encode_ts_ns,
+    )
+
+
 class MasterClient:
     def __init__(self, store: Store, config: VolumeServerConfig) -> None:
         self.store = store
@@ -171,34 +189,11 @@ class MasterClient:
     def ec_heartbeat(self) -> master_pb2.Heartbeat:
         """Every mounted EC shard, one message per volume and disk; nothing else (Go sends
         this after the first heartbeat and then every 17 pulses)."""
-        shards = [
-            master_pb2.VolumeEcShardInformationMessage(
-                id=report.volume_id,
-                collection=report.collection,
-                ec_index_bits=report.shard_bits,
-                disk_type=report.disk_type,
-                expire_at_sec=report.expire_at_sec,
-                disk_id=report.disk_id,
-                shard_sizes=report.shard_sizes,
-                file_count=report.file_count,
-                delete_count=report.delete_count,
-                encode_ts_ns=report.encode_ts_ns,
-            )
-            for report in self.store.ec.reports()
-        ]
+        shards = [_ec_shard_message(report) for report in self.store.ec.reports()]
         return master_pb2.Heartbeat(ec_shards=shards, has_no_ec_shards=not shards)
 
     def _on_ec_event(self, event: EcShardEvent) -> None:
-        message = master_pb2.VolumeEcShardInformationMessage(
-            id=event.volume_id,
-            collection=event.collection,
-            ec_index_bits=event.shard_bits,
-            shard_sizes=event.shard_sizes,
-            disk_type=event.disk_type,
-            expire_at_sec=event.expire_at_sec,
-            disk_id=event.disk_id,
-            encode_ts_ns=event.encode_ts_ns,
-        )
+        message = _ec_shard_message(event)
         config = self.config
         where = {
             "ip": config.ip,

@@ -28,9 +28,7 @@ ones (Azure and GCS are not built here yet)."""
 class RemoteFetchRpcs(ServicerBase):
     def FetchAndWriteNeedle(self, request, context):  # noqa: N802
         self.check_maintenance(context)
-        volume = self.store.find_volume(request.volume_id)
-        if volume is None:
-            fail(context, f"not found volume id {request.volume_id}")
+        volume = self.volume_or_fail(context, request.volume_id)
         conf = request.remote_conf
         trusted = self.config.allow_untrusted_remote_endpoints
         make = _REMOTE_READERS.get(conf.type)

@@ -36,9 +36,7 @@ class TailRpcs(ServicerBase):
         """Records appended after ``since_ns``, then new ones as they come; with an idle
         timeout it ends after that many quiet rounds, otherwise when the client leaves. An
         empty round still sends a heartbeat (``is_last_chunk`` without a header)."""
-        volume = self.store.find_volume(request.volume_id)
-        if volume is None:
-            fail(context, f"not found volume id {request.volume_id}")
+        volume = self.volume_or_fail(context, request.volume_id)
         left = threading.Event()
         context.add_callback(left.set)
         since = request.since_ns
@@ -63,9 +61,9 @@ class TailRpcs(ServicerBase):
     def VolumeTailReceiver(self, request, context):  # noqa: N802
         """Write into the local volume every record the source's tail sends, until the source
         has been idle ``idle_timeout_seconds`` rounds (``TailVolumeFromSource``)."""
-        volume = self.store.find_volume(request.volume_id)
-        if volume is None:
-            fail(context, f"receiver not found volume id {request.volume_id}")
+        volume = self.volume_or_fail(
+            context, request.volume_id, "receiver not found volume id {vid}"
+        )
         try:
             with grpc.insecure_channel(grpc_address(request.source_volume_server)) as channel:
                 stream = pb_grpc.VolumeServerStub(channel).VolumeTailSender(

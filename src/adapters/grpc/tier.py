@@ -29,9 +29,7 @@ def _reporter(send: Callable[[object], None], total: int, message) -> Callable[[
 
 class TierRpcs(ServicerBase):
     def _tiered_volume(self, context, request):
-        volume = self.store.find_volume(request.volume_id)
-        if volume is None:
-            fail(context, f"volume {request.volume_id} not found")
+        volume = self.volume_or_fail(context, request.volume_id, "volume {vid} not found")
         if volume.collection != request.collection:
             fail(
                 context,

@@ -175,14 +175,20 @@ def read_needle(ctx: HttpContext, request: HttpRequest, on_loop: bool = False) -
         )
     except SizeLimitExceeded as err:
         raise MustRunInThread(err.size) from None
-    except (NotFound, AlreadyDeleted, CookieMismatch) as err:
+    except Exception as err:  # noqa: BLE001 - mapped as Go maps read errors
+        return _read_failed(request, err)
+    return _answer_found(ctx, request, parts, volume, needle, cookie, on_loop)
+
+
+def _read_failed(request: HttpRequest, err: Exception) -> HttpReply:
+    """Unknown, deleted or another cookie: 404; any other read error: 500 (Go's
+    ``GetOrHeadHandler``)."""
+    if isinstance(err, NotFound | AlreadyDeleted | CookieMismatch):
         stats.read_not_found(invalid_needle=isinstance(err, NotFound))
         return bare(404)
-    except Exception as err:  # noqa: BLE001 - Go answers any other read error with 500
-        log.warning("read %s: %s", request.path, err)
-        stats.read_internal_error()
-        return bare(500)
-    return _answer_found(ctx, request, parts, volume, needle, cookie, on_loop)
+    log.warning("read %s: %s", request.path, err)
+    stats.read_internal_error()
+    return bare(500)
 
 
 def _answer_found(
@@ -203,13 +209,8 @@ def _read_ec(ctx: HttpContext, request: HttpRequest, parts, ec_volume, needle_id
     else rebuilt), then answered as any read (``ReadEcShardNeedle``)."""
     try:
         needle = read_ec_needle(ec_volume, needle_id, ctx.ec_remote)
-    except (NotFound, AlreadyDeleted) as err:
-        stats.read_not_found(invalid_needle=isinstance(err, NotFound))
-        return bare(404)
-    except Exception as err:  # noqa: BLE001 - Go answers any other read error with 500
-        log.warning("read %s from ec shards: %s", request.path, err)
-        stats.read_internal_error()
-        return bare(500)
+    except Exception as err:  # noqa: BLE001 - mapped as Go maps read errors
+        return _read_failed(request, err)
     return _answer_found(ctx, request, parts, None, needle, cookie, False)
 
 

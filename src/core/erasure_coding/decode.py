@@ -12,7 +12,7 @@ from ..types import actual_size
 from ..volume.loading import load_volume_info, save_volume_info
 from .bitrot import SIDECAR_EXT
 from .ec_volume import infer_index_width
-from .layout import rows, shard_ext
+from .layout import rows
 from .rebuild import fold_journal
 
 COPY_STEP = 4 * 1024 * 1024
@@ -118,4 +118,4 @@ def _write_index(base: str, index: bytes) -> None:
     replace_file(base + ".idx", index)
 
 
-__all__ = ["NoLiveEntries", "decode_to_volume", "shard_ext"]
+__all__ = ["NoLiveEntries", "decode_to_volume"]
