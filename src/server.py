@@ -63,7 +63,9 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     guard = JwtGuard.from_security_file(config.security_file).with_white_list(config.white_list)
     ctx = HttpContext(store, config, guard=guard)
     master_client = MasterClient(store, config)
-    grpc_server = start_grpc_server(store, config, ctx, bind, master_client)
+    grpc_server = start_grpc_server(
+        store, config, ctx, bind, master_client, white_list=guard.white_list
+    )
     ctx.heartbeat_state = master_client
     ctx.lookup_volume = master_client.lookup_volume
     ctx.lookup_writable = master_client.lookup_writable

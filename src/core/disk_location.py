@@ -21,7 +21,7 @@ from .heap import trim_heap
 from .ports import NeedleMapKind
 from .types import OffsetWidth
 from .volume.loading import open_volume
-from .volume.volume import Volume
+from .volume.volume import Volume, check_collection
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,11 @@ UUID_FILE_NAME = "vol_dir.uuid"
 _VOLUME_SUFFIXES = (".idx", ".vif")
 
 
-def validate_collection(collection: str) -> None:
-    """Refuse names that would escape the data directory or hide among volume files."""
-    if (
-        "/" in collection
-        or "\\" in collection
-        or ".." in collection
-        or "\x00" in collection
-        or collection.startswith(".")
-    ):
+def validate_new_collection(collection: str) -> None:
+    """A new volume's collection: a safe file name part (``check_collection``), and not one
+    that would hide among dot files or read as a parent reference."""
+    check_collection(collection)
+    if ".." in collection or collection.startswith("."):
         raise InvalidCollection(f"invalid collection name {collection!r}")
 
 

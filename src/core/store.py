@@ -9,7 +9,7 @@ import logging
 import os
 import shutil
 
-from .disk_location import DiskLocation, validate_collection
+from .disk_location import DiskLocation, validate_new_collection
 from .errors import (
     NoFreeSpace,
     ReadOnlyVolume,
@@ -116,7 +116,7 @@ class Store:
 
         ``version`` is the needle format of the new ``.dat``; the gRPC request carries one and
         Go refuses 0 (volume_super_block.go)."""
-        validate_collection(collection)
+        validate_new_collection(collection)
         if self.find_volume(vid) is not None:
             raise VolumeExists(f"Volume Id {vid} already exists!")
         placement = ReplicaPlacement.parse(replica_placement)

@@ -24,7 +24,9 @@ def rpc(tmp_path):
     store = build_container(config).store()
     server = start_grpc_server(store, config, HttpContext(store, config), "127.0.0.1")
     channel = grpc.insecure_channel(f"127.0.0.1:{config.grpc_port}")
-    yield pb_grpc.VolumeServerStub(channel), store
+    stub = pb_grpc.VolumeServerStub(channel)
+    stub.port = port  # type: ignore[attr-defined]
+    yield stub, store
     channel.close()
     server.stop(None).wait()
     store.close()
@@ -176,3 +178,11 @@ def test_every_rpc_is_implemented() -> None:
         or getattr(VolumeServerServicer, m.name) is getattr(generated, m.name)
     ]
     assert left == []
+
+
+def test_a_second_server_on_the_same_grpc_port_is_refused(rpc, tmp_path) -> None:
+    """Bound without SO_REUSEPORT: a second server cannot silently share the port."""
+    stub, store = rpc
+    config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[4], port=stub.port)
+    with pytest.raises(OSError, match=f"-port.grpc={config.grpc_port}"):
+        start_grpc_server(store, config, HttpContext(store, config), "127.0.0.1")

@@ -220,6 +220,7 @@ def test_ui_page_and_favicon(client: TestClient) -> None:
 
 def test_white_list_guards_writes_and_deletes(tmp_path) -> None:
     from seaweed_volume.adapters.http.auth import JwtGuard
+    from seaweed_volume.core.white_list import WhiteList
 
     config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[2])
     store = build_container(config).store()
@@ -230,14 +231,14 @@ def test_white_list_guards_writes_and_deletes(tmp_path) -> None:
         (("10.0.0.0/8", "testclient"), True),
         ((), True),
     ):
-        ctx = HttpContext(store, config, guard=JwtGuard(white_list=white_list))
+        ctx = HttpContext(store, config, guard=JwtGuard(white_list=WhiteList(white_list)))
         client = TestClient(create_app(ctx))  # its requests come from host "testclient"
         status = client.put(f"/{FID}", content=b"x", headers={"Content-Type": "text/x"}).status_code
         assert (status == 401) is not allowed, white_list
         if not allowed:
             assert client.delete(f"/{FID}").status_code == 401
             assert client.get(f"/{FID}").status_code in (200, 404)  # reads are not guarded
-    guard = JwtGuard(white_list=("192.168.0.0/16",))
+    guard = JwtGuard(white_list=WhiteList(["192.168.0.0/16"]))
     assert guard.host_allowed("192.168.7.7") and not guard.host_allowed("10.0.0.1")
     assert client.get("/readyz").status_code == 200
     store.close()

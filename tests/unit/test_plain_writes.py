@@ -16,6 +16,7 @@ from seaweed_volume.adapters.http.plain_writes import PlainWrites
 from seaweed_volume.adapters.http.responses import HttpRequest
 from seaweed_volume.config import VolumeServerConfig
 from seaweed_volume.container import build_container
+from seaweed_volume.core.white_list import WhiteList
 
 SERVER = b"SeaweedFS Volume"
 PER_REQUEST = b"X-Amz-Request-Id"
@@ -171,7 +172,7 @@ def test_uploads_with_options_are_left_to_the_general_code(two_stores, url, head
 def test_limits_and_guards_are_left_to_the_general_code(tmp_path) -> None:
     for options, guard in (
         ({"concurrent_upload_limit_mb": 1}, JwtGuard()),
-        ({}, JwtGuard(white_list=("10.0.0.1",))),
+        ({}, JwtGuard(white_list=WhiteList(["10.0.0.1"]))),
         ({}, JwtGuard(write_key=b"secret")),
         ({"fix_jpg_orientation": True}, JwtGuard()),
     ):

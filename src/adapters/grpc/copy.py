@@ -16,11 +16,10 @@ from ...core.volume.copying import (
     COPY_EVERYTHING,
     CopyRequestError,
     VolumeCopy,
-    check_collection,
     check_file_extension,
     to_disk_type,
 )
-from ...core.volume.volume import volume_base_name
+from ...core.volume.volume import check_collection, volume_base_name
 from .base import ServicerBase, fail, stream_from_worker
 from .pb import volume_server_pb2 as pb
 from .volume_peer import GrpcVolumePeer
@@ -95,7 +94,7 @@ class CopyRpcs(ServicerBase):
         try:
             check_file_extension(request.ext)
             check_collection(request.collection)
-        except CopyRequestError as err:
+        except VolumeError as err:
             fail(context, err)
         if not request.is_ec_volume:
             volume = self.volume_or_fail(context, request.volume_id)
@@ -159,7 +158,7 @@ class CopyRpcs(ServicerBase):
                     try:
                         path = self._received_file_path(request.info)
                         target = open(path, "wb")  # noqa: SIM115 - closed in finally
-                    except CopyRequestError as err:
+                    except VolumeError as err:
                         return pb.ReceiveFileResponse(error=str(err))
                     except OSError as err:
                         return pb.ReceiveFileResponse(error=f"failed to create file: {err}")

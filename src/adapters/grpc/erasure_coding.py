@@ -124,7 +124,7 @@ class ErasureCodingRpcs(ServicerBase):
             self.store.ec.delete_shards(
                 request.collection, request.volume_id, list(request.shard_ids)
             )
-        except OSError as err:
+        except (VolumeError, OSError) as err:
             fail(context, f"remove ec shard: {err}")
         return pb.VolumeEcShardsDeleteResponse()
 

@@ -14,9 +14,11 @@ import grpc
 
 from ...config import VolumeServerConfig
 from ...core.store import Store
+from ...core.white_list import WhiteList
 from .admin import AdminRpcs
 from .copy import CopyRpcs
 from .erasure_coding import ErasureCodingRpcs
+from .guard import AdminGuard
 from .needle_blob import NeedleBlobRpcs
 from .pb import volume_server_pb2 as pb
 from .pb import volume_server_pb2_grpc as pb_grpc
@@ -71,16 +73,28 @@ def start_grpc_server(
     http_ctx: object,
     bind: str,
     master_client: object | None = None,
+    white_list: WhiteList | None = None,
 ) -> grpc.Server:
+    """Serve the service on ``bind:-port.grpc``; with a whitelist, admin RPCs are gated
+    (:mod:`.guard`). The port is bound without SO_REUSEPORT, so a second server on it fails
+    instead of silently sharing it."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=16),
+        interceptors=[AdminGuard(white_list)] if white_list else [],
         options=[
             ("grpc.max_send_message_length", 1 << 30),
             ("grpc.max_receive_message_length", 1 << 30),
+            ("grpc.so_reuseport", 0),
         ],
     )
     servicer = VolumeServerServicer(store, config, http_ctx, master_client)
     pb_grpc.add_VolumeServerServicer_to_server(servicer, server)
-    server.add_insecure_port(f"{bind}:{config.grpc_port}")
+    try:
+        bound = server.add_insecure_port(f"{bind}:{config.grpc_port}")
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        server.stop(None)
+        raise OSError(f"-port.grpc={config.grpc_port}: cannot listen on {bind}:{config.grpc_port}")
     server.start()
     return server

@@ -9,7 +9,6 @@ its ``exp``/``nbf`` window. Every failure answers 401 ``{"error": "wrong jwt"}``
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import tomllib
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 
 import jwt
+
+from ...core.white_list import WhiteList
 
 log = logging.getLogger(__name__)
 
@@ -34,28 +35,14 @@ SECURITY_SEARCH_PATHS = (
 class JwtGuard:
     write_key: bytes = b""
     read_key: bytes = b""
-    white_list: tuple[str, ...] = field(default=())
+    white_list: WhiteList = field(default_factory=WhiteList)
     """``-whiteList`` plus ``[guard] white_list``: IPs or CIDRs allowed to write and delete."""
 
     def with_white_list(self, extra: list[str]) -> JwtGuard:
-        return JwtGuard(self.write_key, self.read_key, (*self.white_list, *extra))
+        return JwtGuard(self.write_key, self.read_key, self.white_list + extra)
 
     def host_allowed(self, host: str) -> bool:
-        """``Guard.IsWhiteListed``: an empty list allows everyone."""
-        if not self.white_list or host in self.white_list:
-            return True
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        for entry in self.white_list:
-            if "/" in entry:
-                try:
-                    if address in ipaddress.ip_network(entry, strict=False):
-                        return True
-                except ValueError:
-                    continue
-        return False
+        return self.white_list.allows(host)
 
     @classmethod
     def from_security_file(cls, path: str = "") -> JwtGuard:
@@ -73,7 +60,7 @@ class JwtGuard:
             return cls(
                 str(signing.get("key", "")).encode(),
                 str(read.get("key", "")).encode(),
-                tuple(h.strip() for h in guard_list.split(",") if h.strip()),
+                WhiteList(guard_list.split(",")),
             )
         return cls()
 

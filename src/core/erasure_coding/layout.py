@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import VolumeError
+
 DATA_SHARDS = 10
 PARITY_SHARDS = 4
 TOTAL_SHARDS = DATA_SHARDS + PARITY_SHARDS
@@ -18,8 +20,15 @@ LARGE_BLOCK = 1024 * 1024 * 1024
 SMALL_BLOCK = 1024 * 1024
 
 
+class InvalidShardId(VolumeError):
+    """A shard id from a request that no shard can have."""
+
+
 def shard_ext(shard_id: int) -> str:
-    """``.ec00`` .. ``.ec31`` (Go's ``ToExt``)."""
+    """``.ec00`` .. ``.ec31`` (Go's ``ToExt``); a request's shard id is checked here, where
+    it becomes part of a file name."""
+    if not 0 <= shard_id < MAX_SHARD_COUNT:
+        raise InvalidShardId(f"invalid shard id {shard_id}")
     return f".ec{shard_id:02d}"
 
 

@@ -39,12 +39,6 @@ def check_file_extension(ext: str) -> None:
         raise CopyRequestError(f'invalid file extension "{ext}"')
 
 
-def check_collection(collection: str) -> None:
-    """One path element at most (``checkVolumeCollection``)."""
-    if collection in (".", "..") or "/" in collection or "\\" in collection:
-        raise CopyRequestError(f'invalid collection "{collection}"')
-
-
 @dataclass(frozen=True, slots=True)
 class PeerVolumeFiles:
     """What the source reports of its volume before the copy (``ReadVolumeFileStatus``)."""

@@ -19,6 +19,7 @@ from ..crc import crc32c_of, is_accepted
 from ..errors import (
     AlreadyDeleted,
     CookieMismatch,
+    InvalidCollection,
     NotFound,
     ReadOnlyVolume,
     SizeLimitExceeded,
@@ -58,9 +59,37 @@ MAX_META_SIZE = 128 * 1024
 """What may follow the data of a record: name, mime, pairs, tail (needle_read_page.go)."""
 
 
+MAX_COLLECTION_LENGTH = 200
+"""A collection is part of every file name of its volumes (``<collection>_<vid>.ecsum``):
+bounded so those names stay within a file system's 255 bytes."""
+
+
+def check_collection(collection: str) -> None:
+    """A collection names files inside a data directory, so it must be one harmless path
+    element (Go's ``checkVolumeCollection`` in volume_grpc_copy.go, applied here to every
+    path built from a request, which Go's EC RPCs skip)."""
+    if (
+        collection in (".", "..")
+        or "/" in collection
+        or "\\" in collection
+        or "\x00" in collection
+        or len(collection.encode()) > MAX_COLLECTION_LENGTH
+    ):
+        raise InvalidCollection(f"invalid collection {_go_quote(collection)}")
+
+
+def _go_quote(text: str) -> str:
+    """``%q`` of Go for the common case: printable text in double quotes, escapes otherwise."""
+    return '"' + text.encode("unicode_escape").decode().replace('"', '\\"') + '"'
+
+
 def volume_base_name(collection: str, volume_id: int) -> str:
-    """``<collection>_<vid>`` or just ``<vid>`` for the default collection."""
-    return f"{collection}_{volume_id}" if collection else str(volume_id)
+    """``<collection>_<vid>`` or just ``<vid>`` for the default collection. Every volume,
+    EC and sidecar path is built from this name, so the collection is checked here once."""
+    if not collection:
+        return str(volume_id)
+    check_collection(collection)
+    return f"{collection}_{volume_id}"
 
 
 @dataclass(frozen=True, slots=True)
