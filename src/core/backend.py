@@ -62,6 +62,7 @@ class DiskFile:
         self._fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
         # Go's DiskFile reports the size rounded up to 8 bytes, so a record that lost only
         # its padding still counts as whole and the next append stays aligned.
+        self._align = align
         size = os.fstat(self._fd).st_size
         self._size = size if not align else -(-size // align) * align
 
@@ -86,6 +87,16 @@ class DiskFile:
 
     def size(self) -> int:
         return self._size
+
+    def on_disk_size(self) -> int:
+        """The size now, with what other processes wrote (rounded up as at open): one
+        ``lseek``, which moves no position this class uses (it reads and writes at offsets)."""
+        size = os.lseek(self._fd, 0, os.SEEK_END)
+        return size if not self._align else -(-size // self._align) * self._align
+
+    def note_size(self, size: int) -> None:
+        """Another process appended up to ``size`` (known from the index it wrote)."""
+        self._size = size
 
     def preallocate(self, size: int) -> None:
         reserve_blocks(self._fd, size)

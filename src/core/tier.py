@@ -75,6 +75,12 @@ class RemoteDatFile:
     def size(self) -> int:
         return self._size
 
+    def on_disk_size(self) -> int:
+        return self._size
+
+    def note_size(self, size: int) -> None:
+        """Nothing appends to a tiered ``.dat``."""
+
     def truncate(self, size: int) -> None:
         raise ReadOnlyVolume(f"{self.name} is on remote tier {self.backend_name}")
 

@@ -27,7 +27,7 @@ from ..errors import (
     VolumeFull,
     VolumeNotEmpty,
 )
-from ..idx import encode_entry
+from ..idx import decode_entry, encode_entry
 from ..needle.record import (
     META_HEAD_SIZE,
     Needle,
@@ -46,6 +46,7 @@ from ..types import (
     actual_size,
 )
 from ..volume_info import VolumeInfo
+from .sharing import FileLock, ProcessView, StaleVolume
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,30 @@ class WriteResult:
     was appended)."""
 
 
+class _VolumeLock:
+    """The in-process lock, then the cross-process one (:meth:`Volume._lock_files`)."""
+
+    __slots__ = ("for_append", "volume")
+
+    def __init__(self, volume: Volume, for_append: bool) -> None:
+        self.volume = volume
+        self.for_append = for_append
+
+    def __enter__(self) -> None:
+        volume = self.volume
+        volume._lock.acquire()
+        try:
+            volume._lock_files(self.for_append)
+        except BaseException:
+            volume._lock.release()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        volume = self.volume
+        volume._unlock_files()
+        volume._lock.release()
+
+
 class Volume:
     def __init__(
         self,
@@ -148,6 +173,13 @@ class Volume:
         self.disk_space_low = False
         """Set by the volume's DiskLocation: under ``-minFreeSpace`` every volume is read-only."""
         self._lock = threading.Lock()
+        self.view: ProcessView | None = None
+        """Set when other processes share this volume (see :mod:`.sharing`)."""
+        self._file_lock: FileLock | None = None
+        self._absorbed = idx.size()
+        """How much of the ``.idx`` the needle map holds."""
+        self._append_lock = _VolumeLock(self, for_append=True)
+        self._admin_lock = _VolumeLock(self, for_append=False)
         # Group commit for fsync'd writes: appends are numbered; one fsync covers every
         # append made before it started, so concurrent writers share it.
         self._appended = 0
@@ -175,28 +207,116 @@ class Volume:
             or self.info.has_remote_file  # a tiered .dat is never written
         )
 
+    # --- sharing with other processes (:mod:`.sharing`) -----------------------------------
+    def share(self, view: ProcessView) -> None:
+        """From now on other processes may append to this volume too."""
+        self.view = view
+        if isinstance(self.dat, DiskFile) and self.dat.writable:
+            self._file_lock = FileLock(self.dat.name)
+
+    def _absorb_index(self) -> None:
+        """Apply the ``.idx`` entries other processes appended since the last look; the
+        caller holds the in-process lock."""
+        size = self.idx.on_disk_size()
+        step = self.width.entry_size
+        whole = self._absorbed + (size - self._absorbed) // step * step
+        if whole <= self._absorbed:
+            return
+        raw = memoryview(self.idx.read_at(whole - self._absorbed, self._absorbed))
+        self.idx.note_size(whole)
+        needle_map = self.needle_map
+        entry = None
+        for at in range(0, len(raw), step):
+            entry = decode_entry(raw[at : at + step], self.width)
+            if entry.offset and entry.size >= 0:
+                needle_map.put(entry.needle_id, entry.offset, entry.size)
+            else:
+                needle_map.delete(entry.needle_id)
+        self._absorbed = whole
+        if entry is not None and entry.offset:
+            # The last entry names the last record appended: the .dat ends after it.
+            self._note_foreign_append(entry.offset, max(entry.size, 0))
+
+    def _note_foreign_append(self, offset: int, size: int) -> None:
+        end = offset + actual_size(size, self.version)
+        self.dat.note_size(end)
+        if self.version == 3:
+            stamp_at = offset + NEEDLE_HEADER_SIZE + size + NEEDLE_CHECKSUM_SIZE
+            stamp = int.from_bytes(self.dat.read_at(8, stamp_at), "big")
+            self.last_append_at_ns = max(self.last_append_at_ns, stamp)
+
+    def _catch_up(self) -> None:
+        """Before a lookup: absorb what other processes appended (one ``lseek`` if none)."""
+        view_shared = self.view is not None and not self.idx.closed
+        if view_shared and self.idx.on_disk_size() != self._absorbed:
+            with self._lock:
+                self._absorb_index()
+
+    def _lock_files(self, for_append: bool) -> None:
+        """Take the cross-process lock (the in-process one is held) and catch up; for an
+        append, refuse a volume this process no longer sees as the server does."""
+        if self._file_lock is None:
+            return
+        self._file_lock.acquire()
+        try:
+            if for_append and self.view is not None and not self.view.is_current():
+                raise StaleVolume(f"volume {self.id} changed in another process")
+            self._absorb_index()
+            self._cut_unindexed_tail()
+        except BaseException:
+            self._file_lock.release()
+            raise
+
+    def _unlock_files(self) -> None:
+        if self._file_lock is not None:
+            self._file_lock.release()
+
+    def _cut_unindexed_tail(self) -> None:
+        """A process that died between its ``.dat`` write and its ``.idx`` entry left bytes
+        that were never acknowledged: cut them before appending after them."""
+        on_disk = self.dat.on_disk_size()
+        if on_disk > self.dat.size():
+            log.warning(
+                "volume %d: cutting %d unindexed bytes a dead process left at %d",
+                self.id,
+                on_disk - self.dat.size(),
+                self.dat.size(),
+            )
+            self.dat.truncate(self.dat.size())
+
+    def _announce(self) -> None:
+        """Tell the other processes the volume's state changed (under its locks)."""
+        if self.view is not None:
+            self.view.announce()
+
     # --- statistics (what heartbeats and /status report) ------------------------------------
     @property
     def file_count(self) -> int:
+        self._catch_up()
         return self.needle_map.metrics.file_count
 
     @property
     def deleted_count(self) -> int:
+        self._catch_up()
         return self.needle_map.metrics.deletion_count
 
     @property
     def content_size(self) -> int:
+        self._catch_up()
         return self.needle_map.metrics.file_bytes
 
     @property
     def deleted_size(self) -> int:
+        self._catch_up()
         return self.needle_map.metrics.deletion_bytes
 
     @property
     def max_file_key(self) -> int:
+        self._catch_up()
         return self.needle_map.metrics.max_file_key
 
     def dat_size(self) -> int:
+        self._catch_up()
         return self.dat.size()
 
     def dat_stat(self) -> tuple[int, int]:
@@ -209,6 +329,7 @@ class Volume:
         return stat.st_size, int(stat.st_mtime)
 
     def idx_size(self) -> int:
+        self._catch_up()
         return self.idx.size()
 
     # --- TTL volumes (volume.go: expired, expiredLongEnough) ---------------------------------
@@ -267,6 +388,8 @@ class Volume:
 
     def locate(self, needle_id: int) -> tuple[int, int] | None:
         """(offset, size) the index holds for a needle; size negative once deleted."""
+        if self.view is not None:
+            self._catch_up()
         return self.needle_map.get(needle_id)
 
     def live_blob(self, needle_id: int, offset: int, size: int) -> bytes | None:
@@ -274,7 +397,7 @@ class Volume:
         ``offset`` with ``size`` (Go's ``ReadNeedleBlob`` after a lookup); ``None`` when it
         moved, was deleted or compacted away. Callers that keep a decoded copy of the record
         revalidate it this way and check the CRC themselves."""
-        if self.needle_map.get(needle_id) != (offset, size):
+        if self.locate(needle_id) != (offset, size):
             return None
         return self.dat.read_at(actual_size(size, self.version), offset)
 
@@ -311,7 +434,7 @@ class Volume:
         return needle
 
     def _live_entry(self, needle_id: int, read_deleted: bool) -> tuple[int, int]:
-        entry = self.needle_map.get(needle_id)
+        entry = self.locate(needle_id)
         if entry is None or entry[0] == 0:
             raise NotFound()
         offset, size = entry
@@ -411,27 +534,31 @@ class Volume:
         """
         if needle.ttl.count == 0 and self.super_block.ttl:
             needle.set_ttl(self.super_block.ttl)
-        with self._lock:
-            if self.is_read_only:
-                raise ReadOnlyVolume(f"volume {self.id} is read only")
-            existing = self.needle_map.get(needle.id)
-            if existing is not None and self._is_unchanged(needle, existing):
-                return WriteResult(0, len(needle.data), True)
-            if existing is not None:
-                stored_cookie = self._read_cookie(existing[0])
-                if needle.cookie == 0 and not check_cookie:
-                    needle.cookie = stored_cookie
-                if stored_cookie != needle.cookie:
-                    raise CookieMismatch(f"mismatching cookie {needle.cookie:x}")
-            offset = self._append(needle)
-            if existing is None or existing[0] < offset:
-                self._index_put(needle.id, offset, needle.size)
-            self.last_modified_ts_seconds = max(self.last_modified_ts_seconds, needle.last_modified)
-            self._appended += 1
-            ticket = self._appended
-        if fsync:
-            self.sync_through(ticket)
-        return WriteResult(offset, len(needle.data), False, ticket)
+        with self._append_lock:
+            result = self._append_needle(needle, check_cookie)
+        if fsync and result.ticket:
+            self.sync_through(result.ticket)
+        return result
+
+    def _append_needle(self, needle: Needle, check_cookie: bool) -> WriteResult:
+        """The append itself; the caller holds the append locks."""
+        if self.is_read_only:
+            raise ReadOnlyVolume(f"volume {self.id} is read only")
+        existing = self.needle_map.get(needle.id)
+        if existing is not None and self._is_unchanged(needle, existing):
+            return WriteResult(0, len(needle.data), True)
+        if existing is not None:
+            stored_cookie = self._read_cookie(existing[0])
+            if needle.cookie == 0 and not check_cookie:
+                needle.cookie = stored_cookie
+            if stored_cookie != needle.cookie:
+                raise CookieMismatch(f"mismatching cookie {needle.cookie:x}")
+        offset = self._append(needle)
+        if existing is None or existing[0] < offset:
+            self._index_put(needle.id, offset, needle.size)
+        self.last_modified_ts_seconds = max(self.last_modified_ts_seconds, needle.last_modified)
+        self._appended += 1
+        return WriteResult(offset, len(needle.data), False, self._appended)
 
     def sync_through(self, ticket: int) -> None:
         """Return once append ``ticket`` is on disk (``.dat``, then ``.idx``). Writers queue
@@ -495,7 +622,7 @@ class Volume:
         needle (Go indexes it under ``needle_id`` all the same: a clone). A v3 record gets this
         volume's next append time, so its history stays ordered.
         """
-        with self._lock:
+        with self._append_lock:
             if self.is_read_only:
                 raise ReadOnlyVolume(f"volume {self.id} is read only")
             if len(blob) < NEEDLE_HEADER_SIZE:
@@ -544,6 +671,7 @@ class Volume:
 
     def _index_put(self, needle_id: int, offset: int, size: int) -> None:
         self.idx.append(encode_entry(needle_id, offset, size, self.width))
+        self._absorbed = self.idx.size()
         self.needle_map.put(needle_id, offset, size)
 
     def delete_needle(self, needle_id: int, cookie: int) -> int:
@@ -551,7 +679,7 @@ class Volume:
 
         The tombstone record keeps the deleted needle's cookie and checksum, as Go's does.
         """
-        with self._lock:
+        with self._append_lock:
             if self.no_write_or_delete:
                 raise ReadOnlyVolume(f"volume {self.id} is read only")
             entry = self.needle_map.get(needle_id)
@@ -568,6 +696,7 @@ class Volume:
             self.idx.append(
                 encode_entry(needle_id, tombstone_offset, TOMBSTONE_FILE_SIZE, self.width)
             )
+            self._absorbed = self.idx.size()
             self.needle_map.delete(needle_id)
             return size
 
@@ -579,7 +708,7 @@ class Volume:
 
     def mark_read_only(self, persist: bool, can_delete: bool = False) -> None:
         """``can_delete``: refuse writes but still take deletes (``noWriteCanDelete``)."""
-        with self._lock:
+        with self._admin_lock:
             if can_delete:
                 self.no_write_can_delete = True
             else:
@@ -588,9 +717,10 @@ class Volume:
                 self.info.read_only = True
                 self.info.read_only_can_delete = can_delete
                 self.save_info()
+            self._announce()
 
     def mark_writable(self) -> None:
-        with self._lock:
+        with self._admin_lock:
             self.no_write_or_delete = False
             self.no_write_can_delete = False
             self.read_only_reason = ""
@@ -598,6 +728,7 @@ class Volume:
                 self.info.read_only = False
                 self.info.read_only_can_delete = False
                 self.save_info()
+            self._announce()
 
     def sync(self) -> None:
         with self._lock:
@@ -607,9 +738,10 @@ class Volume:
             if sync is not None:
                 sync()
 
-    def write_lock(self) -> threading.Lock:
-        """The lock every append holds; vacuum's commit holds it across the swap."""
-        return self._lock
+    def write_lock(self) -> _VolumeLock:
+        """The lock every append holds (across processes too); vacuum's commit and tier
+        moves hold it across their swaps."""
+        return self._admin_lock
 
     def close_files(self) -> None:
         """Flush and close everything; the caller holds :meth:`write_lock`."""
