@@ -75,6 +75,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("tags", "string", "", "comma-separated tag groups per data dir"),
     Flag("volume.allowUntrustedRemoteEndpoints", "bool", "false", "accept any S3 endpoint"),
     Flag("whiteList", "string", "", "comma separated Ip addresses having write permission"),
+    Flag("workers", "int", "1", "(ours) processes serving HTTP; gRPC and heartbeat run beside"),
 )
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
 
@@ -187,6 +188,7 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         idle_timeout=int(get("idleTimeout")),
         metrics_ip=get("metricsIp"),
         metrics_port=int(get("metricsPort")),
+        workers=int(get("workers")),
     )
 
 

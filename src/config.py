@@ -37,6 +37,8 @@ class VolumeServerConfig(BaseModel):
     allow_untrusted_remote_endpoints: bool = False
     """``-volume.allowUntrustedRemoteEndpoints``: FetchAndWriteNeedle may reach any host."""
     """``-images.fix.orientation``: rotate uploaded JPEGs by their EXIF orientation."""
+    workers: int = 1
+    """``-workers``: processes serving HTTP (1: one process serves everything)."""
     white_list: list[str] = Field(default_factory=list)
     """``-whiteList``: addresses allowed to write and delete (empty: everyone)."""
     security_file: str = ""
@@ -58,6 +60,13 @@ class VolumeServerConfig(BaseModel):
     def _width(cls, value: int) -> int:
         if value not in (4, 5):
             raise ValueError("offset width must be 4 or 5 bytes")
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("-workers must be at least 1")
         return value
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ import signal
 import threading
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from .adapters.grpc.ec_remote import GrpcRemoteShards
 from .adapters.grpc.master_client import MasterClient, fetch_storage_backends
@@ -25,6 +26,7 @@ from .adapters.http.metrics import install as install_metrics
 from .adapters.http.protocol import HttpServer
 from .config import VolumeServerConfig
 from .container import build_container
+from .core.store import Store
 
 log = logging.getLogger("seaweed_volume")
 
@@ -55,17 +57,15 @@ def _http_server(app, host: str, port: int) -> _QuietServer:
     return _QuietServer(config)
 
 
-async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = None) -> None:
-    container = build_container(config)
-    fetch_storage_backends(container.tiers(), config.master)
-    store = container.store()
-    bind = config.ip_bind or config.ip
-    guard = JwtGuard.from_security_file(config.security_file).with_white_list(config.white_list)
+def make_guard(config: VolumeServerConfig) -> JwtGuard:
+    return JwtGuard.from_security_file(config.security_file).with_white_list(config.white_list)
+
+
+def make_http_context(
+    store: Store, config: VolumeServerConfig, guard: JwtGuard, master_client: MasterClient
+) -> HttpContext:
+    """Everything the HTTP handlers need, lookups through the master included."""
     ctx = HttpContext(store, config, guard=guard)
-    master_client = MasterClient(store, config)
-    grpc_server = start_grpc_server(
-        store, config, ctx, bind, master_client, white_list=guard.white_list
-    )
     ctx.heartbeat_state = master_client
     ctx.lookup_volume = master_client.lookup_volume
     ctx.lookup_writable = master_client.lookup_writable
@@ -73,9 +73,29 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     ctx.ec_remote = GrpcRemoteShards(
         master_client.lookup_ec_shards, f"{config.ip}:{config.grpc_port}"
     )
+    return ctx
+
+
+def http_apps(ctx: HttpContext, config: VolumeServerConfig) -> list[tuple[ASGIApp, int, bool]]:
+    """(application, port, public) for the admin port and, when separate, the public one."""
     apps = [(create_app(ctx), config.port, False)]
     if config.public_port != config.port:
         apps.append((create_app(ctx, public=True), config.public_port, True))
+    return apps
+
+
+async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = None) -> None:
+    container = build_container(config)
+    fetch_storage_backends(container.tiers(), config.master)
+    store = container.store()
+    bind = config.ip_bind or config.ip
+    guard = make_guard(config)
+    master_client = MasterClient(store, config)
+    ctx = make_http_context(store, config, guard, master_client)
+    grpc_server = start_grpc_server(
+        store, config, ctx, bind, master_client, white_list=guard.white_list
+    )
+    apps = http_apps(ctx, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -137,6 +157,10 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
 
 
 def serve(config: VolumeServerConfig) -> int:
+    if config.workers > 1 and config.http_server == "native":
+        from .workers import serve_with_workers  # noqa: PLC0415 - imports this module
+
+        return serve_with_workers(config)
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up
 

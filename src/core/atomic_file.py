@@ -7,10 +7,11 @@ from __future__ import annotations
 import os
 
 
-def replace_file(path: str, content: bytes) -> None:
+def replace_file(path: str, content: bytes, durable: bool = True) -> None:
     temporary = path + ".tmp"
     with open(temporary, "wb") as out:
         out.write(content)
         out.flush()
-        os.fsync(out.fileno())
+        if durable:
+            os.fsync(out.fileno())
     os.replace(temporary, path)

@@ -94,6 +94,11 @@ class DiskFile:
         size = os.lseek(self._fd, 0, os.SEEK_END)
         return size if not self._align else -(-size // self._align) * self._align
 
+    def identity(self) -> int:
+        """The file's inode: another after vacuum or a tier move swapped the file (-1 once
+        closed)."""
+        return os.fstat(self._fd).st_ino if self._fd >= 0 else -1
+
     def note_size(self, size: int) -> None:
         """Another process appended up to ``size`` (known from the index it wrote)."""
         self._size = size

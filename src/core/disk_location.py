@@ -21,6 +21,7 @@ from .heap import trim_heap
 from .ports import NeedleMapKind
 from .types import OffsetWidth
 from .volume.loading import open_volume
+from .volume.sharing import ProcessView
 from .volume.volume import Volume, check_collection
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ class DiskLocation:
         self.uuid = self._read_or_create_uuid()
         self.volumes: dict[int, Volume] = {}
         self.is_disk_space_low = False
+        self.view: ProcessView | None = None
+        """With ``-workers``: every volume added here is shared with the other processes."""
         self._lock = threading.RLock()
 
     def _read_or_create_uuid(self) -> str:
@@ -228,6 +231,8 @@ class DiskLocation:
 
     def add_volume(self, volume: Volume) -> None:
         volume.disk_space_low = self.is_disk_space_low
+        if self.view is not None and volume.view is None:
+            volume.share(self.view)
         with self._lock:
             self.volumes[volume.id] = volume
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from typing import TYPE_CHECKING
 
 from .disk_location import DiskLocation, validate_new_collection
 from .errors import (
@@ -25,12 +26,18 @@ from .tier import TierRegistry
 from .ttl import EMPTY_TTL, TTL
 from .volume import vacuum
 from .volume.loading import load_volume_info, save_volume_info
+from .volume.sharing import StaleVolume
 from .volume.volume import Volume, WriteResult, volume_base_name
 from .volume_info import VolumeInfo, VolumeInfoError
+
+if TYPE_CHECKING:
+    from .store_view import StoreView
 
 log = logging.getLogger(__name__)
 
 MAX_TTL_VOLUME_REMOVAL_DELAY_MINUTES = 10
+_STALE_RETRIES = 8
+"""A write that meets a volume changed by another process follows the change and retries."""
 
 
 class Store:
@@ -53,6 +60,9 @@ class Store:
         """The erasure-coded volumes (mounted shards) of every disk."""
         self.volume_size_limit = 0
         """Set by the master's heartbeat response; 0 until the master has spoken."""
+        self.view: StoreView | None = None
+        """With ``-workers``: how this process follows the server's volumes (see
+        :mod:`.store_view`)."""
 
     def _publish(self, kind: VolumeEventKind, volume: Volume) -> None:
         location = self._location_of(volume.id)
@@ -75,6 +85,8 @@ class Store:
 
     # --- finding -----------------------------------------------------------------------------
     def find_volume(self, vid: int) -> Volume | None:
+        if self.view is not None:
+            self.view.refresh()
         for location in self.locations:
             volume = location.find_volume(vid)
             if volume is not None:
@@ -88,6 +100,8 @@ class Store:
         return None
 
     def volumes(self) -> list[Volume]:
+        if self.view is not None:
+            self.view.refresh()
         return sorted(
             (v for location in self.locations for v in location.volumes.values()),
             key=lambda v: v.id,
@@ -292,16 +306,26 @@ class Store:
     def write_needle(
         self, vid: int, needle: Needle, check_cookie: bool = True, fsync: bool = False
     ) -> WriteResult:
-        volume = self._require(vid, "volume {vid} not found on {ip}:{port}")
-        if volume.is_read_only:
-            raise ReadOnlyVolume(f"volume {vid} is read only")
-        return volume.write_needle(needle, check_cookie=check_cookie, fsync=fsync)
+        for _ in range(_STALE_RETRIES):
+            volume = self._require(vid, "volume {vid} not found on {ip}:{port}")
+            if volume.is_read_only:
+                raise ReadOnlyVolume(f"volume {vid} is read only")
+            try:
+                return volume.write_needle(needle, check_cookie=check_cookie, fsync=fsync)
+            except StaleVolume:
+                continue  # the next find_volume follows the change
+        raise VolumeError(f"volume {vid} keeps changing under writes")
 
     def delete_needle(self, vid: int, needle_id: int, cookie: int) -> int:
-        volume = self._require(vid, "volume {vid} not found on {ip}:{port}")
-        if volume.no_write_or_delete:
-            raise ReadOnlyVolume(f"volume {vid} is read only")
-        return volume.delete_needle(needle_id, cookie)
+        for _ in range(_STALE_RETRIES):
+            volume = self._require(vid, "volume {vid} not found on {ip}:{port}")
+            if volume.no_write_or_delete:
+                raise ReadOnlyVolume(f"volume {vid} is read only")
+            try:
+                return volume.delete_needle(needle_id, cookie)
+            except StaleVolume:
+                continue
+        raise VolumeError(f"volume {vid} keeps changing under deletes")
 
     def read_needle(
         self, vid: int, needle_id: int, cookie: int | None = None, read_deleted: bool = False

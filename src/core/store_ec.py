@@ -123,7 +123,7 @@ class EcStore:
                     continue
                 for shard_id in shard_ids:
                     try:
-                        self._mount_on(disk_id, collection, vid, shard_id, "")
+                        self.mount_on(disk_id, collection, vid, shard_id)
                     except (VolumeError, OSError, ValueError) as err:
                         log.error("loading ec shard %s%s: %s", base, shard_ext(shard_id), err)
 
@@ -155,7 +155,7 @@ class EcStore:
             ):
                 continue
             try:
-                self._mount_on(disk_id, collection, vid, shard_id, source_disk_type)
+                self.mount_on(disk_id, collection, vid, shard_id, source_disk_type)
                 return
             except (VolumeError, OSError, ValueError) as err:
                 failures.append(f"{location.directory}: {err}")
@@ -174,8 +174,8 @@ class EcStore:
             )
         raise VolumeError(f"MountEcShards {vid}.{shard_id} not found on disk")
 
-    def _mount_on(
-        self, disk_id: int, collection: str, vid: int, shard_id: int, source_disk_type: str
+    def mount_on(
+        self, disk_id: int, collection: str, vid: int, shard_id: int, source_disk_type: str = ""
     ) -> None:
         location = self.locations[disk_id]
         with self._lock:
@@ -233,6 +233,17 @@ class EcStore:
                     volume.encode_ts_ns,
                 )
             )
+
+    def unmount_on(self, disk_id: int, vid: int, shard_id: int) -> None:
+        """Unmount one shard of one disk, telling no one (another process's view follows
+        its authority's this way)."""
+        with self._lock:
+            volume = self.by_disk[disk_id].get(vid)
+            if volume is None or not volume.remove_shard(shard_id):
+                return
+            if not volume.shards:
+                volume.close()
+                del self.by_disk[disk_id][vid]
 
     def unload(self, vid: int) -> None:
         """Drop every mounted shard of a volume without telling the master (as Go's

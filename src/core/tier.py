@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import zlib
 
 from .errors import ReadOnlyVolume, VolumeError
 from .ports import TierBackend, TierBackendFactory
@@ -80,6 +81,9 @@ class RemoteDatFile:
 
     def note_size(self, size: int) -> None:
         """Nothing appends to a tiered ``.dat``."""
+
+    def identity(self) -> int:
+        return -(zlib.crc32(f"{self.backend_name}/{self.name}".encode()) + 1)
 
     def truncate(self, size: int) -> None:
         raise ReadOnlyVolume(f"{self.name} is on remote tier {self.backend_name}")

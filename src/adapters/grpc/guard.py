@@ -12,16 +12,13 @@ gate is one interceptor, so a new RPC is gated unless it is named here with its 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import grpc
 
 from ...core.white_list import WhiteList
+from .interceptors import MethodInterceptor
 
 log = logging.getLogger(__name__)
-
-SERVICE = "/volume_server_pb.VolumeServer/"
 
 UNGATED: dict[str, str] = {
     # called by one volume server on another
@@ -59,63 +56,17 @@ def peer_host(peer: str) -> str:
     return peer
 
 
-class AdminGuard(grpc.ServerInterceptor):
-    """Wraps the handler of every gated RPC in a check of the caller's address."""
+class AdminGuard(MethodInterceptor):
+    """Checks the caller's address before every gated RPC."""
 
     def __init__(self, white_list: WhiteList) -> None:
         self.white_list = white_list
 
-    def refuse_unlisted(self, context: grpc.ServicerContext) -> None:
+    def selects(self, rpc: str) -> bool:
+        return rpc not in UNGATED
+
+    def before(self, context: grpc.ServicerContext) -> None:
         host = peer_host(context.peer())
         if not self.white_list.allows(host):
             log.info("gRPC admin call refused: %s is not whitelisted", host)
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"not authorized: {host}")
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
-        if handler is None or method.removeprefix(SERVICE) in UNGATED:
-            return handler
-        return self._gated(handler)
-
-    def _gated(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        check = self.refuse_unlisted
-        codecs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary is not None:
-            unary_unary = handler.unary_unary
-
-            def answer(request: Any, context: grpc.ServicerContext) -> Any:
-                check(context)
-                return unary_unary(request, context)
-
-            return grpc.unary_unary_rpc_method_handler(answer, **codecs)
-        if handler.unary_stream is not None:
-            unary_stream = handler.unary_stream
-
-            def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                check(context)
-                yield from unary_stream(request, context)
-
-            return grpc.unary_stream_rpc_method_handler(stream, **codecs)
-        if handler.stream_unary is not None:
-            stream_unary = handler.stream_unary
-
-            def receive(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-                check(context)
-                return stream_unary(requests, context)
-
-            return grpc.stream_unary_rpc_method_handler(receive, **codecs)
-        stream_stream = handler.stream_stream
-
-        def both(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-            check(context)
-            yield from stream_stream(requests, context)
-
-        return grpc.stream_stream_rpc_method_handler(both, **codecs)

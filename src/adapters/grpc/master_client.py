@@ -134,7 +134,9 @@ def _ec_shard_message(shards: EcShardReport | EcShardEvent):
 
 
 class MasterClient:
-    def __init__(self, store: Store, config: VolumeServerConfig) -> None:
+    def __init__(self, store: Store, config: VolumeServerConfig, heartbeat: bool = True) -> None:
+        """``heartbeat=False``: lookups only (an HTTP worker of ``-workers``; another process
+        heartbeats for the server)."""
         self.store = store
         self.config = config
         self.seeds = [m.strip() for m in config.master.split(",") if m.strip()]
@@ -149,7 +151,8 @@ class MasterClient:
         self.on_metrics_gateway: Callable[[str, int, threading.Event], None] | None = None
         """Called with the push gateway address, interval and a stop event, when the master
         names one."""
-        store.events.subscribe(self._on_volume_event)
+        if heartbeat:
+            store.events.subscribe(self._on_volume_event)
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:

@@ -79,7 +79,8 @@ class NeedleBlobRpcs(ServicerBase):
             if volume is None:
                 stats.FILE_READ_FAILURES.inc()
                 fail(context, f"not found volume id {volume_id}")
-            for record in scan_records(volume.dat, volume.version, volume.super_block.block_size):
+            start, end = volume.super_block.block_size, volume.dat_size()
+            for record in scan_records(volume.dat, volume.version, start, end):
                 entry = volume.locate(record.needle_id)
                 if entry is None or entry[0] != record.offset:
                     continue

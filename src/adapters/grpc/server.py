@@ -8,6 +8,7 @@ a plain error becomes status ``UNKNOWN`` carrying the error text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent import futures
 
 import grpc
@@ -16,6 +17,7 @@ from ...config import VolumeServerConfig
 from ...core.store import Store
 from ...core.white_list import WhiteList
 from .admin import AdminRpcs
+from .announce import ChangeAnnouncer
 from .copy import CopyRpcs
 from .erasure_coding import ErasureCodingRpcs
 from .guard import AdminGuard
@@ -74,13 +76,20 @@ def start_grpc_server(
     bind: str,
     master_client: object | None = None,
     white_list: WhiteList | None = None,
+    announce: Callable[[], None] | None = None,
 ) -> grpc.Server:
     """Serve the service on ``bind:-port.grpc``; with a whitelist, admin RPCs are gated
     (:mod:`.guard`). The port is bound without SO_REUSEPORT, so a second server on it fails
-    instead of silently sharing it."""
+    instead of silently sharing it. ``announce``: called after every RPC that may change the
+    volumes (the authority process of ``-workers``, :mod:`.announce`)."""
+    interceptors: list[grpc.ServerInterceptor] = []
+    if white_list:
+        interceptors.append(AdminGuard(white_list))
+    if announce is not None:
+        interceptors.append(ChangeAnnouncer(announce))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=16),
-        interceptors=[AdminGuard(white_list)] if white_list else [],
+        interceptors=interceptors,
         options=[
             ("grpc.max_send_message_length", 1 << 30),
             ("grpc.max_receive_message_length", 1 << 30),

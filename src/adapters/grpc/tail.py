@@ -97,7 +97,7 @@ def _records_since(volume: Volume, since_ns: int) -> Iterator[pb.VolumeTailSende
         yield pb.VolumeTailSenderResponse(is_last_chunk=True, version=version)
         return since_ns
     processed = since_ns
-    for record in scan_records(volume.dat, version, start):
+    for record in scan_records(volume.dat, version, start, volume.dat_size()):
         body = record.body
         for at in range(0, len(body), BUFFER_SIZE_LIMIT):
             piece = body[at : at + BUFFER_SIZE_LIMIT]

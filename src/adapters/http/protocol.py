@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import socket
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -367,8 +368,13 @@ class HttpServer:
         self.stopping = False
         self._server: asyncio.base_events.Server | None = None
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, sock: socket.socket | None = None) -> None:
+        """Listen on ``host:port``, or serve a socket already listening (``-workers``: bound
+        once by the supervisor and shared by every worker)."""
         self.loop = loop = asyncio.get_running_loop()
+        if sock is not None:
+            self._server = await loop.create_server(lambda: HttpProtocol(self), sock=sock)
+            return
         self._server = await loop.create_server(
             lambda: HttpProtocol(self), host, port, reuse_address=True, backlog=1024
         )

@@ -22,6 +22,7 @@ from ..errors import AlreadyDeleted, NotFound, VolumeError
 from ..idx import decode_entry
 from ..types import TOMBSTONE_FILE_SIZE, OffsetWidth, actual_size
 from ..volume.loading import load_volume_info
+from ..volume.sharing import FileLock
 from ..volume.volume import volume_base_name
 from .encoder import ShardCounts
 from .layout import LARGE_BLOCK, SMALL_BLOCK, shard_ext
@@ -152,13 +153,25 @@ class EcVolume:
         self._ecj = os.open(
             self.base + ".ecj", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
         )
-        journal = os.pread(self._ecj, os.fstat(self._ecj).st_size, 0)
-        whole = len(journal) - len(journal) % NEEDLE_ID_SIZE
-        self.deleted = {
-            int.from_bytes(journal[i : i + NEEDLE_ID_SIZE], "big")
-            for i in range(0, whole, NEEDLE_ID_SIZE)
-        }
+        self._journal_file_lock = FileLock(self.base + ".ecj")
+        self.deleted: set[int] = set()
+        self._journal_read = 0
+        self._read_journal()
         self.shards: dict[int, EcShard] = {}
+
+    def _read_journal(self) -> None:
+        """Absorb the ``.ecj`` deletes not seen yet: other processes of this server journal
+        deletes too (one ``lseek`` when there are none)."""
+        end = os.lseek(self._ecj, 0, os.SEEK_END)
+        whole = end - end % NEEDLE_ID_SIZE
+        if whole <= self._journal_read:
+            return
+        journal = os.pread(self._ecj, whole - self._journal_read, self._journal_read)
+        self.deleted.update(
+            int.from_bytes(journal[i : i + NEEDLE_ID_SIZE], "big")
+            for i in range(0, len(journal), NEEDLE_ID_SIZE)
+        )
+        self._journal_read = whole
 
     # --- shards ------------------------------------------------------------------------------
     def add_shard(self, shard_id: int) -> EcShard:
@@ -198,6 +211,8 @@ class EcVolume:
         """(entry index, ``.dat`` offset, size) of a needle in ``.ecx``; the size is the
         tombstone once the needle was deleted (``FindNeedleFromEcx``)."""
         step = self.width.entry_size
+        if self._ecj >= 0:
+            self._read_journal()
         low, high = 0, self.entry_count
         while low < high:
             middle = (low + high) // 2
@@ -237,16 +252,22 @@ class EcVolume:
         if found is None or found[2] < 0:
             return False
         with self._journal_lock:
-            if needle_id in self.deleted:
-                return False
-            end = os.fstat(self._ecj).st_size
+            self._journal_file_lock.acquire()
             try:
-                os.pwrite(self._ecj, needle_id.to_bytes(NEEDLE_ID_SIZE, "big"), end)
-                os.fsync(self._ecj)
-            except OSError:
-                os.ftruncate(self._ecj, end)
-                raise
-            self.deleted.add(needle_id)
+                self._read_journal()
+                if needle_id in self.deleted:
+                    return False
+                end = self._journal_read
+                try:
+                    os.pwrite(self._ecj, needle_id.to_bytes(NEEDLE_ID_SIZE, "big"), end)
+                    os.fsync(self._ecj)
+                except OSError:
+                    os.ftruncate(self._ecj, end)
+                    raise
+                self.deleted.add(needle_id)
+                self._journal_read = end + NEEDLE_ID_SIZE
+            finally:
+                self._journal_file_lock.release()
         return True
 
     def index_counts(self) -> tuple[int, int, int]:
@@ -279,3 +300,4 @@ class EcVolume:
             except OSError:
                 pass
         self._ecx = self._ecj = -1
+        self._journal_file_lock.close()

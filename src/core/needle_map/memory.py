@@ -189,6 +189,8 @@ class MemoryNeedleMapKind:
     """The default ``-index=memory`` kind."""
 
     name = "memory"
+    fork_safe = True
+    """Its maps may be used by processes forked after they were loaded (``-workers``)."""
 
     def open(
         self, base_path: str, index_bytes: bytes, width: OffsetWidth, version: int

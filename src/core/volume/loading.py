@@ -65,9 +65,14 @@ def open_volume(
     version: int = 3,
     preallocate: int = 0,
     tiers: TierRegistry | None = None,
+    follower: bool = False,
 ) -> Volume:
+    """``follower``: open the volume as another process of this server already serves it:
+    repair nothing, write nothing (that process checked the files, and appends may be under
+    way); see :mod:`..store_view`."""
     base = os.path.join(directory, volume_base_name(collection, volume_id))
-    reconcile_compaction(directory, base)
+    if not follower:
+        reconcile_compaction(directory, base)
     try:
         info = load_volume_info(base + ".vif")
     except VolumeInfoError as err:
@@ -144,9 +149,10 @@ def open_volume(
 
     last_append_at_ns = 0
     try:
-        last_append_at_ns = check_and_repair_tail(
-            dat, idx, super_block, width, repair=dat.writable and not info.read_only
-        )
+        if not follower:
+            last_append_at_ns = check_and_repair_tail(
+                dat, idx, super_block, width, repair=dat.writable and not info.read_only
+            )
     except IntegrityError as err:
         read_only_reason = str(err)
         log.warning("volume %d is read only: volumeDataIntegrityChecking failed %s", volume_id, err)
@@ -167,7 +173,9 @@ def open_volume(
         last_append_at_ns=last_append_at_ns,
         read_only_reason=read_only_reason,
     )
-    if not has_info_file:
+    if follower:
+        volume.follow_tail()
+    elif not has_info_file:
         info.bytes_offset = int(width)
         if dat.writable:
             volume.save_info()

@@ -64,6 +64,7 @@ def move_dat_to_remote(
         local = volume.dat
         volume.dat = RemoteDatFile(tiers, backend_name, key, size)
         local.close()
+        volume.announce_swap()
     if not keep_local:
         os.remove(dat_path)
     return True
@@ -101,6 +102,7 @@ def move_dat_from_remote(
         volume.info.files = volume.info.files[1:]
         volume.save_info()
         volume.dat = DiskFile(dat_path, align=NEEDLE_PADDING_SIZE)
+        volume.announce_swap()
     _fsync_dir(volume.directory)
     if not keep_remote:
         backend.delete(remote.key)

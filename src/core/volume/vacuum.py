@@ -82,7 +82,7 @@ def compact(
     try:
         volume.dat.sync()
         volume.idx.sync()
-        index_size = volume.idx.size()
+        index_size = volume.idx_size()  # with what other processes appended
         state = CompactionState(index_size, volume.super_block.compaction_revision)
         volume.compaction = None
         try:
@@ -180,6 +180,7 @@ def commit(volume: Volume) -> None:
                 os.fsync(out.fileno())
             _fsync_dir(volume.directory)
             finish_swap(volume.directory, volume.base_path)
+            volume.announce_swap()
     except BaseException:
         for suffix in (".cpd", ".cpx"):
             if not os.path.exists(volume.file_name(".cpc")):

@@ -176,8 +176,8 @@ class Volume:
         self.view: ProcessView | None = None
         """Set when other processes share this volume (see :mod:`.sharing`)."""
         self._file_lock: FileLock | None = None
-        self._absorbed = idx.size()
-        """How much of the ``.idx`` the needle map holds."""
+        self._absorbed = idx.size() - idx.size() % width.entry_size
+        """How much of the ``.idx`` the needle map holds (whole entries)."""
         self._append_lock = _VolumeLock(self, for_append=True)
         self._admin_lock = _VolumeLock(self, for_append=False)
         # Group commit for fsync'd writes: appends are numbered; one fsync covers every
@@ -237,6 +237,15 @@ class Volume:
             # The last entry names the last record appended: the .dat ends after it.
             self._note_foreign_append(entry.offset, max(entry.size, 0))
 
+    def follow_tail(self) -> None:
+        """Opened as a follower (no integrity check): take the ``.dat`` end and the last
+        append time from the last ``.idx`` entry, as if another process had just made it."""
+        step = self.width.entry_size
+        if self._absorbed >= step:
+            last = decode_entry(self.idx.read_at(step, self._absorbed - step), self.width)
+            if last.offset:
+                self._note_foreign_append(last.offset, max(last.size, 0))
+
     def _note_foreign_append(self, offset: int, size: int) -> None:
         end = offset + actual_size(size, self.version)
         self.dat.note_size(end)
@@ -288,6 +297,11 @@ class Volume:
         """Tell the other processes the volume's state changed (under its locks)."""
         if self.view is not None:
             self.view.announce()
+
+    def announce_swap(self) -> None:
+        """The files were replaced (vacuum commit, tier move) while the caller holds
+        :meth:`write_lock`: a process about to append to the old ones must follow first."""
+        self._announce()
 
     # --- statistics (what heartbeats and /status report) ------------------------------------
     @property

@@ -1,0 +1,359 @@
+"""``-workers=N``: serve HTTP from N processes, so every core takes requests.
+
+Process model (docs/workers.md):
+
+- The *supervisor* (the process started) binds the HTTP ports once, loads the volumes, then
+  forks the other processes and only watches them: a dead one is replaced (at most
+  :data:`RESTARTS_PER_MINUTE` times a minute, else the whole server stops with a message, never
+  half-alive). It forks from its load-time snapshot, so the needle maps are shared copy-on-write.
+- The *authority* serves gRPC, heartbeats to the master and pushes metrics; every admin change
+  happens there and is published to the workers before its RPC answers
+  (:mod:`.core.store_view`).
+- *Workers* serve both HTTP ports on the shared listening sockets; appends from any of them
+  meet in the volume files (:mod:`.core.volume.sharing`).
+
+Stopping follows Go: on SIGTERM the workers report unhealthy, the authority stops heartbeating
+and waits ``-preStopSeconds``, then every process finishes what it serves and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import mmap
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+
+from .adapters.grpc.master_client import (
+    MasterClient,
+    load_storage_backends,
+    master_configuration,
+)
+from .adapters.grpc.pb import master_pb2
+from .adapters.grpc.server import start_grpc_server
+from .adapters.http.metrics import MetricsServer, push_forever
+from .adapters.http.metrics import install as install_metrics
+from .adapters.http.protocol import HttpServer
+from .config import VolumeServerConfig
+from .container import build_container
+from .core.store import Store
+from .core.store_view import StoreView
+from .server import http_apps, make_guard, make_http_context
+
+log = logging.getLogger("seaweed_volume")
+
+RESTARTS_PER_MINUTE = 5
+_WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
+
+
+class SharedFlags:
+    """What workers must know of the authority without asking it: whether the server is
+    heartbeating (``/healthz``) and whether it is stopping (``/readyz``)."""
+
+    def __init__(self) -> None:
+        self._memory = mmap.mmap(-1, mmap.PAGESIZE)
+        self._memory[0] = 1
+
+    @property
+    def is_heartbeating(self) -> bool:
+        return bool(self._memory[0])
+
+    @is_heartbeating.setter
+    def is_heartbeating(self, value: bool) -> None:
+        self._memory[0] = int(value)
+
+    @property
+    def is_stopping(self) -> bool:
+        return bool(self._memory[1])
+
+    @is_stopping.setter
+    def is_stopping(self, value: bool) -> None:
+        self._memory[1] = int(value)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bound without SO_REUSEPORT: a second server on the port fails here."""
+    return socket.create_server((host, port), backlog=1024, reuse_port=False)
+
+
+def _master_configuration_from_child(
+    masters: str,
+) -> master_pb2.GetMasterConfigurationResponse | None:
+    """Ask the master in a short-lived child, so this process never starts gRPC's threads
+    before it forks the others."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(read_end)
+            answer = master_configuration([m.strip() for m in masters.split(",") if m.strip()])
+            with os.fdopen(write_end, "wb") as out:
+                out.write(b"" if answer is None else b"1" + answer.SerializeToString())
+        except BaseException:  # noqa: BLE001 - the parent goes on without backends
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as src:
+        raw = src.read()
+    os.waitpid(pid, 0)
+    if not raw:
+        return None
+    return master_pb2.GetMasterConfigurationResponse.FromString(raw[1:])
+
+
+def serve_with_workers(config: VolumeServerConfig) -> int:
+    bind = config.ip_bind or config.ip
+    ports = [("-port", config.port)]
+    if config.public_port != config.port:
+        ports.append(("-port.public", config.public_port))
+    sockets = []
+    for flag, port in ports:
+        try:
+            sockets.append(listen(bind, port))
+        except OSError as err:
+            log.error("%s=%d: cannot listen on %s:%d: %s", flag, port, bind, port, err.strerror)
+            return 1
+    container = build_container(config)
+    answer = _master_configuration_from_child(config.master)
+    if answer is not None:
+        load_storage_backends(container.tiers(), answer.storage_backends)
+    store = container.store()
+    run_dir = tempfile.mkdtemp(prefix="seaweed-volume-")
+    try:
+        supervisor = Supervisor(config, store, StoreView(run_dir), SharedFlags(), sockets)
+        gc.collect()
+        gc.freeze()  # leave the loaded objects' pages shared with the forked processes
+        return supervisor.run()
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: VolumeServerConfig,
+        store: Store,
+        view: StoreView,
+        flags: SharedFlags,
+        sockets: list[socket.socket],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.view = view
+        self.flags = flags
+        self.sockets = sockets
+        self.authority_pid = 0
+        self.workers: dict[int, int] = {}
+        """pid -> worker number."""
+        self.deaths: list[float] = []
+        self.authority_started = 0
+
+    # --- watching ------------------------------------------------------------------------------
+    def run(self) -> int:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+        self.authority_pid = self._fork(self._authority_main)
+        for number in range(self.config.workers):
+            self.workers[self._fork(lambda n=number: self._worker_main(n))] = number
+        log.info(
+            "volume server %s:%d: %d HTTP workers, gRPC and heartbeat in pid %d",
+            self.config.ip,
+            self.config.port,
+            self.config.workers,
+            self.authority_pid,
+        )
+        while True:
+            received = signal.sigwaitinfo(_WATCHED)
+            if received.si_signo != signal.SIGCHLD:
+                log.info("stopping (signal %d)", received.si_signo)
+                return self._stop(0)
+            failure = self._reap()
+            if failure:
+                log.error("%s; stopping the server", failure)
+                return self._stop(1)
+
+    def _reap(self) -> str:
+        """Replace every process that died; a reason to give up, or ''."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return ""
+            if pid == 0:
+                return ""
+            how = _describe(status)
+            now = time.monotonic()
+            self.deaths = [t for t in self.deaths if now - t < 60] + [now]
+            if len(self.deaths) > RESTARTS_PER_MINUTE:
+                return f"processes died {len(self.deaths)} times within a minute (last: {how})"
+            if pid == self.authority_pid:
+                log.error("the gRPC and heartbeat process (pid %d) %s; starting another", pid, how)
+                self.authority_started += 1
+                self.authority_pid = self._fork(self._authority_main)
+            elif pid in self.workers:
+                number = self.workers.pop(pid)
+                log.error("HTTP worker %d (pid %d) %s; starting another", number, pid, how)
+                self.workers[self._fork(lambda n=number: self._worker_main(n))] = number
+
+    def _stop(self, code: int) -> int:
+        """Go's order: unhealthy and no heartbeat, ``-preStopSeconds``, then stop serving."""
+        self.flags.is_stopping = True
+        for pid in self.workers:
+            self._signal(pid, signal.SIGUSR1)  # /readyz turns unhealthy
+        self._signal(self.authority_pid, signal.SIGTERM)
+        self._wait_for({self.authority_pid}, self.config.pre_stop_seconds + 30)
+        for pid in self.workers:
+            self._signal(pid, signal.SIGTERM)
+        self._wait_for(set(self.workers), 30)
+        for pid in [self.authority_pid, *self.workers]:
+            self._signal(pid, signal.SIGKILL)
+        self._wait_for({self.authority_pid, *self.workers}, 5)
+        for sock in self.sockets:
+            sock.close()
+        log.info("volume server stopped")
+        return code
+
+    @staticmethod
+    def _signal(pid: int, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    @staticmethod
+    def _wait_for(pids: set[int], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        left = set(pids)
+        while left:
+            for pid in list(left):
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done = pid
+                if done:
+                    left.discard(pid)
+            remaining = deadline - time.monotonic()
+            if not left or remaining <= 0:
+                return
+            signal.sigtimedwait({signal.SIGCHLD}, min(remaining, 0.5))
+
+    def _fork(self, main: Callable[[], None]) -> int:
+        pid = os.fork()
+        if pid:
+            return pid
+        code = 0
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
+            for sig in _WATCHED:
+                signal.signal(sig, signal.SIG_DFL)
+            with contextlib.suppress(ImportError):
+                import uvloop  # noqa: PLC0415 - optional speed-up
+
+                uvloop.install()
+            main()
+        except BaseException:  # noqa: BLE001 - a child must never return into the supervisor
+            log.exception("process %d failed", os.getpid())
+            code = 1
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
+    # --- the authority -------------------------------------------------------------------------
+    def _authority_main(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        if self.authority_started:
+            # A replacement, forked from the load-time snapshot: follow what its predecessor
+            # published before taking over.
+            self.view.attach(self.store, authority=False)
+            self.view.refresh()
+        self.view.attach(self.store, authority=True)
+        asyncio.run(self._authority())
+
+    async def _authority(self) -> None:
+        config, store, view, flags = self.config, self.store, self.view, self.flags
+        guard = make_guard(config)
+        master_client = MasterClient(store, config)
+        ctx = make_http_context(store, config, guard, master_client)
+
+        def announce() -> None:
+            flags.is_heartbeating = master_client.is_heartbeating
+            view.publish()
+
+        store.events.subscribe(lambda _event: view.publish())
+        grpc_server = start_grpc_server(
+            store,
+            config,
+            ctx,
+            config.ip_bind or config.ip,
+            master_client,
+            white_list=guard.white_list,
+            announce=announce,
+        )
+        master_client.on_metrics_gateway = lambda address, interval, stopped: threading.Thread(
+            target=push_forever,
+            args=(address, interval, f"{config.ip}:{config.port}", stopped),
+            name="metrics-push",
+            daemon=True,
+        ).start()
+        install_metrics(ctx)
+        metrics_server = MetricsServer()
+        if config.metrics_port:
+            await metrics_server.start(
+                config.metrics_ip or config.ip_bind or config.ip, config.metrics_port
+            )
+        master_client.start()
+        await _until_signalled()
+        log.info("stopping: heartbeat off, waiting %ds before shutdown", config.pre_stop_seconds)
+        flags.is_heartbeating = False
+        await asyncio.to_thread(master_client.stop)
+        if config.pre_stop_seconds > 0:
+            await asyncio.sleep(config.pre_stop_seconds)
+        await metrics_server.stop()
+        grpc_server.stop(grace=2).wait()
+        store.close()
+
+    # --- a worker ------------------------------------------------------------------------------
+    def _worker_main(self, number: int) -> None:
+        self.view.attach(self.store, authority=False)
+        asyncio.run(self._worker(number))
+
+    async def _worker(self, number: int) -> None:
+        config, store, flags = self.config, self.store, self.flags
+        master_client = MasterClient(store, config, heartbeat=False)
+        ctx = make_http_context(store, config, make_guard(config), master_client)
+        ctx.heartbeat_state = flags
+        apps = http_apps(ctx, config)
+        natives = [HttpServer(ctx, app, public, config.idle_timeout) for app, _, public in apps]
+        for native, sock in zip(natives, self.sockets, strict=True):
+            await native.start("", 0, sock=sock)
+        install_metrics(ctx)
+        log.info("HTTP worker %d serving (pid %d)", number, os.getpid())
+        await _until_signalled(on_stopping=lambda: setattr(ctx, "is_stopping", True))
+        ctx.is_stopping = True
+        for native in natives:
+            await native.stop()
+        store.close()
+
+
+async def _until_signalled(on_stopping: Callable[[], None] | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if on_stopping is not None:
+        loop.add_signal_handler(signal.SIGUSR1, on_stopping)
+    await stop.wait()
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by signal {os.WTERMSIG(status)}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
