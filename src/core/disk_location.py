@@ -257,10 +257,13 @@ class DiskLocation:
                 "low" if low else "ok again",
                 "read only" if low else "writable",
             )
+        changed = low != self.is_disk_space_low
         self.is_disk_space_low = low
         with self._lock:
             for volume in self.volumes.values():
                 volume.disk_space_low = low
+        if changed and self.view is not None:
+            self.view.announce()
         return low
 
     def close(self) -> None:

@@ -253,6 +253,10 @@ class Volume:
             stamp_at = offset + NEEDLE_HEADER_SIZE + size + NEEDLE_CHECKSUM_SIZE
             stamp = int.from_bytes(self.dat.read_at(8, stamp_at), "big")
             self.last_append_at_ns = max(self.last_append_at_ns, stamp)
+            written = stamp // 1_000_000_000
+        else:
+            written = int(time.time())  # no append time in the record: about now
+        self.last_modified_ts_seconds = max(self.last_modified_ts_seconds, written)
 
     def _catch_up(self) -> None:
         """Before a lookup: absorb what other processes appended (one ``lseek`` if none)."""
