@@ -39,18 +39,24 @@ from .adapters.grpc.master_client import (
 )
 from .adapters.grpc.pb import master_pb2
 from .adapters.grpc.server import start_grpc_server
-from .adapters.http.metrics import MetricsServer, push_forever
+from .adapters.http.context import HttpContext
+from .adapters.http.metrics import PEER_SNAPSHOTS, MetricsServer, push_forever
 from .adapters.http.metrics import install as install_metrics
 from .adapters.http.protocol import HttpServer
+from .adapters.http.throttle import InflightLimit, SharedSlots
 from .config import VolumeServerConfig
 from .container import build_container
+from .core import stats
 from .core.store import Store
 from .core.store_view import StoreView
+from .metrics_exchange import MetricsExchange
 from .server import http_apps, make_guard, make_http_context
 
 log = logging.getLogger("seaweed_volume")
 
 RESTARTS_PER_MINUTE = 5
+SNAPSHOT_SECONDS = 1.0
+"""How often a worker hands its metrics to the process answering ``/metrics``."""
 _WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
 
 
@@ -131,6 +137,7 @@ def serve_with_workers(config: VolumeServerConfig) -> int:
     run_dir = tempfile.mkdtemp(prefix="seaweed-volume-")
     try:
         supervisor = Supervisor(config, store, StoreView(run_dir), SharedFlags(), sockets)
+        supervisor.metrics = MetricsExchange(os.path.join(run_dir, "metrics"))
         gc.collect()
         gc.freeze()  # leave the loaded objects' pages shared with the forked processes
         return supervisor.run()
@@ -157,6 +164,19 @@ class Supervisor:
         """pid -> worker number."""
         self.deaths: list[float] = []
         self.authority_started = 0
+        self.metrics: MetricsExchange | None = None
+        # -concurrentUploadLimitMB / -concurrentDownloadLimitMB hold for the whole server:
+        # slot n is worker n's, the last one the authority's (which only reads them)
+        self.uploads = SharedSlots(config.workers + 1)
+        self.downloads = SharedSlots(config.workers + 1)
+
+    def _share_limits(self, ctx: HttpContext, slot: int) -> None:
+        ctx.uploads = InflightLimit(
+            ctx.uploads.limit, ctx.uploads.timeout, shared=self.uploads, slot=slot
+        )
+        ctx.downloads = InflightLimit(
+            ctx.downloads.limit, ctx.downloads.timeout, shared=self.downloads, slot=slot
+        )
 
     # --- watching ------------------------------------------------------------------------------
     def run(self) -> int:
@@ -202,6 +222,8 @@ class Supervisor:
             elif pid in self.workers:
                 number = self.workers.pop(pid)
                 log.error("HTTP worker %d (pid %d) %s; starting another", number, pid, how)
+                if self.metrics is not None:
+                    self.metrics.retire(pid)
                 self.workers[self._fork(lambda n=number: self._worker_main(n))] = number
 
     def _stop(self, code: int) -> int:
@@ -282,6 +304,7 @@ class Supervisor:
         guard = make_guard(config)
         master_client = MasterClient(store, config)
         ctx = make_http_context(store, config, guard, master_client)
+        self._share_limits(ctx, config.workers)
 
         def announce() -> None:
             flags.is_heartbeating = master_client.is_heartbeating
@@ -304,6 +327,8 @@ class Supervisor:
             daemon=True,
         ).start()
         install_metrics(ctx)
+        if self.metrics is not None:
+            PEER_SNAPSHOTS.append(self.metrics.peers)
         metrics_server = MetricsServer()
         if config.metrics_port:
             await metrics_server.start(
@@ -329,18 +354,34 @@ class Supervisor:
         config, store, flags = self.config, self.store, self.flags
         master_client = MasterClient(store, config, heartbeat=False)
         ctx = make_http_context(store, config, make_guard(config), master_client)
+        self._share_limits(ctx, number)
         ctx.heartbeat_state = flags
         apps = http_apps(ctx, config)
         natives = [HttpServer(ctx, app, public, config.idle_timeout) for app, _, public in apps]
         for native, sock in zip(natives, self.sockets, strict=True):
             await native.start("", 0, sock=sock)
         install_metrics(ctx)
+        stats.REGISTRY.collectors.clear()  # the store's gauges are the authority's to report
+        publisher = asyncio.create_task(self._publish_metrics())
         log.info("HTTP worker %d serving (pid %d)", number, os.getpid())
         await _until_signalled(on_stopping=lambda: setattr(ctx, "is_stopping", True))
         ctx.is_stopping = True
         for native in natives:
             await native.stop()
+        publisher.cancel()
+        if self.metrics is not None:
+            self.metrics.publish()
         store.close()
+
+    async def _publish_metrics(self) -> None:
+        if self.metrics is None:
+            return
+        while True:
+            try:
+                await asyncio.to_thread(self.metrics.publish)
+            except OSError as err:
+                log.warning("publishing metrics: %s", err)
+            await asyncio.sleep(SNAPSHOT_SECONDS)
 
 
 async def _until_signalled(on_stopping: Callable[[], None] | None = None) -> None:

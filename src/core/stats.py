@@ -10,10 +10,12 @@ series until first used, unlabelled ones print from the start, both as in Go.
 from __future__ import annotations
 
 import bisect
+import copy
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from typing import Any
 
 NAMESPACE = "SeaweedFS"
 SUBSYSTEM = "volumeServer"
@@ -62,12 +64,21 @@ def _labels_text(names: Sequence[str], values: Sequence[str], extra: str = "") -
 
 class _Family:
     kind = ""
+    summed = True
+    """Whole-server value = the sum over the server's processes (``-workers``)."""
 
     def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
         self.name = name
         self.help = help_text
         self.label_names = tuple(labels)
         self._lock = threading.Lock()
+
+    def state(self) -> dict[tuple[str, ...], Any]:
+        """A copy of the series, for another process to add in."""
+        raise NotImplementedError
+
+    def add_state(self, state: dict[tuple[str, ...], Any]) -> None:
+        raise NotImplementedError
 
     def _order(self, labels: tuple[str, ...]) -> tuple[str, ...]:
         """Series sort as Go's: by label values taken in label-name order."""
@@ -110,6 +121,15 @@ class _Scalar(_Family):
             for labels, value in items
         ]
 
+    def state(self) -> dict[tuple[str, ...], Any]:
+        with self._lock:
+            return dict(self.values)
+
+    def add_state(self, state: dict[tuple[str, ...], Any]) -> None:
+        with self._lock:
+            for labels, value in state.items():
+                self.values[labels] = self.values.get(labels, 0.0) + value
+
 
 class Counter(_Scalar):
     kind = "counter"
@@ -117,6 +137,7 @@ class Counter(_Scalar):
 
 class Gauge(_Scalar):
     kind = "gauge"
+    summed = False
 
     def dec(self, *labels: str) -> None:
         with self._lock:
@@ -177,6 +198,17 @@ class Histogram(_Family):
             out.append(f"{self.name}_count{label_text} {go_float(running)}")
         return out
 
+    def state(self) -> dict[tuple[str, ...], Any]:
+        with self._lock:
+            return {labels: list(series) for labels, series in self.series.items()}
+
+    def add_state(self, state: dict[tuple[str, ...], Any]) -> None:
+        with self._lock:
+            for labels, series in state.items():
+                mine = self.series.setdefault(labels, [0] * (len(self.buckets) + 1) + [0.0])
+                for i, value in enumerate(series):
+                    mine[i] += value
+
 
 class Registry:
     """Families by name, plus collectors that refresh computed gauges before each scrape."""
@@ -192,26 +224,62 @@ class Registry:
     def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
         return self._add(Counter(name, help_text, labels))  # type: ignore[return-value]
 
-    def gauge(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Gauge:
-        return self._add(Gauge(name, help_text, labels))  # type: ignore[return-value]
+    def gauge(
+        self, name: str, help_text: str, labels: Sequence[str] = (), summed: bool = False
+    ) -> Gauge:
+        """``summed``: a per-process amount (requests in flight, memory), added up over the
+        server's processes; otherwise the reporting process's value stands."""
+        gauge = Gauge(name, help_text, labels)
+        gauge.summed = summed
+        return self._add(gauge)  # type: ignore[return-value]
 
     def histogram(
         self, name: str, help_text: str, buckets: Iterable[float], labels: Sequence[str] = ()
     ) -> Histogram:
         return self._add(Histogram(name, help_text, tuple(buckets), labels))  # type: ignore[return-value]
 
-    def render(self) -> str:
-        """The text exposition format, families sorted by name as ``promhttp`` writes them."""
+    def render(self, others: Iterable[dict[str, dict]] = ()) -> str:
+        """The text exposition format, families sorted by name as ``promhttp`` writes them;
+        ``others``: :meth:`snapshot`s of the server's other processes, added in."""
         for collect in self.collectors:
             collect()
+        families = self.families
+        others = list(others)
+        if others:
+            families = self._with(others)
         out: list[str] = []
-        for name in sorted(self.families):
-            family = self.families[name]
+        for name in sorted(families):
+            family = families[name]
             lines = family.lines()
             if lines:
                 out.extend(family.header())
                 out.extend(lines)
         return "\n".join(out) + "\n"
+
+    def snapshot(self) -> dict[str, dict]:
+        """The summed families' series, after the collectors ran."""
+        for collect in self.collectors:
+            collect()
+        return {name: f.state() for name, f in self.families.items() if f.summed}
+
+    def _with(self, others: list[dict[str, dict]]) -> dict[str, _Family]:
+        """Copies of the summed families with ``others`` added (this registry unchanged)."""
+        merged: dict[str, _Family] = {}
+        for name, family in self.families.items():
+            if not family.summed:
+                merged[name] = family
+                continue
+            total = copy.copy(family)
+            total._lock = threading.Lock()
+            if isinstance(family, _Scalar):
+                total.values = {}  # type: ignore[attr-defined]
+            else:
+                total.series = {}  # type: ignore[attr-defined]
+            total.add_state(family.state())
+            for other in others:
+                total.add_state(other.get(name, {}))
+            merged[name] = total
+        return merged
 
 
 def _name(short: str) -> str:
@@ -256,6 +324,7 @@ IN_FLIGHT_REQUESTS = REGISTRY.gauge(
     _name("in_flight_requests"),
     "Current number of in-flight requests being handled by volume server.",
     ("type",),
+    summed=True,
 )
 VOLUMES = REGISTRY.gauge(_name("volumes"), "Number of volumes or shards.", ("collection", "type"))
 READ_ONLY_VOLUMES = REGISTRY.gauge(

@@ -108,7 +108,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
             os.path.join(workdir, "ours"),
             go.master_port,
             os.path.join(workdir, "ours.log"),
-            extra=[f"-workers={WORKERS}", "-offsetBytes=5", "-max=16"],
+            extra=[
+                f"-workers={WORKERS}",
+                "-offsetBytes=5",
+                "-max=16",
+                f"-metricsPort={free_port_pair()}",
+            ],
         )
         ours.start()
         try:
@@ -305,3 +310,34 @@ def test_appends_from_every_worker_at_once_make_files_go_reads(cluster, tmp_path
     finally:
         go_volume.stop()
         go.processes.remove(go_volume)
+
+
+def metric(ours: OurServer, line_start: str) -> float:
+    port = next(a.split("=")[1] for a in ours.extra if a.startswith("-metricsPort="))
+    _, _, body = http("GET", f"http://127.0.0.1:{port}/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_the_requests_of_every_worker(cluster) -> None:
+    go, ours = cluster
+    vid = grow(go, "metrics")
+    series = 'SeaweedFS_volumeServer_request_total{code="201",type="POST"}'
+    before = metric(ours, series)
+    pinned = one_per_worker(ours)
+    for round_number in range(10):
+        for i, conn in enumerate(pinned):
+            path = f"/{vid},{round_number * 10 + i + 1:x}0000beef"
+            assert conn.request("POST", path, b"counted")[0] == 201
+    sent = 10 * len(pinned)
+    # workers hand their counters over every second: wait for them, then nothing more comes
+    wait_until(lambda: metric(ours, series) == before + sent, what="every worker's counts")
+    victim = pinned[0].worker
+    for conn in pinned:
+        conn.close()
+    os.kill(victim, signal.SIGKILL)  # a dead worker's counts stay in the total
+    wait_until(lambda: victim not in children(ours.process.pid), what="the worker to go")
+    wait_until(lambda: len(children(ours.process.pid)) == WORKERS + 1, what="a replacement worker")
+    assert metric(ours, series) == before + sent

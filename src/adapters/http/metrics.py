@@ -19,6 +19,7 @@ import resource
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 
 from ...core import stats
 from .context import GO_VERSION, HttpContext
@@ -27,18 +28,18 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
 
-_PROCESS = stats.Registry()
-_CPU = _PROCESS.counter(
+PROCESS = stats.Registry()
+_CPU = PROCESS.counter(
     "process_cpu_seconds_total", "Total user and system CPU time spent in seconds."
 )
-_MAX_FDS = _PROCESS.gauge("process_max_fds", "Maximum number of open file descriptors.")
-_OPEN_FDS = _PROCESS.gauge("process_open_fds", "Number of open file descriptors.")
-_RSS = _PROCESS.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")
-_START = _PROCESS.gauge(
+_MAX_FDS = PROCESS.gauge("process_max_fds", "Maximum number of open file descriptors.")
+_OPEN_FDS = PROCESS.gauge("process_open_fds", "Number of open file descriptors.", summed=True)
+_RSS = PROCESS.gauge("process_resident_memory_bytes", "Resident memory size in bytes.", summed=True)
+_START = PROCESS.gauge(
     "process_start_time_seconds", "Start time of the process since unix epoch in seconds."
 )
-_VMS = _PROCESS.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.")
-_VMS_MAX = _PROCESS.gauge(
+_VMS = PROCESS.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", summed=True)
+_VMS_MAX = PROCESS.gauge(
     "process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes."
 )
 
@@ -64,7 +65,7 @@ def _collect_process() -> None:
     _VMS_MAX.set(float(2**64 - 1) if limit == resource.RLIM_INFINITY else limit)
 
 
-_PROCESS.collectors.append(_collect_process)
+PROCESS.collectors.append(_collect_process)
 
 
 def install(ctx: HttpContext) -> None:
@@ -129,8 +130,19 @@ def collect_store(ctx: HttpContext) -> None:
     stats.IN_FLIGHT_UPLOAD.set(ctx.uploads.in_flight)
 
 
+PEER_SNAPSHOTS: list[Callable[[], list[tuple[dict, dict]]]] = []
+"""With ``-workers``: how the process answering ``/metrics`` finds the other processes'
+snapshots (:func:`snapshot`), to describe the whole server."""
+
+
+def snapshot() -> tuple[dict, dict]:
+    """This process's summed series (process and volume server families)."""
+    return PROCESS.snapshot(), stats.REGISTRY.snapshot()
+
+
 def exposition() -> str:
-    return _PROCESS.render() + stats.REGISTRY.render()
+    peers = [peer for source in PEER_SNAPSHOTS for peer in source()]
+    return PROCESS.render(p[0] for p in peers) + stats.REGISTRY.render(p[1] for p in peers)
 
 
 class MetricsServer:

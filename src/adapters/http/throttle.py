@@ -10,6 +10,7 @@ the timeout, then gets 429. Replication uploads are never throttled.
 from __future__ import annotations
 
 import asyncio
+import mmap
 import re
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -32,14 +33,53 @@ def parse_go_duration(text: str) -> float:
     return total
 
 
-class InflightLimit:
-    """Bytes in flight against a limit (0 = unlimited), with waiters woken as bytes drain."""
+class SharedSlots:
+    """In-flight bytes of every process of a ``-workers`` server, in shared memory: one slot
+    per process, written only by its owner, so a killed process's bytes are cleared by its
+    replacement (which takes the same slot) and no lock is ever left held."""
 
-    def __init__(self, limit_bytes: int, timeout_seconds: float) -> None:
+    def __init__(self, slots: int) -> None:
+        self._memory = mmap.mmap(-1, max(mmap.PAGESIZE, 8 * slots))
+        self._view = memoryview(self._memory).cast("q")[:slots]
+
+    def total(self) -> int:
+        return sum(self._view)
+
+    def add(self, slot: int, count: int) -> None:
+        self._view[slot] += count
+
+    def clear(self, slot: int) -> None:
+        self._view[slot] = 0
+
+
+SHARED_RECHECK_SECONDS = 0.02
+"""Bytes drained by another process wake no waiter here: a waiter over the limit looks again
+this often (only while the server is over its limit)."""
+
+
+class InflightLimit:
+    """Bytes in flight against a limit (0 = unlimited), with waiters woken as bytes drain;
+    with ``shared``, the bytes of the whole server count (``slot``: this process's)."""
+
+    def __init__(
+        self,
+        limit_bytes: int,
+        timeout_seconds: float,
+        shared: SharedSlots | None = None,
+        slot: int = 0,
+    ) -> None:
         self.limit = limit_bytes
         self.timeout = timeout_seconds
-        self.in_flight = 0
+        self._own = 0
+        self._shared = shared
+        self._slot = slot
+        if shared is not None:
+            shared.clear(slot)
         self._changed: asyncio.Condition | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return self._own if self._shared is None else self._shared.total()
 
     def _condition(self) -> asyncio.Condition:
         if self._changed is None:
@@ -66,17 +106,24 @@ class InflightLimit:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return False
+                if self._shared is not None:
+                    remaining = min(remaining, SHARED_RECHECK_SECONDS)
                 try:
                     await asyncio.wait_for(condition.wait(), remaining)
                 except TimeoutError:
-                    return not self.over_without(own)
+                    if self._shared is None:
+                        return not self.over_without(own)
         return True
 
     def add(self, count: int) -> None:
-        self.in_flight += count
+        self._own += count
+        if self._shared is not None:
+            self._shared.add(self._slot, count)
 
     def release(self, count: int) -> None:
-        self.in_flight -= count
+        self._own -= count
+        if self._shared is not None:
+            self._shared.add(self._slot, -count)
         if self.limit > 0 and self._changed is not None:
             asyncio.get_running_loop().create_task(self._notify())
 
