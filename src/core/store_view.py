@@ -134,7 +134,9 @@ class StoreView:
                 with open(self.manifest_path, "rb") as src:
                     manifest = json.load(src)
             except (OSError, ValueError) as err:
+                # once per announcement, not once per request: the next one tries again
                 log.error("reading the volume manifest: %s", err)
+                self.seen = generation
                 return
             self._reconcile(manifest)
             self.seen = generation
