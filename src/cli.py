@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from .config import VolumeServerConfig
 from .core.goparse import GoNumError, parse_bool, parse_int
 
@@ -123,7 +125,13 @@ def parse_flags(argv: Sequence[str]) -> dict[str, str]:
                 raise UsageError(f"flag needs an argument: -{name}")
         values[name] = _check_value(flag, value)
     if "options" in values:
-        for name, value in read_options_file(values["options"]).items():
+        try:
+            options = read_options_file(values["options"])
+        except OSError as err:
+            raise UsageError(
+                f"-options={values['options']}: cannot read: {err.strerror or err}"
+            ) from None
+        for name, value in options.items():
             values.setdefault(name, value)
     return values
 
@@ -207,12 +215,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(err, file=sys.stderr)
         print(usage(), file=sys.stderr)
         return 0 if str(err) == "help requested" else 2
-    except ValueError as err:
-        print(f"invalid configuration: {err}", file=sys.stderr)
+    except ValidationError as err:
+        for problem in err.errors():
+            print(
+                f"seaweed-volume: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr
+            )
         return 2
-    from .server import serve  # imported late: flag errors need no server imports
+    # Imported late: flag errors need none of this.
+    from .plugins.manager import create_plugin_manager, needle_map_kinds
+    from .startup import StartupError, preflight
 
-    return serve(config)
+    try:
+        preflight(config, needle_map_kinds(create_plugin_manager()))
+        from .server import serve  # the heavy imports, once the checks have passed
+
+        return serve(config)
+    except StartupError as err:
+        print(f"seaweed-volume: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ class OurServer:
         return f"{self.ip}:{self.port}"
 
     def start(self) -> None:
+        for directory in self.data_dir.split(","):
+            os.makedirs(directory, exist_ok=True)  # the server refuses a missing -dir, as Go
         args = [
             *self.wrapper,
             self.binary,
