@@ -81,6 +81,11 @@ def check_ports(config: VolumeServerConfig) -> None:
         seen[port] = flag
         try:
             family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        except socket.gaierror as err:
+            address_flag = "metricsIp" if flag == "metricsPort" and config.metrics_ip else None
+            address_flag = address_flag or ("ip.bind" if config.ip_bind else "ip")
+            raise StartupError(address_flag, host, f"cannot resolve: {err.strerror}") from None
+        try:
             with socket.socket(family, socket.SOCK_STREAM) as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 probe.bind((host, port))
