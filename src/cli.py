@@ -9,12 +9,16 @@ single warning line, never a crash.
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from pydantic import ValidationError
 
 from .config import VolumeServerConfig
 from .core.goparse import GoNumError, parse_bool, parse_int
+from .hostaddr import detected_host_address
 
 log = logging.getLogger("seaweed_volume")
 
@@ -26,6 +30,8 @@ class Flag:
     default: str
     help: str
     supported: bool = True
+    ours: bool = False
+    """Not a ``weed volume`` flag: an extension of ours (marked in ``-h``)."""
 
 
 FLAGS: tuple[Flag, ...] = (
@@ -41,15 +47,21 @@ FLAGS: tuple[Flag, ...] = (
     Flag("disk", "string", "", "[hdd|ssd|<tag>] hard drive or solid state drive or any tag"),
     Flag("fileSizeLimitMB", "int", "256", "limit file size to avoid out of memory"),
     Flag("hasSlowRead", "bool", "true", "prevent slow reads from blocking other requests"),
-    Flag("httpServer", "string", "native", "HTTP server: native (httptools) or uvicorn"),
+    Flag("httpServer", "string", "native", "HTTP server: native (httptools) or uvicorn", ours=True),
     Flag("id", "string", "", "volume server id. If empty, default to ip:port"),
     Flag("idleTimeout", "int", "30", "connection idle seconds"),
     Flag("images.fix.orientation", "bool", "false", "Adjust jpg orientation when uploading."),
-    Flag("index", "string", "memory", "needle map kind: memory, sqlite, or a plugin's"),
+    Flag(
+        "index",
+        "string",
+        "memory",
+        "needle map kind: memory, leveldb, leveldbMedium, leveldbLarge (Go's),"
+        " sqlite or a plugin's (ours)",
+    ),
     Flag("index.leveldbTimeout", "int", "0", "alive time for leveldb", supported=False),
     Flag("inflightDownloadDataTimeout", "duration", "1m0s", "inflight download wait timeout"),
     Flag("inflightUploadDataTimeout", "duration", "1m0s", "inflight upload wait timeout"),
-    Flag("ip", "string", "127.0.0.1", "ip or server name, also used as identifier"),
+    Flag("ip", "string", "", "ip or server name, also used as identifier"),
     Flag("ip.bind", "string", "", "ip address to bind to. If empty, default to -ip"),
     Flag("maintenanceMBps", "int", "0", "limit maintenance IO rate in MB/s"),
     Flag("master", "string", "localhost:9333", "comma-separated master servers"),
@@ -60,7 +72,14 @@ FLAGS: tuple[Flag, ...] = (
     Flag("minFreeSpace", "string", "", "min free disk space: percent (<=100) or bytes (10GiB)"),
     Flag("minFreeSpacePercent", "string", "1", "deprecated, use minFreeSpace"),
     Flag("mserver", "string", "", "deprecated, use -master"),
-    Flag("offsetBytes", "int", "4", "offset width of new volumes: 4 (Go default) or 5"),
+    Flag(
+        "offsetBytes",
+        "int",
+        "4",
+        "offset width of new volumes: 4 (Go's default build) or 5 (its 5BytesOffset build,"
+        " as the PyPI weed)",
+        ours=True,
+    ),
     Flag("options", "string", "", "a file of command line options, optionName=optionValue"),
     Flag("port", "int", "8080", "http listen port"),
     Flag("port.grpc", "int", "0", "grpc listen port"),
@@ -75,13 +94,25 @@ FLAGS: tuple[Flag, ...] = (
     Flag("tags", "string", "", "comma-separated tag groups per data dir"),
     Flag("volume.allowUntrustedRemoteEndpoints", "bool", "false", "accept any S3 endpoint"),
     Flag("whiteList", "string", "", "comma separated Ip addresses having write permission"),
-    Flag("workers", "int", "1", "(ours) processes serving HTTP; gRPC and heartbeat run beside"),
+    Flag(
+        "workers",
+        "int",
+        "1",
+        "processes serving HTTP (one more serves gRPC and the heartbeat); see docs/workers.md",
+        ours=True,
+    ),
 )
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
+DETECTED_DEFAULTS: dict[str, Callable[[], str]] = {"ip": detected_host_address}
+"""Defaults worked out at start-up, as Go's: ``-ip`` is the machine's detected address."""
 
 
 class UsageError(Exception):
     """Go's flag errors, e.g. ``flag provided but not defined: -x``."""
+
+
+class HelpRequested(UsageError):
+    """``-h``, ``-help`` (or the two-dash spellings): print the usage and exit 0."""
 
 
 def _check_value(flag: Flag, value: str) -> str:
@@ -110,7 +141,7 @@ def parse_flags(argv: Sequence[str]) -> dict[str, str]:
         body = arg[2:] if arg.startswith("--") else arg[1:]
         name, has_value, value = body.partition("=")
         if name in ("h", "help"):
-            raise UsageError("help requested")
+            raise HelpRequested
         flag = FLAGS_BY_NAME.get(name)
         if flag is None:
             raise UsageError(f"flag provided but not defined: -{name}")
@@ -124,7 +155,13 @@ def parse_flags(argv: Sequence[str]) -> dict[str, str]:
                 raise UsageError(f"flag needs an argument: -{name}")
         values[name] = _check_value(flag, value)
     if "options" in values:
-        for name, value in read_options_file(values["options"]).items():
+        try:
+            options = read_options_file(values["options"])
+        except OSError as err:
+            raise UsageError(
+                f"-options={values['options']}: cannot read: {err.strerror or err}"
+            ) from None
+        for name, value in options.items():
             values.setdefault(name, value)
     return values
 
@@ -149,7 +186,10 @@ def _comma_list(text: str) -> list[str]:
 
 def build_config(values: dict[str, str]) -> VolumeServerConfig:
     def get(name: str) -> str:
-        return values.get(name, FLAGS_BY_NAME[name].default)
+        if name in values:
+            return values[name]
+        detect = DETECTED_DEFAULTS.get(name)
+        return detect() if detect else FLAGS_BY_NAME[name].default
 
     for name in values:
         if not FLAGS_BY_NAME[name].supported:
@@ -192,11 +232,39 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
     )
 
 
+_DESCRIPTION = """\
+Usage: seaweed-volume [flags]
+
+  A pure-Python drop-in for the SeaweedFS volume server (`weed volume`, Go 4.48): serves
+  storage for a Go master, with Go's HTTP and gRPC answers and Go's files on disk. Takes
+  weed volume's flags as -name=value, -name value or --name=value.
+
+Example:
+  seaweed-volume -dir=/data/v1,/data/v2 -max=100,100 -master=localhost:9333 -port=8080
+
+Flags ([ours]: not a weed volume flag; [ignored]: accepted for Go's command lines, not acted
+on yet):"""
+
+
+def _default_note(flag: Flag) -> str:
+    if flag.name == "ip":
+        detected = detected_host_address()
+        return f' (default "{detected}": the first non-loopback IPv4 address of an up interface)'
+
+    if flag.default in ("", "0", "false"):
+        return ""
+    if flag.kind in ("string", "duration"):
+        return f' (default "{flag.default}")'
+    return f" (default {flag.default})"
+
+
 def usage() -> str:
-    lines = ["Usage: seaweed-volume [flags]  (the flags of `weed volume`)"]
+    """The ``-h`` text: what this is, an example, then every flag as Go's ``flag`` lists it."""
+    lines = [_DESCRIPTION]
     for flag in FLAGS:
-        default = f" (default {flag.default!r})" if flag.default not in ("", "0", "false") else ""
-        lines.append(f"  -{flag.name} {flag.kind}\n    \t{flag.help}{default}")
+        kind = "" if flag.kind == "bool" else f" {flag.kind}"
+        marks = ("[ours] " if flag.ours else "") + ("" if flag.supported else "[ignored] ")
+        lines.append(f"  -{flag.name}{kind}\n    \t{marks}{flag.help}{_default_note(flag)}")
     return "\n".join(lines)
 
 
@@ -205,16 +273,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         values = parse_flags(sys.argv[1:] if argv is None else argv)
         config = build_config(values)
+    except HelpRequested:
+        try:
+            print(usage(), flush=True)
+        except BrokenPipeError:  # `seaweed-volume -h | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except UsageError as err:
         print(err, file=sys.stderr)
-        print(usage(), file=sys.stderr)
-        return 0 if str(err) == "help requested" else 2
-    except ValueError as err:
-        print(f"invalid configuration: {err}", file=sys.stderr)
+        print("Run seaweed-volume -h for the flags.", file=sys.stderr)
         return 2
-    from .server import serve  # imported late: flag errors need no server imports
+    except ValidationError as err:
+        for problem in err.errors():
+            print(
+                f"seaweed-volume: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr
+            )
+        return 2
+    # Imported late: flag errors need none of this.
+    from .plugins.manager import create_plugin_manager, needle_map_kinds
+    from .startup import StartupError, preflight
 
-    return serve(config)
+    try:
+        preflight(config, needle_map_kinds(create_plugin_manager()))
+        from .server import serve  # the heavy imports, once the checks have passed
+
+        return serve(config)
+    except StartupError as err:
+        print(f"seaweed-volume: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

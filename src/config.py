@@ -59,7 +59,7 @@ class VolumeServerConfig(BaseModel):
     @classmethod
     def _width(cls, value: int) -> int:
         if value not in (4, 5):
-            raise ValueError("offset width must be 4 or 5 bytes")
+            raise ValueError("-offsetBytes must be 4 or 5")
         return value
 
     @field_validator("workers")
@@ -79,6 +79,14 @@ class VolumeServerConfig(BaseModel):
             self.max_volume_counts = self.max_volume_counts * len(self.dirs)
         if len(self.max_volume_counts) != len(self.dirs):
             raise ValueError(
-                f"{len(self.dirs)} directories but {len(self.max_volume_counts)} max volume counts"
+                f"-max lists {len(self.max_volume_counts)} counts"
+                f" for the {len(self.dirs)} directories of -dir"
+            )
+        if len(self.disk_types) == 1 and len(self.dirs) > 1:
+            self.disk_types = self.disk_types * len(self.dirs)
+        if self.disk_types and len(self.disk_types) != len(self.dirs):
+            raise ValueError(
+                f"-disk lists {len(self.disk_types)} types"
+                f" for the {len(self.dirs)} directories of -dir"
             )
         return self

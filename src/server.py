@@ -27,6 +27,7 @@ from .adapters.http.protocol import HttpServer
 from .config import VolumeServerConfig
 from .container import build_container
 from .core.store import Store
+from .startup import StartupError, bind_error, listening_ports
 
 log = logging.getLogger("seaweed_volume")
 
@@ -92,27 +93,50 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     guard = make_guard(config)
     master_client = MasterClient(store, config)
     ctx = make_http_context(store, config, guard, master_client)
-    grpc_server = start_grpc_server(
-        store, config, ctx, bind, master_client, white_list=guard.white_list
-    )
+    try:
+        grpc_server = start_grpc_server(
+            store, config, ctx, bind, master_client, white_list=guard.white_list
+        )
+    except OSError:
+        store.close()
+        raise StartupError(
+            "port.grpc", config.grpc_port, f"cannot listen on {bind}:{config.grpc_port}"
+        ) from None
     apps = http_apps(ctx, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    if config.http_server == "uvicorn":
-        servers = [_http_server(app, bind, port) for app, port, _ in apps]
-        tasks = [asyncio.create_task(server.serve()) for server in servers]
-        while not all(server.started for server in servers):
-            if any(task.done() for task in tasks):
-                break
-            await asyncio.sleep(0.01)
-    else:
-        natives = [HttpServer(ctx, app, public, config.idle_timeout) for app, _, public in apps]
-        for native, (_, port, _) in zip(natives, apps, strict=True):
-            await native.start(bind, port)
-        tasks = []
+    natives: list[HttpServer] = []
+    servers: list[_QuietServer] = []
+    tasks: list[asyncio.Task] = []
+    metrics_server = MetricsServer()
+    listening = "port"
+    try:
+        if config.http_server == "uvicorn":
+            servers = [_http_server(app, bind, port) for app, port, _ in apps]
+            tasks = [asyncio.create_task(server.serve()) for server in servers]
+            while not all(server.started for server in servers):
+                if any(task.done() for task in tasks):
+                    break
+                await asyncio.sleep(0.01)
+        else:
+            natives = [HttpServer(ctx, app, public, config.idle_timeout) for app, _, public in apps]
+            for native, (_, port, public) in zip(natives, apps, strict=True):
+                listening = "port.public" if public else "port"
+                await native.start(bind, port)
+        if config.metrics_port:
+            listening = "metricsPort"
+            await metrics_server.start(config.metrics_ip or bind, config.metrics_port)
+    except OSError as err:
+        for native in natives:
+            await native.stop()
+        await metrics_server.stop()
+        grpc_server.stop(None)
+        store.close()
+        flag, host, port = next(p for p in listening_ports(config) if p[0] == listening)
+        raise bind_error(flag, host, port, err) from None
     install_metrics(ctx)
     master_client.on_metrics_gateway = lambda address, interval, stopped: threading.Thread(
         target=push_forever,
@@ -120,9 +144,6 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
         name="metrics-push",
         daemon=True,
     ).start()
-    metrics_server = MetricsServer()
-    if config.metrics_port:
-        await metrics_server.start(config.metrics_ip or bind, config.metrics_port)
     master_client.start()
     log.info(
         "volume server %s:%d started (grpc %d, %d dirs, %d volumes, %s http)",

@@ -51,6 +51,7 @@ from .core.store import Store
 from .core.store_view import StoreView
 from .metrics_exchange import MetricsExchange
 from .server import http_apps, make_guard, make_http_context
+from .startup import bind_error
 
 log = logging.getLogger("seaweed_volume")
 
@@ -119,16 +120,17 @@ def _master_configuration_from_child(
 
 def serve_with_workers(config: VolumeServerConfig) -> int:
     bind = config.ip_bind or config.ip
-    ports = [("-port", config.port)]
+    ports = [("port", config.port)]
     if config.public_port != config.port:
-        ports.append(("-port.public", config.public_port))
+        ports.append(("port.public", config.public_port))
     sockets = []
     for flag, port in ports:
         try:
             sockets.append(listen(bind, port))
         except OSError as err:
-            log.error("%s=%d: cannot listen on %s:%d: %s", flag, port, bind, port, err.strerror)
-            return 1
+            for sock in sockets:
+                sock.close()
+            raise bind_error(flag, bind, port, err) from None
     container = build_container(config)
     answer = _master_configuration_from_child(config.master)
     if answer is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..core.needle_map.leveldb_map import leveldb_kinds
 from ..core.needle_map.memory import MemoryNeedleMapKind
 from ..core.needle_map.sqlite_map import SqliteNeedleMapKind
 from .hookspecs import hookimpl
@@ -9,4 +10,4 @@ from .hookspecs import hookimpl
 
 @hookimpl
 def seaweed_needle_map_kinds() -> list:
-    return [MemoryNeedleMapKind(), SqliteNeedleMapKind()]
+    return [MemoryNeedleMapKind(), SqliteNeedleMapKind(), *leveldb_kinds()]

@@ -29,6 +29,8 @@ class OurServer:
     master_ip: str = "127.0.0.1"
     wrapper: list[str] = field(default_factory=list)
     """A command that runs the server, e.g. ``ip netns exec <name>``."""
+    binary: str = field(default_factory=our_binary)
+    """The ``seaweed-volume`` console script to run (another venv's, say)."""
 
     @property
     def url(self) -> str:
@@ -39,9 +41,11 @@ class OurServer:
         return f"{self.ip}:{self.port}"
 
     def start(self) -> None:
+        for directory in self.data_dir.split(","):
+            os.makedirs(directory, exist_ok=True)  # the server refuses a missing -dir, as Go
         args = [
             *self.wrapper,
-            our_binary(),
+            self.binary,
             f"-ip={self.ip}",
             f"-port={self.port}",
             f"-port.grpc={self.port + 10000}",

@@ -153,3 +153,27 @@ def test_console_script_reports_usage_errors() -> None:
     )
     assert result.returncode == 2
     assert "flag provided but not defined: -bogus" in result.stderr
+
+
+@pytest.mark.parametrize("spelling", ["-h", "-help", "--help", "--h"])
+def test_help(spelling: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "seaweed_volume", spelling], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and result.stderr == ""
+    text = result.stdout
+    assert text.startswith("Usage: seaweed-volume [flags]\n")
+    assert "help requested" not in text
+    assert "drop-in for the SeaweedFS volume server" in text
+    assert "\nExample:\n  seaweed-volume -dir=" in text
+    flags = {}
+    for head, body in zip(text.splitlines(), text.splitlines()[1:], strict=False):
+        if head.startswith("  -"):
+            flags[head.split()[0][1:]] = body.strip()
+    assert set(flags) == set(FLAGS_BY_NAME)
+    marked = {name for name, body in flags.items() if body.startswith("[ours]")}
+    assert marked == {"httpServer", "offsetBytes", "workers"}
+    assert flags["cpuprofile"].startswith("[ignored]")
+    assert flags["port"].endswith("(default 8080)")
+    assert flags["dir"].endswith('(default "/tmp")')
+    assert "the first non-loopback IPv4 address of an up interface" in flags["ip"]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
+import plyvel
 import pytest
 
 from seaweed_volume.core.idx import encode_entry, parse_columns
+from seaweed_volume.core.needle_map.leveldb_map import (
+    WATERMARK_KEY,
+    LevelDbNeedleMapKind,
+    leveldb_kinds,
+)
 from seaweed_volume.core.needle_map.memory import MemoryNeedleMap, MemoryNeedleMapKind
 from seaweed_volume.core.needle_map.metrics import MapMetrics, replay
 from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind
@@ -86,7 +93,9 @@ def test_vectorised_replay_equals_go_model(seed: int, width: OffsetWidth) -> Non
 
 
 @pytest.mark.parametrize(
-    "kind", [MemoryNeedleMapKind(), SqliteNeedleMapKind()], ids=lambda kind: kind.name
+    "kind",
+    [MemoryNeedleMapKind(), SqliteNeedleMapKind(), *leveldb_kinds()],
+    ids=lambda kind: kind.name,
 )
 def test_live_updates_match_a_dict_model(tmp_path, kind) -> None:
     rng = random.Random(5)
@@ -147,7 +156,7 @@ def test_memory_map_is_compact_at_one_million_needles() -> None:
 
 def test_plugin_manager_offers_builtin_kinds() -> None:
     kinds = needle_map_kinds(create_plugin_manager())
-    assert {"memory", "sqlite"} <= set(kinds)
+    assert {"memory", "sqlite", "leveldb", "leveldbMedium", "leveldbLarge"} <= set(kinds)
 
 
 def test_sqlite_map_rebuilds_when_index_moved_on(tmp_path) -> None:
@@ -166,3 +175,87 @@ def test_sqlite_map_rebuilds_when_index_moved_on(tmp_path) -> None:
     assert nm.get(3) == (128, 30) and nm.get(2) == (64, 20)
     nm.close()
     kind.remove_files(base)
+
+
+def _leveldb() -> LevelDbNeedleMapKind:
+    return leveldb_kinds()[0]
+
+
+def _raw_db(base: str) -> dict[bytes, bytes]:
+    db = plyvel.DB(base + ".ldb")
+    try:
+        return dict(db.iterator())
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("width", list(OffsetWidth))
+def test_leveldb_layout_is_gos(tmp_path, width: OffsetWidth) -> None:
+    """Key: id big-endian; value: the .idx entry's offset and size bytes; the watermark."""
+    base = str(tmp_path / "4")
+    far = 8 * ((1 << 32) + 3) if width == OffsetWidth.FIVE else 8 * 77
+    raw = encode_entry(7, 64, 10, width) + encode_entry(9, far, 20, width)
+    nm = _leveldb().open(base, raw, width, 3)
+    assert nm.delete(7) == 10
+    nm.close()
+    stored = _raw_db(base)
+    assert stored == {
+        (7).to_bytes(8, "big"): encode_entry(7, 64, -10, width)[8:],
+        (9).to_bytes(8, "big"): encode_entry(9, far, 20, width)[8:],
+        WATERMARK_KEY: (0).to_bytes(8, "big"),
+    }
+    nm = _leveldb().open(base, raw + encode_entry(7, 128, -1, width), width, 3)
+    assert nm.get(7) == (64, -10) and nm.get(9) == (far, 20)
+    assert (nm.metrics.file_count, nm.metrics.deletion_count) == (2, 1)
+    nm.close()
+
+
+def test_leveldb_catches_up_past_the_watermark(tmp_path) -> None:
+    """Entries the map missed (a crash between the .idx append and the map write) are
+    applied again from the watermark; entries before it are not read at all."""
+    width = OffsetWidth.FOUR
+    base = str(tmp_path / "5")
+    raw = b"".join(encode_entry(k, 8 * k, 100, width) for k in range(1, 25_001))
+    _leveldb().open(base, raw, width, 3).close()
+    assert _raw_db(base)[WATERMARK_KEY] == (20_000).to_bytes(8, "big")
+    # Entries before the watermark are trusted: poison one and it is not repaired...
+    db = plyvel.DB(base + ".ldb")
+    db.put((3).to_bytes(8, "big"), encode_entry(3, 8, 5, width)[8:])
+    db.put((20_001).to_bytes(8, "big"), encode_entry(3, 8, 5, width)[8:])
+    db.close()
+    later = (
+        raw
+        + encode_entry(25_001, 8 * 25_001, 100, width)
+        + encode_entry(20_002, 8 * 30_000, -1, width)
+    )
+    nm = _leveldb().open(base, later, width, 3)
+    assert nm.get(3) == (8, 5)
+    # ...entries past it are applied again.
+    assert nm.get(20_001) == (8 * 20_001, 100)
+    assert nm.get(25_001) == (8 * 25_001, 100)
+    assert nm.get(20_002) == (8 * 20_002, -100)
+    assert len(nm) == 25_001
+    nm.close()
+
+
+def test_leveldb_rebuilds_a_stale_or_corrupt_map(tmp_path, caplog) -> None:
+    width = OffsetWidth.FOUR
+    base = str(tmp_path / "6")
+    raw = b"".join(encode_entry(k, 8 * k, 10, width) for k in range(1, 101))
+    db = plyvel.DB(base + ".ldb", create_if_missing=True)
+    db.put(WATERMARK_KEY, (50_000).to_bytes(8, "big"))  # past the .idx: stale
+    db.close()
+    nm = _leveldb().open(base, raw, width, 3)
+    assert nm.get(100) == (800, 10) and len(nm) == 100
+    nm.close()
+    for name in os.listdir(base + ".ldb"):
+        if name.startswith("MANIFEST"):
+            with open(
+                os.path.join(base, ".ldb", name) if False else base + ".ldb/" + name, "wb"
+            ) as out:
+                out.write(b"garbage")
+    nm = _leveldb().open(base, raw, width, 3)
+    assert nm.get(100) == (800, 10) and len(nm) == 100
+    nm.close()
+    LevelDbNeedleMapKind.remove_files(base)
+    assert not os.path.exists(base + ".ldb")

@@ -19,6 +19,7 @@ from seaweed_volume.core.errors import (
     VolumeNotEmpty,
 )
 from seaweed_volume.core.needle.record import Needle, NeedleCorrupted
+from seaweed_volume.core.needle_map.leveldb_map import LEVELDB_OPTIONS, LevelDbNeedleMapKind
 from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
 from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind
 from seaweed_volume.core.store import Store
@@ -51,7 +52,9 @@ def data_dir(tmp_path) -> str:
 
 
 @pytest.mark.parametrize(
-    "kind", [MemoryNeedleMapKind(), SqliteNeedleMapKind()], ids=lambda kind: kind.name
+    "kind",
+    [MemoryNeedleMapKind(), SqliteNeedleMapKind(), LevelDbNeedleMapKind(LEVELDB_OPTIONS[0])],
+    ids=lambda kind: kind.name,
 )
 def test_write_read_delete_and_reload(data_dir: str, kind) -> None:
     store = open_store(data_dir, kind=kind)
@@ -308,10 +311,15 @@ def test_missing_padding_of_last_record_is_tolerated_like_go(data_dir: str) -> N
     store.close()
 
 
-def test_vacuum_compacts_and_keeps_writes_made_meanwhile(data_dir: str) -> None:
+@pytest.mark.parametrize(
+    "kind",
+    [MemoryNeedleMapKind(), LevelDbNeedleMapKind(LEVELDB_OPTIONS[0])],
+    ids=lambda kind: kind.name,
+)
+def test_vacuum_compacts_and_keeps_writes_made_meanwhile(data_dir: str, kind) -> None:
     from seaweed_volume.core.volume import vacuum
 
-    store = open_store(data_dir)
+    store = open_store(data_dir, kind=kind)
     store.add_volume(1)
     for i in range(1, 21):
         store.write_needle(1, needle(i, bytes([i]) * 500))
@@ -335,11 +343,21 @@ def test_vacuum_compacts_and_keeps_writes_made_meanwhile(data_dir: str) -> None:
             store.read_needle(1, i)
     assert not [f for f in os.listdir(data_dir) if f.endswith((".cpd", ".cpx", ".cpc"))]
     store.close()
-    store = open_store(data_dir)  # reloads cleanly from the swapped files
+    store = open_store(data_dir, kind=kind)  # reloads cleanly from the swapped files
     assert store.read_needle(1, 20).data == bytes([20]) * 500
     assert store.find_volume(1).file_count - store.find_volume(1).deleted_count == 10
     store.close()
     assert vacuum.garbage_level  # the module's public entry points exist
+
+
+def test_leveldb_map_directory_goes_with_its_volume(data_dir: str) -> None:
+    store = open_store(data_dir, kind=LevelDbNeedleMapKind(LEVELDB_OPTIONS[0]))
+    store.add_volume(3)
+    store.write_needle(3, needle(1, b"x"))
+    assert os.path.isfile(os.path.join(data_dir, "3.ldb", "CURRENT"))
+    store.delete_volume(3)
+    assert not [name for name in os.listdir(data_dir) if name.startswith("3.")]
+    store.close()
 
 
 def test_interrupted_commit_rolls_forward_or_back(data_dir: str) -> None:

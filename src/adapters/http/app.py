@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from .context import HttpContext
 from .dispatch import dispatch
+from .docs import install_docs
 from .fastpath import FidFastPath, encode_headers
 from .responses import HttpReply, HttpRequest
 
@@ -50,11 +51,13 @@ def create_app(ctx: HttpContext, public: bool = False) -> ASGIApp:
         title="seaweed-volume",
         description="A SeaweedFS volume server. Routes and answers match Go's volume server.",
         version=ctx.version,
-        docs_url=None if public else "/docs",
+        docs_url=None,  # served by install_docs, without a CDN
         openapi_url=None if public else "/openapi.json",
         redoc_url=None,
     )
     app.state.ctx = ctx
+    if not public:
+        install_docs(app)
 
     async def answer(request: Request) -> Response:
         body = request.method in ("POST", "PUT")

@@ -18,16 +18,18 @@ from ...core.file_id import parse_volume_id
 from ...core.goparse import GoNumError
 from . import admin, read, ui, write
 from .context import HttpContext
+from .docs import is_docs_path
 from .fid_path import parse_url_path
 from .proxy import PROXIED
 from .responses import HttpReply, HttpRequest, write_json_error
 
-FRAMEWORK_ROUTES = frozenset({"/docs", "/openapi.json", "/docs/oauth2-redirect"})
+FRAMEWORK_ROUTES = frozenset({"/openapi.json"})
 _CORS_METHODS = "PUT, POST, GET, DELETE, OPTIONS"
 
 
 def is_framework_route(path: str) -> bool:
-    return path in FRAMEWORK_ROUTES
+    """Paths FastAPI answers itself: the OpenAPI description and the ``/docs`` pages."""
+    return path in FRAMEWORK_ROUTES or is_docs_path(path)
 
 
 async def _download(ctx: HttpContext, request: HttpRequest) -> HttpReply:

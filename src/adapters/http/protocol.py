@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
+from urllib.parse import unquote
 
 import httptools
 from starlette.types import ASGIApp
@@ -397,8 +398,10 @@ class HttpServer:
         body = b"".join(request.body)
         if is_framework_route(path):
             return path, query, body, None
+        # Go routes on URL.Path, the decoded path (a file name may carry %20 and the like).
+        decoded = unquote(path) if "%" in path else path
         http_request = HttpRequest.from_raw(
-            request.method, path, query, request.headers, body, request.client
+            request.method, decoded, query, request.headers, body, request.client
         )
         http_request.counted_upload = request.counted
         return path, query, body, http_request

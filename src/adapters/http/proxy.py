@@ -14,7 +14,7 @@ import random
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from ...core import stats
 from .context import HttpContext
@@ -79,7 +79,7 @@ def read_elsewhere(
     stats.HANDLER.inc(stats.READ_PROXY_REQ)
     query = dict(request.query)
     query[PROXIED] = "true"
-    url = f"{target}{request.path}?{urlencode(sorted(query.items()))}"
+    url = f"{target}{quote(request.path, safe='/,')}?{urlencode(sorted(query.items()))}"
     upstream = urllib.request.Request(url, method="GET", headers=dict(request.headers))
     try:
         response = urllib.request.urlopen(upstream, timeout=60)  # noqa: SIM115 - streamed

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from ...core.needle.parse_upload import PAIR_NAME_PREFIX
 from ...core.needle.record import Needle
@@ -143,10 +143,10 @@ def replicate_write(
         query["ts"] = str(needle.last_modified)
     if needle.is_chunk_manifest:
         query["cm"] = "true"
-    encoded = urlencode(sorted(query.items()))
+    target = f"{quote(path, safe='/,')}?{urlencode(sorted(query.items()))}"
     errors = _all(
         remotes,
-        lambda host: upload_needle(host, f"http://{host}{path}?{encoded}", needle, content_md5),
+        lambda host: upload_needle(host, f"http://{host}{target}", needle, content_md5),
     )
     if errors:
         raise errors[0]
@@ -155,8 +155,10 @@ def replicate_write(
 def replicate_delete(remotes: list[str], path: str) -> None:
     """Delete on every replica (``util_http.Delete``: 404 counts as done)."""
 
+    target = f"{quote(path, safe='/,')}?type=replicate"
+
     def delete(host: str) -> None:
-        request = urllib.request.Request(f"http://{host}{path}?type=replicate", method="DELETE")
+        request = urllib.request.Request(f"http://{host}{target}", method="DELETE")
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 response.read()

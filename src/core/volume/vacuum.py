@@ -27,7 +27,7 @@ from ..needle_map.metrics import replay
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock
 from ..types import NEEDLE_PADDING_SIZE, actual_size
 from ..write_throttle import WriteThrottle
-from .volume import Volume
+from .volume import Volume, remove_volume_file
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +236,9 @@ def finish_swap(directory: str, base_path: str) -> None:
     for new, old in ((".cpd", ".dat"), (".cpx", ".idx")):
         if os.path.exists(base_path + new):
             os.replace(base_path + new, base_path + old)
-    for stale in (".sdx", ".nmdb", ".nmdb-wal", ".nmdb-shm"):
-        _remove(base_path + stale)
+    # On-disk needle maps mirror the old .idx: they are built again from the new one.
+    for stale in (".sdx", ".ldb", ".nmdb", ".nmdb-wal", ".nmdb-shm"):
+        remove_volume_file(base_path + stale)
     _fsync_dir(directory)
     _remove(base_path + ".cpc")
     _fsync_dir(directory)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -50,9 +51,22 @@ from .sharing import FileLock, ProcessView, StaleVolume
 
 log = logging.getLogger(__name__)
 
-# Every file a volume may own; Go's ``removeVolumeFiles`` list plus our ``.nmdb`` needle map.
+# Every file a volume may own; Go's ``removeVolumeFiles`` list (``.ldb`` is the LevelDB
+# needle map's directory) plus our ``.nmdb`` needle map.
 VOLUME_FILE_SUFFIXES = (".dat", ".idx", ".vif", ".sdx", ".cpd", ".cpx", ".cpc", ".ldb", ".note")
 SIDE_FILE_SUFFIXES = (".nmdb", ".nmdb-wal", ".nmdb-shm")
+
+
+def remove_volume_file(path: str) -> None:
+    """Remove one of a volume's files, or its directory (``.ldb``); a missing one is fine."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
 
 PAGED_READ_LIMIT = 1024 * 1024
 """Records above this size may be read meta-only and streamed (``PagedReadLimit``)."""
@@ -785,7 +799,4 @@ class Volume:
         for suffix in VOLUME_FILE_SUFFIXES + SIDE_FILE_SUFFIXES:
             if keep_vif and suffix == ".vif":
                 continue
-            try:
-                os.remove(self.file_name(suffix))
-            except FileNotFoundError:
-                pass
+            remove_volume_file(self.file_name(suffix))
