@@ -166,6 +166,8 @@ class Supervisor:
         """pid -> worker number."""
         self.deaths: list[float] = []
         self.authority_started = 0
+        self._ready_fd = -1
+        """The authority writes one byte here once it serves (first start only)."""
         self.metrics: MetricsExchange | None = None
         # -concurrentUploadLimitMB / -concurrentDownloadLimitMB hold for the whole server:
         # slot n is worker n's, the last one the authority's (which only reads them)
@@ -183,7 +185,18 @@ class Supervisor:
     # --- watching ------------------------------------------------------------------------------
     def run(self) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+        # Like Go, serve gRPC before HTTP: the workers start once the authority listens.
+        ready, self._ready_fd = os.pipe()
         self.authority_pid = self._fork(self._authority_main)
+        os.close(self._ready_fd)
+        self._ready_fd = -1
+        with os.fdopen(ready, "rb") as started:
+            if started.read(1) != b"1":
+                os.waitpid(self.authority_pid, 0)
+                log.error("the gRPC and heartbeat process failed to start (see above)")
+                for sock in self.sockets:
+                    sock.close()
+                return 1
         for number in range(self.config.workers):
             self.workers[self._fork(lambda n=number: self._worker_main(n))] = number
         log.info(
@@ -337,6 +350,9 @@ class Supervisor:
                 config.metrics_ip or config.ip_bind or config.ip, config.metrics_port
             )
         master_client.start()
+        if self._ready_fd >= 0:
+            os.write(self._ready_fd, b"1")
+            os.close(self._ready_fd)
         await _until_signalled()
         log.info("stopping: heartbeat off, waiting %ds before shutdown", config.pre_stop_seconds)
         flags.is_heartbeating = False

@@ -84,6 +84,12 @@ class Store:
         self.ec.load_existing()
 
     # --- finding -----------------------------------------------------------------------------
+    def follow(self) -> None:
+        """With ``-workers``: bring this process's view of the volumes up to date (cheap when
+        nothing changed). Whoever walks ``locations`` itself calls this first."""
+        if self.view is not None:
+            self.view.refresh()
+
     def find_volume(self, vid: int) -> Volume | None:
         if self.view is not None:
             self.view.refresh()

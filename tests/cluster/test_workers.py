@@ -341,3 +341,21 @@ def test_metrics_count_the_requests_of_every_worker(cluster) -> None:
     wait_until(lambda: victim not in children(ours.process.pid), what="the worker to go")
     wait_until(lambda: len(children(ours.process.pid)) == WORKERS + 1, what="a replacement worker")
     assert metric(ours, series) == before + sent
+
+
+def test_status_on_every_worker_lists_a_volume_allocated_a_moment_ago(cluster) -> None:
+    go, ours = cluster
+    pinned = one_per_worker(ours)
+    for conn in pinned:
+        conn.request("GET", "/status")  # each worker has answered before the allocation
+    vid = 7001  # beyond what the master hands out in this module
+    stub(ours).AllocateVolume(pb.AllocateVolumeRequest(volume_id=vid, version=3))
+    for conn in pinned:
+        status, body = conn.request("GET", "/status")
+        assert vid in [v["Id"] for v in json.loads(body)["Volumes"]]
+    stub(ours).VolumeDelete(pb.VolumeDeleteRequest(volume_id=vid))
+    for conn in pinned:
+        assert vid not in [
+            v["Id"] for v in json.loads(conn.request("GET", "/status")[1])["Volumes"] or []
+        ]
+        conn.close()

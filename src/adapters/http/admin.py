@@ -63,6 +63,7 @@ def disk_status(directory: str) -> dict[str, object]:
 def status(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     volumes = []
     disks = []
+    ctx.store.follow()
     for location in ctx.store.locations:
         disks.append(disk_status(location.directory))
         volumes.extend((v, location.disk_type) for v in location.volumes.values())

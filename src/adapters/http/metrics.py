@@ -88,6 +88,7 @@ def collect_store(ctx: HttpContext) -> None:
     resources: dict[tuple[str, ...], float] = {}
     disk_errors: dict[tuple[str, ...], float] = {}
     max_volumes = 0
+    ctx.store.follow()
     for location in ctx.store.locations:
         max_volumes += location.max_volume_count
         try:

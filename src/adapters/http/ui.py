@@ -38,6 +38,7 @@ def _table(headers: list[str], rows: list[list[object]]) -> str:
 def index_page(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     disks = []
     volumes = []
+    ctx.store.follow()
     for location in ctx.store.locations:
         status = disk_status(location.directory)
         disks.append(
