@@ -8,12 +8,19 @@ milliseconds, which keeps volume loading far above 1M entries/s.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from .types import TOMBSTONE_FILE_SIZE, OffsetWidth, decode_offset, encode_offset
+from .types import (
+    NEEDLE_PADDING_SIZE,
+    TOMBSTONE_FILE_SIZE,
+    OffsetWidth,
+    decode_offset,
+    encode_offset,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,25 @@ def decode_entry(raw: bytes | memoryview, width: OffsetWidth) -> IndexEntry:
         offset=decode_offset(raw[8 : 8 + w], width),
         size=int.from_bytes(raw[8 + w : 12 + w], "big", signed=True),
     )
+
+
+_ENTRY_FORMATS = {
+    OffsetWidth.FOUR: struct.Struct(">QIi"),
+    OffsetWidth.FIVE: struct.Struct(">QIBi"),
+}
+
+
+def iter_entries(raw: bytes | memoryview, width: OffsetWidth) -> Iterator[tuple[int, int, int]]:
+    """(needle id, byte offset, size) of each whole entry, cheaply (a few at a time: the
+    appends other processes made since the last look)."""
+    layout = _ENTRY_FORMATS[width]
+    whole = len(raw) - len(raw) % layout.size
+    if width == OffsetWidth.FOUR:
+        for key, units, size in layout.iter_unpack(raw[:whole]):
+            yield key, units * NEEDLE_PADDING_SIZE, size
+    else:
+        for key, low, high, size in layout.iter_unpack(raw[:whole]):
+            yield key, (high << 32 | low) * NEEDLE_PADDING_SIZE, size
 
 
 def tombstone_entry(needle_id: int, offset: int, width: OffsetWidth) -> bytes:

@@ -12,7 +12,7 @@ from seaweed_volume.core.file_id import (
     parse_needle_path,
 )
 from seaweed_volume.core.goparse import GoNumError, parse_bool
-from seaweed_volume.core.idx import decode_entry, encode_entry, parse_columns
+from seaweed_volume.core.idx import decode_entry, encode_entry, iter_entries, parse_columns
 from seaweed_volume.core.needle.record import (
     Needle,
     NeedleCorrupted,
@@ -307,3 +307,16 @@ def test_small_window_gzip_writes_what_gzip_compress_writes(size: int) -> None:
 
     for data in (os.urandom(size), (b"seaweed volume " * (size // 15 + 1))[:size]):
         assert gzip_level6(data) == gzip.compress(data, compresslevel=6, mtime=0)
+
+
+@pytest.mark.parametrize("width", [OffsetWidth.FOUR, OffsetWidth.FIVE])
+def test_iter_entries_agrees_with_decode_entry(width: OffsetWidth) -> None:
+    top = width.max_volume_size - 8
+    entries = [(1, 8, 100), (2**64 - 1, top, 2**31 - 1), (7, 0, -1), (9, 8 * 12345, -300)]
+    raw = b"".join(encode_entry(k, o, s, width) for k, o, s in entries)
+    decoded = [
+        decode_entry(raw[i : i + width.entry_size], width)
+        for i in range(0, len(raw), width.entry_size)
+    ]
+    expected = [(e.needle_id, e.offset, e.size) for e in decoded]
+    assert list(iter_entries(raw + b"\x01\x02", width)) == expected == entries  # torn tail ignored

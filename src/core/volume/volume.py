@@ -28,7 +28,7 @@ from ..errors import (
     VolumeFull,
     VolumeNotEmpty,
 )
-from ..idx import decode_entry, encode_entry
+from ..idx import decode_entry, encode_entry, iter_entries
 from ..needle.record import (
     META_HEAD_SIZE,
     Needle,
@@ -236,20 +236,19 @@ class Volume:
         whole = self._absorbed + (size - self._absorbed) // step * step
         if whole <= self._absorbed:
             return
-        raw = memoryview(self.idx.read_at(whole - self._absorbed, self._absorbed))
+        raw = self.idx.read_at(whole - self._absorbed, self._absorbed)
         self.idx.note_size(whole)
         needle_map = self.needle_map
-        entry = None
-        for at in range(0, len(raw), step):
-            entry = decode_entry(raw[at : at + step], self.width)
-            if entry.offset and entry.size >= 0:
-                needle_map.put(entry.needle_id, entry.offset, entry.size)
+        offset = size = 0
+        for key, offset, size in iter_entries(raw, self.width):
+            if offset and size >= 0:
+                needle_map.put(key, offset, size)
             else:
-                needle_map.delete(entry.needle_id)
+                needle_map.delete(key)
         self._absorbed = whole
-        if entry is not None and entry.offset:
+        if offset:
             # The last entry names the last record appended: the .dat ends after it.
-            self._note_foreign_append(entry.offset, max(entry.size, 0))
+            self._note_foreign_append(offset, max(size, 0))
 
     def follow_tail(self) -> None:
         """Opened as a follower (no integrity check): take the ``.dat`` end and the last
