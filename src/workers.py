@@ -53,6 +53,11 @@ from .metrics_exchange import MetricsExchange
 from .server import http_apps, make_guard, make_http_context
 from .startup import bind_error
 
+try:  # imported before the fork, so its pages are shared by every process
+    import uvloop
+except ImportError:  # pragma: no cover - an optional speed-up
+    uvloop = None
+
 log = logging.getLogger("seaweed_volume")
 
 RESTARTS_PER_MINUTE = 5
@@ -136,6 +141,15 @@ def serve_with_workers(config: VolumeServerConfig) -> int:
     if answer is not None:
         load_storage_backends(container.tiers(), answer.storage_backends)
     store = container.store()
+    # What every worker builds imports more modules (FastAPI's, pydantic's): build it once
+    # here and drop it, so those modules live in pages the forked processes share (the
+    # preloading of prefork servers).
+    http_apps(
+        make_http_context(
+            store, config, make_guard(config), MasterClient(store, config, heartbeat=False)
+        ),
+        config,
+    )
     run_dir = tempfile.mkdtemp(prefix="seaweed-volume-")
     try:
         supervisor = Supervisor(config, store, StoreView(run_dir), SharedFlags(), sockets)
@@ -290,9 +304,7 @@ class Supervisor:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
             for sig in _WATCHED:
                 signal.signal(sig, signal.SIG_DFL)
-            with contextlib.suppress(ImportError):
-                import uvloop  # noqa: PLC0415 - optional speed-up
-
+            if uvloop is not None:
                 uvloop.install()
             main()
         except BaseException:  # noqa: BLE001 - a child must never return into the supervisor
