@@ -77,6 +77,16 @@ def make_http_context(
     return ctx
 
 
+def push_metrics_when_asked(master_client: MasterClient, config: VolumeServerConfig) -> None:
+    """Push to the gateway the master names, when it names one (``LoopPushingMetric``)."""
+    master_client.on_metrics_gateway = lambda address, interval, stopped: threading.Thread(
+        target=push_forever,
+        args=(address, interval, f"{config.ip}:{config.port}", stopped),
+        name="metrics-push",
+        daemon=True,
+    ).start()
+
+
 def http_apps(ctx: HttpContext, config: VolumeServerConfig) -> list[tuple[ASGIApp, int, bool]]:
     """(application, port, public) for the admin port and, when separate, the public one."""
     apps = [(create_app(ctx), config.port, False)]
@@ -138,12 +148,7 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
         flag, host, port = next(p for p in listening_ports(config) if p[0] == listening)
         raise bind_error(flag, host, port, err) from None
     install_metrics(ctx)
-    master_client.on_metrics_gateway = lambda address, interval, stopped: threading.Thread(
-        target=push_forever,
-        args=(address, interval, f"{config.ip}:{config.port}", stopped),
-        name="metrics-push",
-        daemon=True,
-    ).start()
+    push_metrics_when_asked(master_client, config)
     master_client.start()
     log.info(
         "volume server %s:%d started (grpc %d, %d dirs, %d volumes, %s http)",

@@ -28,7 +28,6 @@ import shutil
 import signal
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 
@@ -40,7 +39,7 @@ from .adapters.grpc.master_client import (
 from .adapters.grpc.pb import master_pb2
 from .adapters.grpc.server import start_grpc_server
 from .adapters.http.context import HttpContext
-from .adapters.http.metrics import PEER_SNAPSHOTS, MetricsServer, push_forever
+from .adapters.http.metrics import PEER_SNAPSHOTS, MetricsServer
 from .adapters.http.metrics import install as install_metrics
 from .adapters.http.protocol import HttpServer
 from .adapters.http.throttle import InflightLimit, SharedSlots
@@ -50,7 +49,7 @@ from .core import stats
 from .core.store import Store
 from .core.store_view import StoreView
 from .metrics_exchange import MetricsExchange
-from .server import http_apps, make_guard, make_http_context
+from .server import http_apps, make_guard, make_http_context, push_metrics_when_asked
 from .startup import bind_error
 
 try:  # imported before the fork, so its pages are shared by every process
@@ -347,12 +346,7 @@ class Supervisor:
             white_list=guard.white_list,
             announce=announce,
         )
-        master_client.on_metrics_gateway = lambda address, interval, stopped: threading.Thread(
-            target=push_forever,
-            args=(address, interval, f"{config.ip}:{config.port}", stopped),
-            name="metrics-push",
-            daemon=True,
-        ).start()
+        push_metrics_when_asked(master_client, config)
         install_metrics(ctx)
         if self.metrics is not None:
             PEER_SNAPSHOTS.append(self.metrics.peers)

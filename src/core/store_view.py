@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from .atomic_file import replace_file
 from .errors import VolumeError
-from .volume.loading import open_volume
 from .volume.sharing import Generation
 
 if TYPE_CHECKING:
@@ -176,15 +175,7 @@ class StoreView:
         """Open a volume as it is on disk now, without repairing anything (the authority
         checked it; other processes may be appending)."""
         try:
-            volume = open_volume(
-                location.directory,
-                collection,
-                vid,
-                needle_map_kind=location.needle_map_kind,
-                default_width=location.default_width,
-                tiers=location.tiers,
-                follower=True,
-            )
+            volume = location.open(collection, vid, follower=True)
         except (VolumeError, OSError, ValueError) as err:
             log.error("worker: opening volume %d: %s", vid, err)
             return None
