@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import mmap
@@ -53,9 +54,11 @@ from .server import http_apps, make_guard, make_http_context, push_metrics_when_
 from .startup import bind_error
 
 try:  # imported before the fork, so its pages are shared by every process
-    import uvloop
+    import uvloop as _uvloop
+
+    install_event_loop: Callable[[], None] | None = _uvloop.install
 except ImportError:  # pragma: no cover - an optional speed-up
-    uvloop = None
+    install_event_loop = None
 
 log = logging.getLogger("seaweed_volume")
 
@@ -211,7 +214,7 @@ class Supervisor:
                     sock.close()
                 return 1
         for number in range(self.config.workers):
-            self.workers[self._fork(lambda n=number: self._worker_main(n))] = number
+            self.workers[self._fork(functools.partial(self._worker_main, number))] = number
         log.info(
             "volume server %s:%d: %d HTTP workers, gRPC and heartbeat in pid %d",
             self.config.ip,
@@ -252,7 +255,7 @@ class Supervisor:
                 log.error("HTTP worker %d (pid %d) %s; starting another", number, pid, how)
                 if self.metrics is not None:
                     self.metrics.retire(pid)
-                self.workers[self._fork(lambda n=number: self._worker_main(n))] = number
+                self.workers[self._fork(functools.partial(self._worker_main, number))] = number
 
     def _stop(self, code: int) -> int:
         """Go's order: unhealthy and no heartbeat, ``-preStopSeconds``, then stop serving."""
@@ -303,8 +306,8 @@ class Supervisor:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
             for sig in _WATCHED:
                 signal.signal(sig, signal.SIG_DFL)
-            if uvloop is not None:
-                uvloop.install()
+            if install_event_loop is not None:
+                install_event_loop()
             main()
         except BaseException:  # noqa: BLE001 - a child must never return into the supervisor
             log.exception("process %d failed", os.getpid())
