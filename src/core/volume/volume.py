@@ -7,6 +7,7 @@ Opening a volume directory (the part that decides read-only state) is in :mod:`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -26,6 +27,7 @@ from ..errors import (
     VolumeError,
     VolumeFull,
     VolumeNotEmpty,
+    go_errno_text,
 )
 from ..idx import encode_entry
 from ..needle.record import (
@@ -480,9 +482,15 @@ class Volume:
             )
         try:
             self.dat.write_at(record, end)
-        except OSError:
-            self.dat.truncate(end)
-            raise
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                self.dat.truncate(end)
+            name = self.dat.name
+            raise VolumeError(
+                f"append to volume {self.id} size {needle.size} actualSize {len(record)}: "
+                f"failed to write {len(record)} bytes to {name} at offset {end}: "
+                f"write {name}: {go_errno_text(err)}"
+            ) from err
         self.last_append_at_ns = needle.append_at_ns
         return end
 
