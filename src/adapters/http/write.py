@@ -196,7 +196,7 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     size = stored.size
     if stored.is_chunk_manifest:
         try:
-            manifest = ChunkManifest.load(stored)
+            manifest = ChunkManifest.load(stored, ctx.file_size_limit)
         except ChunkError as err:
             stats.FILE_WRITE_FAILURES.inc()
             return write_json_error(500, f"Load chunks manifest error: {err}", pretty)
