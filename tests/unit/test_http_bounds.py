@@ -6,14 +6,16 @@ are Go 4.48's (``net/http``'s plain-text errors, the volume server's JSON size e
 from __future__ import annotations
 
 import json
+import os
 import select
 import socket
+import threading
 import time
 
 import pytest
 
 from tests.support.native_server import running_native
-from tests.unit.test_http_protocol import exchange
+from tests.unit.test_http_protocol import exchange, read_responses
 
 GO_431 = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8"
@@ -223,3 +225,61 @@ def test_a_chunked_upload_is_cut_off_past_the_limit(tmp_path) -> None:
         assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
         assert answer.endswith(b'{"error":"file over the limited 1048576 bytes"}')
         assert rss_bytes() - before < 24 << 20
+
+
+class PeakRss:
+    """The process's largest RSS while the ``with`` block runs, sampled every 2 ms."""
+
+    def __enter__(self) -> PeakRss:
+        self.base = self.peak = rss_bytes()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.002):
+            self.peak = max(self.peak, rss_bytes())
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.base
+
+
+@pytest.mark.parametrize("form", [False, True])
+def test_a_large_upload_is_held_once(server, form: bool) -> None:
+    """A 50 MB upload (raw or a multipart form) is received into one buffer of its length,
+    the file part is a view of it and the record is written from its pieces: the server
+    grows by about the upload's size (it grew by three times that)."""
+    size = 50 << 20
+    data = os.urandom(size)
+    if form:
+        boundary = "f0rmb0undary"
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"'
+                "\r\nContent-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        head = (
+            f"POST /3,01637037d6 HTTP/1.1\r\nContent-Type: multipart/form-data; boundary={boundary}"
+        )
+    else:
+        body = data
+        head = "PUT /3,01637037d6 HTTP/1.1\r\nContent-Type: application/octet-stream"
+    raw_head = f"{head}\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    with PeakRss() as memory, socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(raw_head)
+        view = memoryview(body)
+        for start in range(0, len(body), 1 << 20):
+            sock.sendall(view[start : start + (1 << 20)])
+        status, _, answer = read_responses(sock, 1)[0]
+    assert status == b"HTTP/1.1 201 Created" and json.loads(answer)["size"] == size
+    assert memory.growth < size * 1.4
+    assert server.call(server.store.read_needle, 3, 1).data == data

@@ -115,6 +115,36 @@ def go_error_answer(status: int, detail: str = "") -> bytes:
     ).encode()
 
 
+class _BodyBuffer:
+    """The body of a large upload, copied once into a buffer of its declared length as it
+    arrives (a list of pieces joined at the end would hold it twice)."""
+
+    __slots__ = ("buffer", "filled")
+
+    def __init__(self, length: int) -> None:
+        self.buffer = bytearray(length)
+        self.filled = 0
+
+    def append(self, piece: bytes) -> None:
+        end = self.filled + len(piece)
+        self.buffer[self.filled : end] = piece
+        self.filled = end
+
+
+PREALLOCATED_BODY = 256 * 1024
+"""Bodies declared longer than this are received into a :class:`_BodyBuffer`."""
+
+
+def body_of(request: _Request) -> bytes | bytearray:
+    """The whole body: joined pieces, or the filled buffer of a large upload."""
+    body = request.body
+    if isinstance(body, _BodyBuffer):
+        return body.buffer if body.filled == len(body.buffer) else body.buffer[: body.filled]
+    if len(body) == 1:
+        return body[0]  # joined already (or one piece): joining a bytearray would copy it
+    return b"".join(body)
+
+
 class _Refused(Exception):
     """Raised in a parser callback to stop parsing; the answer is the protocol's ``refusal``."""
 
@@ -182,7 +212,7 @@ class _Request:
         self.method = ""
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
+        self.body: list[bytes] | _BodyBuffer = []
         self.keep_alive = True
         self.http_version = "1.1"
 
@@ -390,6 +420,8 @@ class HttpProtocol(asyncio.Protocol):
             declared = _declared_length(request.headers)
             if declared > self.server.upload_limit(request):
                 self._refuse(self.server.oversize_answer(request))
+            if declared > PREALLOCATED_BODY:
+                request.body = _BodyBuffer(declared)
             # Go counts an upload in flight from its headers, before reading the body.
             request.counted = declared
             self.server.ctx.uploads.add(declared)
@@ -465,7 +497,7 @@ class HttpProtocol(asyncio.Protocol):
         server = self.server
         if request.method not in ("POST", "PUT") or server.plain_writes is None:
             return False
-        body = b"".join(request.body)
+        body = body_of(request)
         request.body = [body]  # joined once, also for the general path if the lane declines
         found = server.plain_writes.answer(
             request.method, request.url, request.headers, body, request.client
@@ -609,7 +641,7 @@ class HttpServer:
     # --- dispatch -------------------------------------------------------------------------
     def _request(self, request: _Request) -> tuple[str, bytes, bytes, HttpRequest | None]:
         path, query = split_target(request.url)
-        body = b"".join(request.body)
+        body = body_of(request)
         if is_framework_route(path):
             return path, query, body, None
         http_request = HttpRequest.from_raw(

@@ -81,7 +81,7 @@ def _media_params(value: str) -> tuple[str, dict[str, str]]:
 @dataclass(slots=True)
 class _Part:
     headers: dict[str, str]
-    content: bytes
+    content: bytes | memoryview
 
     @property
     def file_name(self) -> str:
@@ -92,6 +92,10 @@ class _Part:
     def form_name(self) -> str:
         _, params = _media_params(self.headers.get("content-disposition", ""))
         return params.get("name", "")
+
+
+_VIEW_PARTS_OVER = 64 * 1024
+"""A multipart part larger than this is a view of the request body, not a copy."""
 
 
 def _multipart_parts(body: bytes, content_type: str) -> list[_Part]:
@@ -135,7 +139,11 @@ def _multipart_parts(body: bytes, content_type: str) -> list[_Part]:
             if parts:
                 break
             raise UploadError("unexpected EOF")  # the part's data never ends
-        parts.append(_Part(headers, body[content_start:next_delimiter]))
+        if next_delimiter - content_start > _VIEW_PARTS_OVER:
+            content = memoryview(body)[content_start:next_delimiter]  # no copy of a large file
+        else:
+            content = body[content_start:next_delimiter]
+        parts.append(_Part(headers, content))
         position = next_delimiter + 2 + len(delimiter)
     if not parts:
         raise UploadError("multipart: NextPart: EOF")
@@ -162,7 +170,7 @@ def parse_upload(request: UploadRequest, size_limit: int) -> ParsedUpload:
         # Go's FormValue sees the form's plain fields too, and they win over the query.
         for field in parts:
             if not field.file_name and field.form_name:
-                form[field.form_name] = field.content.decode("utf-8", "replace")
+                form[field.form_name] = str(field.content, "utf-8", "replace")
         part = parts[0]
         upload.file_name = part.file_name
         if not upload.file_name:

@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 VOLUME_FILE_SUFFIXES = (".dat", ".idx", ".vif", ".sdx", ".cpd", ".cpx", ".cpc", ".ldb", ".note")
 SIDE_FILE_SUFFIXES = (".nmdb", ".nmdb-wal", ".nmdb-shm")
 
+_WRITE_PIECES_OVER = 1024 * 1024
+"""Records larger than this are written from their pieces (``pwritev``), not joined first."""
+
 PAGED_READ_LIMIT = 1024 * 1024
 """Records above this size may be read meta-only and streamed (``PagedReadLimit``)."""
 MAX_META_SIZE = 128 * 1024
@@ -471,24 +474,28 @@ class Volume:
     def _append(self, needle: Needle) -> int:
         """Stamp the append time and write the record at the end of ``.dat``."""
         needle.append_at_ns = max(time.time_ns(), self.last_append_at_ns + 1)
-        record = needle.to_bytes(self.version)
+        pieces = needle.to_pieces(self.version)
+        length = sum(len(piece) for piece in pieces)
         end = self.dat.size()
         limit = self.width.max_volume_size
         if end >= limit and needle.data:
             raise VolumeFull(f"Volume Size {end} Exceeded {limit}")
-        if limit < self.content_size + len(record):
+        if limit < self.content_size + length:
             raise VolumeFull(
                 f"volume size limit {limit} exceeded! current size is {self.content_size}"
             )
         try:
-            self.dat.write_at(record, end)
+            if length > _WRITE_PIECES_OVER and hasattr(self.dat, "write_pieces_at"):
+                self.dat.write_pieces_at(pieces, end)  # a large record is not copied whole
+            else:
+                self.dat.write_at(b"".join(pieces), end)
         except OSError as err:
             with contextlib.suppress(OSError):
                 self.dat.truncate(end)
             name = self.dat.name
             raise VolumeError(
-                f"append to volume {self.id} size {needle.size} actualSize {len(record)}: "
-                f"failed to write {len(record)} bytes to {name} at offset {end}: "
+                f"append to volume {self.id} size {needle.size} actualSize {length}: "
+                f"failed to write {length} bytes to {name} at offset {end}: "
                 f"write {name}: {go_errno_text(err)}"
             ) from err
         self.last_append_at_ns = needle.append_at_ns
