@@ -27,6 +27,7 @@ from collections.abc import Iterable
 import httptools
 from starlette.types import ASGIApp
 
+from ...core import stats
 from .context import HttpContext
 from .dispatch import answer_now, dispatch, is_framework_route, request_id
 from .fastpath import canonical_name, encode_headers, status_line
@@ -633,10 +634,18 @@ class HttpServer:
 
     def oversize_answer(self, request: _Request) -> bytes:
         """Go's answer to an upload over ``-fileSizeLimitMB``, sent before the body is read;
-        the connection then closes."""
-        reply = write_json_error(400, f"file over the limited {self.ctx.file_size_limit} bytes")
+        the connection then closes. The public port stores nothing and answers any write an
+        empty 200 (``publicReadOnlyHandler``), large or not."""
+        if self.public:
+            reply = HttpReply(200)
+        else:
+            limit = self.ctx.file_size_limit
+            reply = write_json_error(400, f"file over the limited {limit} bytes")
+            stats.FILE_WRITE_FAILURES.inc()
+        stats.REQUESTS.inc(request.method, str(reply.status))
         reply.headers["X-Amz-Request-Id"] = request_id()
-        return serialize(400, encode_headers(reply, self.server_header), reply.body, False)
+        headers = encode_headers(reply, self.server_header)
+        return serialize(reply.status, headers, reply.body, False)
 
     # --- dispatch -------------------------------------------------------------------------
     def _request(self, request: _Request) -> tuple[str, bytes, bytes, HttpRequest | None]:

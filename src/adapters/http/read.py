@@ -448,7 +448,8 @@ def _body_reply(
         return HttpReply(
             status, headers, data if length == len(data) else data[start : start + length]
         )
-    if "Content-Type" not in headers and length:  # net/http sniffs the first bytes written
+    if "Content-Type" not in headers and "Content-Encoding" not in headers and length:
+        # net/http sniffs the first bytes written
         headers["Content-Type"] = detect_content_type(data.peek(start, min(length, 512)))
     headers["Content-Length"] = str(length)
     return HttpReply(status, headers, stream=data.chunks(start, length))
