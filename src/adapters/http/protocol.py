@@ -419,9 +419,10 @@ class HttpProtocol(asyncio.Protocol):
         request.keep_alive = self.parser.should_keep_alive()
         if request.method in ("POST", "PUT"):
             declared = _declared_length(request.headers)
-            if declared > self.server.upload_limit(request):
-                self._refuse(self.server.oversize_answer(request))
             if declared > PREALLOCATED_BODY:
+                # (a smaller upload over a smaller limit is refused by the handler)
+                if declared > self.server.upload_limit(request):
+                    self._refuse(self.server.oversize_answer(request))
                 request.body = _BodyBuffer(declared)
             # Go counts an upload in flight from its headers, before reading the body.
             request.counted = declared
@@ -438,9 +439,10 @@ class HttpProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         request = self.current
         request.body.append(body)
-        request.body_bytes += len(body)
-        if request.body_bytes > self.server.body_limit:  # a chunked body has no length
-            self._refuse(self.server.oversize_answer(request))
+        if not request.counted:  # a chunked body: no length was checked at the headers
+            request.body_bytes += len(body)
+            if request.body_bytes > self.server.body_limit:
+                self._refuse(self.server.oversize_answer(request))
 
     def on_message_complete(self) -> None:
         request, self.current = self.current, None
