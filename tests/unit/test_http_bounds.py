@@ -283,3 +283,23 @@ def test_a_large_upload_is_held_once(server, form: bool) -> None:
     assert status == b"HTTP/1.1 201 Created" and json.loads(answer)["size"] == size
     assert memory.growth < size * 1.4
     assert server.call(server.store.read_needle, 3, 1).data == data
+
+
+@pytest.mark.parametrize(("extra", "answered"), [(b"\r\n", True), (b"\r\n\r\n\r\n", False)])
+def test_a_line_break_after_a_post_body_is_tolerated(server, extra: bytes, answered: bool) -> None:
+    """Go skips up to four CR/LF bytes after a POST (old clients end the body with one);
+    more are a malformed request (checked against the Go binary)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /3,01637037d6 HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 2\r\n\r\nhi"
+        )
+        assert read_responses(sock, 1)[0][0] == b"HTTP/1.1 201 Created"
+        sock.sendall(extra + b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+        rest = b""
+        while b"\r\n\r\n" not in rest and (chunk := sock.recv(65536)):
+            rest += chunk
+    if answered:
+        assert rest.startswith(b"HTTP/1.1 200 OK")
+    else:
+        assert rest == GO_400

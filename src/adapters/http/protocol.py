@@ -253,6 +253,7 @@ class HttpProtocol(asyncio.Protocol):
         self.peer = ""
         self.head_bytes = 0
         self.head_timer: asyncio.TimerHandle | None = None
+        self.last_method = ""
         self.refusal = b""
 
     # --- connection ------------------------------------------------------------------------
@@ -289,7 +290,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.server.loop.time()
-        if self.current is None and data[0] < 65:
+        if self.current is None and data[0] < 65 and not self._blank_lines_tolerated(data):
             # Methods are upper-case letters. httptools skips blank lines before a request
             # line; Go answers them 400 (``malformed HTTP request``).
             self._fail(go_error_answer(400))
@@ -305,6 +306,14 @@ class HttpProtocol(asyncio.Protocol):
         request = self.current
         if request is not None and not request.method:
             self._head_arriving(request, data)
+
+    def _blank_lines_tolerated(self, data: bytes) -> bool:
+        """Go tolerates up to four CR or LF bytes after a POST, for old clients that end its
+        body with a line break (``conn.readRequest``, RFC 7230 section 3.5)."""
+        if self.last_method != "POST":
+            return False
+        leading = len(data) - len(data.lstrip(b"\r\n"))
+        return leading <= 4
 
     def _head_arriving(self, request: _Request, data: bytes) -> None:
         """A head is still incomplete after a read (rare: heads come whole): bound its bytes,
@@ -409,7 +418,7 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse(go_error_answer(431))
         if len(request.url) > limits.url_bytes:
             self._refuse(go_error_answer(414))
-        request.method = self.parser.get_method().decode("ascii")
+        request.method = self.last_method = self.parser.get_method().decode("ascii")
         request.http_version = version = self.parser.get_http_version()
         if version != "1.1" and version != "1.0":
             # Go: a request line without a version is malformed, other versions unsupported.
