@@ -270,7 +270,7 @@ class HttpProtocol(asyncio.Protocol):
         self.closing = True
         # Uploads cut off mid-body never reach dispatch: give their bytes back.
         for request in (self.current, *self.pending):
-            if request is not None and request.counted:
+            if isinstance(request, _Request) and request.counted:  # not a queue marker
                 self.server.ctx.uploads.release(request.counted)
                 request.counted = 0
         self.server.connections.discard(self)
