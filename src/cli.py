@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .adapters.http.throttle import parse_go_duration
 from .config import VolumeServerConfig
 from .core.goparse import GoNumError, parse_bool, parse_int
 
@@ -93,7 +94,9 @@ def _check_value(flag: Flag, value: str) -> str:
             parse_int(value)
         elif flag.kind == "bool":
             parse_bool(value)
-    except GoNumError:
+        elif flag.kind == "duration":
+            parse_go_duration(value)
+    except (GoNumError, ValueError):
         raise UsageError(f'invalid value "{value}" for flag -{flag.name}: parse error') from None
     return value
 

@@ -83,6 +83,7 @@ def test_options_file(tmp_path) -> None:
         (["-nosuchflag=1"], "flag provided but not defined: -nosuchflag"),
         (["-port=abc"], 'invalid value "abc" for flag -port: parse error'),
         (["-port"], "flag needs an argument: -port"),
+        (["-readHeaderTimeout=soon"], 'invalid value "soon" for flag -readHeaderTimeout'),
     ],
 )
 def test_bad_flags(argv: list[str], message: str) -> None:
@@ -153,3 +154,30 @@ def test_console_script_reports_usage_errors() -> None:
     )
     assert result.returncode == 2
     assert "flag provided but not defined: -bogus" in result.stderr
+
+
+def test_request_bounds_flags() -> None:
+    """The bounds of README "Limits", with their defaults (Go's 1 MiB head bound)."""
+    defaults = build_config(parse_flags([]))
+    assert (defaults.max_header_bytes, defaults.max_header_count, defaults.max_url_bytes) == (
+        1 << 20,
+        1000,
+        1 << 20,
+    )
+    assert defaults.read_header_timeout == "30s"
+    config = build_config(
+        parse_flags(
+            [
+                "-maxHeaderBytes=4096",
+                "-maxHeaderCount=10",
+                "-maxUrlBytes=100",
+                "-readHeaderTimeout=2s",
+            ]
+        )
+    )
+    assert (config.max_header_bytes, config.max_header_count, config.max_url_bytes) == (
+        4096,
+        10,
+        100,
+    )
+    assert config.read_header_timeout == "2s"
