@@ -303,3 +303,16 @@ def test_a_line_break_after_a_post_body_is_tolerated(server, extra: bytes, answe
         assert rest.startswith(b"HTTP/1.1 200 OK")
     else:
         assert rest == GO_400
+
+
+def test_pipelined_requests_do_not_count_toward_the_next_head(tmp_path) -> None:
+    """With a 4 KiB head bound, 200 small pipelined requests and the start of one more in a
+    single read are served: only the unfinished head's own bytes count."""
+    with running_native(str(tmp_path), max_header_bytes=4096) as running:
+        request = b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+            sock.sendall(request * 200 + b"GET /status HTTP/1.1\r\nHost: x\r\n")
+            answers = read_responses(sock, 200)
+            sock.sendall(b"\r\n")
+            answers += read_responses(sock, 1)
+        assert len(answers) == 201 and all(a[0].endswith(b"200 OK") for a in answers)

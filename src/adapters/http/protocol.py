@@ -317,9 +317,12 @@ class HttpProtocol(asyncio.Protocol):
 
     def _head_arriving(self, request: _Request, data: bytes) -> None:
         """A head is still incomplete after a read (rare: heads come whole): bound its bytes,
-        header count, URL and the time it may take. The bytes are counted per read, so the
-        bytes of an earlier pipelined request in the same read may count too."""
-        self.head_bytes += len(data)
+        header count, URL and the time it may take."""
+        if self.head_bytes:
+            self.head_bytes += len(data)  # the whole read went to this head
+        else:  # the head began in this read, maybe after earlier pipelined requests
+            partial_line = len(data) - 1 - data.rfind(b"\n")
+            self.head_bytes = _head_size(request) + partial_line
         limits = self.server.limits
         if self.head_bytes > limits.header_bytes or len(request.headers) > limits.header_count:
             self._fail(go_error_answer(431))
