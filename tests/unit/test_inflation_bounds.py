@@ -7,11 +7,15 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import struct
 import time
 import zlib
 
+import pytest
 from PIL import Image
 
+from seaweed_volume.adapters.http import images
+from seaweed_volume.adapters.http.images import TooManyPixels
 from tests.support.native_server import running_native
 from tests.unit.test_http_bounds import rss_bytes
 from tests.unit.test_http_protocol import exchange
@@ -147,3 +151,32 @@ def test_a_huge_resize_serves_the_image_as_stored(tmp_path) -> None:
         assert time.monotonic() - started < 5
         status, _, body = request(server.port, "GET", "/3,01637037d6.png?width=20&height=30")
         assert Image.open(io.BytesIO(body)).size == (20, 30)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` grey pixels; its data is one row."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(kind + payload)
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    row = zlib.compress(bytes(width + 1))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_an_image_declaring_too_many_pixels_is_never_decoded() -> None:
+    """A few KiB of PNG may declare 144 megapixels (under Pillow's own refusal at ~179):
+    refused from its header, so a resize or crop serves it as stored without decoding it."""
+    bomb_png = png_declaring(12_000, 12_000)
+    assert len(bomb_png) < 4096
+    for declared in (bomb_png, png_declaring(20_000, 20_000)):
+        with pytest.raises(TooManyPixels):
+            images._open(declared)
+    transformer = images.PillowImages()
+    before = rss_bytes()
+    assert transformer.resize(bomb_png, ".png", 10, 10, "") == bomb_png
+    assert transformer.crop(bomb_png, ".png", 0, 0, 10, 10) == bomb_png
+    assert rss_bytes() - before < 16 << 20
+    assert images._open(png_declaring(100, 1)).size == (100, 1)

@@ -8,7 +8,8 @@ ratio). Pixels differ from Go's resampler; sizes do not.
 
 Beyond Go: a resize whose output would pass :data:`MAX_RESIZE_PIXELS` (``width=20&
 height=20000000`` takes Go 12 s and 3.2 GiB) serves the image as stored, as every other
-resize that cannot be done does (an image that does not decode, or is small enough already).
+resize that cannot be done does (an image that does not decode, or is small enough already);
+so does a stored image that declares more pixels than that (it is never decoded).
 """
 
 from __future__ import annotations
@@ -27,6 +28,24 @@ CROPPABLE = (".png", ".jpg", ".jpeg", ".gif")
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".webp": "WEBP"}
 
 
+class TooManyPixels(Exception):
+    """An image (as stored, or as asked for) over :data:`MAX_RESIZE_PIXELS`."""
+
+
+def _open(data: bytes) -> Image.Image:
+    """Decode an image, refusing one over :data:`MAX_RESIZE_PIXELS` from its header alone (a
+    few KiB of PNG may declare gigapixels)."""
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as err:  # Pillow's own bound, twice ~89 megapixels
+        raise TooManyPixels(str(err)) from None
+    width, height = image.size
+    if width * height > MAX_RESIZE_PIXELS:
+        raise TooManyPixels(f"{width}x{height} is over {MAX_RESIZE_PIXELS} pixels")
+    image.load()
+    return image
+
+
 def _encode(image: Image.Image, ext: str) -> bytes:
     out = io.BytesIO()
     fmt = _FORMATS[ext]
@@ -41,8 +60,7 @@ class PillowImages:
         if width <= 0 and height <= 0:
             return data
         try:
-            image = Image.open(io.BytesIO(data))
-            image.load()
+            image = _open(data)
         except Exception as err:  # noqa: BLE001 - not an image: serve it as stored
             log.info("resize: cannot decode image: %s", err)
             return data
@@ -75,8 +93,7 @@ class PillowImages:
 
     def crop(self, data: bytes, ext: str, x1: int, y1: int, x2: int, y2: int) -> bytes:
         try:
-            image = Image.open(io.BytesIO(data))
-            image.load()
+            image = _open(data)
         except Exception as err:  # noqa: BLE001
             log.info("crop: cannot decode image: %s", err)
             return data
@@ -89,7 +106,7 @@ class PillowImages:
     def fix_orientation(self, data: bytes) -> bytes:
         """Apply the EXIF orientation of a JPEG (``-images.fix.orientation``)."""
         try:
-            image = Image.open(io.BytesIO(data))
+            image = _open(data)
             fixed = ImageOps.exif_transpose(image)
         except Exception:  # noqa: BLE001 - not a JPEG we can read: keep it
             return data
