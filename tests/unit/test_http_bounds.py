@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from seaweed_volume.adapters.http.protocol import body_of
+from tests.support.go_cluster import wait_until
 from tests.support.native_server import running_native
 from tests.unit.test_http_protocol import exchange, read_responses
 
@@ -316,3 +318,33 @@ def test_pipelined_requests_do_not_count_toward_the_next_head(tmp_path) -> None:
             sock.sendall(b"\r\n")
             answers += read_responses(sock, 1)
         assert len(answers) == 201 and all(a[0].endswith(b"200 OK") for a in answers)
+
+
+def test_a_declared_length_reserves_nothing(server) -> None:
+    """Five uploads declaring 250 MB each (under the 256 MB limit) that send 1 MiB: the
+    server holds what arrived, not what was declared."""
+    before = rss_bytes()
+    sockets = []
+    try:
+        for key in range(5):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sockets.append(sock)
+            sock.sendall(
+                b"PUT /3,%02x637037d6 HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: %d\r\n\r\n" % (key + 1, 250 << 20)
+            )
+            sock.sendall(b"x" * (1 << 20))
+
+        def received() -> int:
+            return sum(
+                len(body_of(connection.current))
+                for connection in server.native.connections
+                if connection.current is not None
+            )
+
+        wait_until(lambda: server.call(received) == 5 << 20, timeout=10, what="the bodies")
+        assert server.call(lambda: server.native.ctx.uploads.in_flight) == 5 * (250 << 20)
+        assert rss_bytes() - before < 24 << 20
+    finally:
+        for sock in sockets:
+            sock.close()

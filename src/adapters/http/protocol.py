@@ -117,22 +117,21 @@ def go_error_answer(status: int, detail: str = "") -> bytes:
 
 
 class _BodyBuffer:
-    """The body of a large upload, copied once into a buffer of its declared length as it
-    arrives (a list of pieces joined at the end would hold it twice)."""
+    """The body of a large upload, appended to one buffer as it arrives (a list of pieces
+    joined at the end would hold it twice). The buffer grows with what arrived, never with
+    what was declared: a client that declares 256 MB and sends nothing holds nothing (large
+    buffers grow by ``mremap``, without copying)."""
 
-    __slots__ = ("buffer", "filled")
+    __slots__ = ("buffer",)
 
-    def __init__(self, length: int) -> None:
-        self.buffer = bytearray(length)
-        self.filled = 0
+    def __init__(self) -> None:
+        self.buffer = bytearray()
 
     def append(self, piece: bytes) -> None:
-        end = self.filled + len(piece)
-        self.buffer[self.filled : end] = piece
-        self.filled = end
+        self.buffer += piece
 
 
-PREALLOCATED_BODY = 256 * 1024
+BUFFERED_BODY = 256 * 1024
 """Bodies declared longer than this are received into a :class:`_BodyBuffer`."""
 
 
@@ -140,7 +139,7 @@ def body_of(request: _Request) -> bytes | bytearray:
     """The whole body: joined pieces, or the filled buffer of a large upload."""
     body = request.body
     if isinstance(body, _BodyBuffer):
-        return body.buffer if body.filled == len(body.buffer) else body.buffer[: body.filled]
+        return body.buffer
     if len(body) == 1:
         return body[0]  # joined already (or one piece): joining a bytearray would copy it
     return b"".join(body)
@@ -431,11 +430,11 @@ class HttpProtocol(asyncio.Protocol):
         request.keep_alive = self.parser.should_keep_alive()
         if request.method in ("POST", "PUT"):
             declared = _declared_length(request.headers)
-            if declared > PREALLOCATED_BODY:
+            if declared > BUFFERED_BODY:
                 # (a smaller upload over a smaller limit is refused by the handler)
                 if declared > self.server.upload_limit(request):
                     self._refuse(self.server.oversize_answer(request))
-                request.body = _BodyBuffer(declared)
+                request.body = _BodyBuffer()
             # Go counts an upload in flight from its headers, before reading the body.
             request.counted = declared
             self.server.ctx.uploads.add(declared)
