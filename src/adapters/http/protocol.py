@@ -449,11 +449,14 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         request = self.current
-        request.body.append(body)
-        if not request.counted:  # a chunked body: no length was checked at the headers
+        if request.counted:  # an upload of a declared length, checked at its headers
+            request.body.append(body)
+        elif request.method == "POST" or request.method == "PUT":  # a chunked upload
+            request.body.append(body)
             request.body_bytes += len(body)
             if request.body_bytes > self.server.body_limit:
                 self._refuse(self.server.oversize_answer(request))
+        # Other methods' bodies are dropped: no handler reads them (nor does Go's).
 
     def on_message_complete(self) -> None:
         request, self.current = self.current, None
