@@ -40,7 +40,12 @@ FLAGS: tuple[Flag, ...] = (
     Flag("dir", "string", "/tmp", "directories to store data files. dir[,dir]..."),
     Flag("dir.idx", "string", "", "directory to store .idx files", supported=False),
     Flag("disk", "string", "", "[hdd|ssd|<tag>] hard drive or solid state drive or any tag"),
-    Flag("fileSizeLimitMB", "int", "256", "limit file size to avoid out of memory"),
+    Flag(
+        "fileSizeLimitMB",
+        "int",
+        "256",
+        "limit file size to avoid out of memory (uploads, and gzip data inflated)",
+    ),
     Flag("hasSlowRead", "bool", "true", "prevent slow reads from blocking other requests"),
     Flag("httpServer", "string", "native", "HTTP server: native (httptools) or uvicorn"),
     Flag("id", "string", "", "volume server id. If empty, default to ip:port"),
