@@ -344,7 +344,7 @@ class HttpProtocol(asyncio.Protocol):
             self.closing = True
             self.parser = _DISCARD
             self.current = None
-            self.transport.abort()
+            self.transport.close()
 
     def _fail(self, answer: bytes) -> None:
         """Answer (after earlier pipelined answers) and close; input from now on is dropped."""
