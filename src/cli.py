@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from .adapters.http.throttle import parse_go_duration
 from .config import VolumeServerConfig
 from .core.goparse import GoNumError, parse_bool, parse_int
 from .hostaddr import detected_host_address
@@ -45,7 +46,12 @@ FLAGS: tuple[Flag, ...] = (
     Flag("dir", "string", "/tmp", "directories to store data files. dir[,dir]..."),
     Flag("dir.idx", "string", "", "directory to store .idx files", supported=False),
     Flag("disk", "string", "", "[hdd|ssd|<tag>] hard drive or solid state drive or any tag"),
-    Flag("fileSizeLimitMB", "int", "256", "limit file size to avoid out of memory"),
+    Flag(
+        "fileSizeLimitMB",
+        "int",
+        "256",
+        "limit file size to avoid out of memory (uploads, and gzip data inflated)",
+    ),
     Flag("hasSlowRead", "bool", "true", "prevent slow reads from blocking other requests"),
     Flag("httpServer", "string", "native", "HTTP server: native (httptools) or uvicorn", ours=True),
     Flag("id", "string", "", "volume server id. If empty, default to ip:port"),
@@ -66,6 +72,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("maintenanceMBps", "int", "0", "limit maintenance IO rate in MB/s"),
     Flag("master", "string", "localhost:9333", "comma-separated master servers"),
     Flag("max", "string", "8", "maximum numbers of volumes, count[,count]..."),
+    Flag("maxHeaderBytes", "int", "1048576", "request line and headers, bytes (more: 431)"),
+    Flag("maxHeaderCount", "int", "1000", "header lines per request (more: 431)"),
+    Flag("maxUrlBytes", "int", "1048576", "request URL length, bytes (longer: 414)"),
     Flag("memprofile", "string", "", "memory profile output file", supported=False),
     Flag("metricsIp", "string", "", "metrics listen ip. If empty, default to -ip.bind or -ip"),
     Flag("metricsPort", "int", "0", "Prometheus metrics listen port"),
@@ -89,6 +98,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("publicUrl", "string", "", "Publicly accessible address"),
     Flag("rack", "string", "", "current volume server's rack name"),
     Flag("readBufferSizeMB", "int", "4", "read buffer size for slow reads"),
+    Flag("readHeaderTimeout", "duration", "30s", "time to receive a request's headers"),
     Flag("readMode", "string", "proxy", "[local|proxy|redirect] for non-local volumes"),
     Flag("securityFile", "string", "", "path to security.toml"),
     Flag("tags", "string", "", "comma-separated tag groups per data dir"),
@@ -121,7 +131,9 @@ def _check_value(flag: Flag, value: str) -> str:
             parse_int(value)
         elif flag.kind == "bool":
             parse_bool(value)
-    except GoNumError:
+        elif flag.kind == "duration":
+            parse_go_duration(value)
+    except (GoNumError, ValueError):
         raise UsageError(f'invalid value "{value}" for flag -{flag.name}: parse error') from None
     return value
 
@@ -226,6 +238,10 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         fix_jpg_orientation=parse_bool(get("images.fix.orientation")),
         allow_untrusted_remote_endpoints=parse_bool(get("volume.allowUntrustedRemoteEndpoints")),
         idle_timeout=int(get("idleTimeout")),
+        max_header_bytes=int(get("maxHeaderBytes")),
+        max_header_count=int(get("maxHeaderCount")),
+        max_url_bytes=int(get("maxUrlBytes")),
+        read_header_timeout=get("readHeaderTimeout"),
         metrics_ip=get("metricsIp"),
         metrics_port=int(get("metricsPort")),
         workers=int(get("workers")),

@@ -46,6 +46,15 @@ class VolumeServerConfig(BaseModel):
     http_server: str = "native"
     """``native`` (asyncio + httptools, the fast path) or ``uvicorn`` (plain ASGI)."""
     idle_timeout: int = 30
+    max_header_bytes: int = 1 << 20
+    """``-maxHeaderBytes``: request line and headers; more is answered 431 (Go's default)."""
+    max_header_count: int = 1000
+    """``-maxHeaderCount``: header lines per request; more is answered 431."""
+    max_url_bytes: int = 1 << 20
+    """``-maxUrlBytes``: the request target; longer is answered 414."""
+    read_header_timeout: str = "30s"
+    """``-readHeaderTimeout``: a request head must arrive within it, else the connection is
+    closed (slow-header clients); ``0`` disables it."""
     metrics_ip: str = ""
     """``-metricsIp``; empty means ``-ip.bind``, else ``-ip``."""
     metrics_port: int = 0

@@ -79,6 +79,22 @@ class DiskFile:
         if end > self._size:
             self._size = end
 
+    def write_pieces_at(self, pieces: list[bytes], offset: int) -> None:
+        """Write ``pieces`` one after another from ``offset`` (``pwritev``: no joined copy)."""
+        total = sum(len(piece) for piece in pieces)
+        written = os.pwritev(self._fd, pieces, offset)
+        if written < total:  # a short write: the rest piece by piece
+            position = 0
+            for piece in pieces:
+                end = position + len(piece)
+                if end > written:
+                    skip = max(0, written - position)
+                    self.write_at(memoryview(piece)[skip:], offset + position + skip)
+                position = end
+        end = offset + total
+        if end > self._size:
+            self._size = end
+
     def append(self, data: bytes) -> int:
         """Write at the end; returns the offset the data starts at."""
         offset = self._size

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class VolumeError(Exception):
     """Base of every storage error."""
@@ -57,3 +59,10 @@ class SizeLimitExceeded(VolumeError):
     def __init__(self, size: int) -> None:
         super().__init__(f"needle of {size} bytes is over the size limit")
         self.size = size
+
+
+def go_errno_text(err: OSError) -> str:
+    """An OS error as Go's ``syscall.Errno`` prints it (``no space left on device``)."""
+    if err.errno is None:
+        return str(err)
+    return os.strerror(err.errno).lower()

@@ -8,6 +8,7 @@ multipart bodies and odd methods.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 
 import pytest
@@ -35,6 +36,10 @@ def upload(name: str, content: bytes = b"some content", mime: str = "") -> tuple
     return ("POST", f"?ts={TS}", body, {"Content-Type": content_type})
 
 
+GZIP = {"Content-Type": "application/octet-stream", "Content-Encoding": "gzip"}
+BROKEN_GZIP = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + b"\xff" * 20  # bad block type
+TRUNCATED_GZIP = gzip.compress(b"hello world " * 1000, mtime=0)[:30]
+LONG_BOUNDARY = "x" * 5000
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 TEXT = {"Content-Type": "text/plain"}
 READ = ("GET", "", None, {"Accept-Encoding": "identity"})
@@ -144,6 +149,26 @@ SCRIPTS: dict[str, list[tuple]] = {
             b'--xyz\r\nContent-Disposition: form-data; name="file"\r\n\r\nabc',
             {"Content-Type": "multipart/form-data; boundary=xyz"},
         ),
+    ],
+    "multipart boundary past 4 KiB": [
+        (
+            "POST",
+            "",
+            f'--{LONG_BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a"'
+            f"\r\n\r\nhello\r\n--{LONG_BOUNDARY}--\r\n".encode(),
+            {"Content-Type": f"multipart/form-data; boundary={LONG_BOUNDARY}"},
+        ),
+    ],
+    # gzip bodies that do not inflate: stored as sent, read back empty without gzip
+    "gzip that does not inflate": [
+        ("PUT", f"?ts={TS}", BROKEN_GZIP, GZIP),
+        READ,
+        ("GET", "", None, {"Accept-Encoding": "gzip"}),
+    ],
+    "truncated gzip": [
+        ("PUT", f"?ts={TS}", TRUNCATED_GZIP, GZIP),
+        READ,
+        ("GET", "", None, {"Accept-Encoding": "gzip"}),
     ],
     # methods
     "TRACE": [("TRACE", "")],

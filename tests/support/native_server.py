@@ -35,9 +35,13 @@ class NativeServer:
 
 @contextlib.contextmanager
 def running_native(
-    data_dir: str, volumes: tuple[int, ...] = (3,), idle_timeout: float = 30
+    data_dir: str,
+    volumes: tuple[int, ...] = (3,),
+    idle_timeout: float = 30,
+    **settings: object,
 ) -> Iterator[NativeServer]:
-    config = VolumeServerConfig(dirs=[data_dir], max_volume_counts=[len(volumes) + 1])
+    """``settings``: more :class:`VolumeServerConfig` fields (limits, timeouts)."""
+    config = VolumeServerConfig(dirs=[data_dir], max_volume_counts=[len(volumes) + 1], **settings)
     store = build_container(config).store()
     for volume_id in volumes:
         store.add_volume(volume_id)

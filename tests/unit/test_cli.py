@@ -83,6 +83,7 @@ def test_options_file(tmp_path) -> None:
         (["-nosuchflag=1"], "flag provided but not defined: -nosuchflag"),
         (["-port=abc"], 'invalid value "abc" for flag -port: parse error'),
         (["-port"], "flag needs an argument: -port"),
+        (["-readHeaderTimeout=soon"], 'invalid value "soon" for flag -readHeaderTimeout'),
     ],
 )
 def test_bad_flags(argv: list[str], message: str) -> None:
@@ -177,3 +178,30 @@ def test_help(spelling: str) -> None:
     assert flags["port"].endswith("(default 8080)")
     assert flags["dir"].endswith('(default "/tmp")')
     assert "the first non-loopback IPv4 address of an up interface" in flags["ip"]
+
+
+def test_request_bounds_flags() -> None:
+    """The bounds of README "Limits", with their defaults (Go's 1 MiB head bound)."""
+    defaults = build_config(parse_flags([]))
+    assert (defaults.max_header_bytes, defaults.max_header_count, defaults.max_url_bytes) == (
+        1 << 20,
+        1000,
+        1 << 20,
+    )
+    assert defaults.read_header_timeout == "30s"
+    config = build_config(
+        parse_flags(
+            [
+                "-maxHeaderBytes=4096",
+                "-maxHeaderCount=10",
+                "-maxUrlBytes=100",
+                "-readHeaderTimeout=2s",
+            ]
+        )
+    )
+    assert (config.max_header_bytes, config.max_header_count, config.max_url_bytes) == (
+        4096,
+        10,
+        100,
+    )
+    assert config.read_header_timeout == "2s"

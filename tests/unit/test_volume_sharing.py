@@ -42,9 +42,9 @@ def shared_store(path: str):
     return store
 
 
-def write_many(path: str, writer: int, start, acknowledged) -> None:
-    store = shared_store(path)
-    start.wait()
+def write_many(path: str, writer: int, opened, acknowledged) -> None:
+    store = shared_store(path)  # a full load checks the tail: before anyone appends
+    opened.wait()
     for i in range(PER_WRITER):
         key = writer * 10_000 + i
         store.write_needle(1, needle(key, f"writer {writer} item {i} ".encode() * (1 + i % 7)))
@@ -57,14 +57,14 @@ def write_many(path: str, writer: int, start, acknowledged) -> None:
 def test_concurrent_appends_from_several_processes(tmp_path) -> None:
     path = str(tmp_path)
     parent = shared_store(path)  # opened before the writers start: it must catch up
-    start = CTX.Event()
+    opened = CTX.Barrier(WRITERS + 1)
     acknowledged = CTX.Queue()
     workers = [
-        CTX.Process(target=write_many, args=(path, w, start, acknowledged)) for w in range(WRITERS)
+        CTX.Process(target=write_many, args=(path, w, opened, acknowledged)) for w in range(WRITERS)
     ]
     for worker in workers:
         worker.start()
-    start.set()
+    opened.wait(60)  # every writer has its volume open: now they append at once
     done, keys = 0, []
     while done < WRITERS:
         key = acknowledged.get(timeout=60)

@@ -8,7 +8,6 @@ JSON is Go's ``operation.ChunkManifest``: ``name``, ``mime``, ``size`` and ``chu
 
 from __future__ import annotations
 
-import gzip
 import json
 import urllib.error
 import urllib.request
@@ -16,6 +15,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ...core.compression import gunzip
 from ...core.file_id import FileId, FileIdError
 from ...core.needle.record import Needle
 from .context import HttpContext
@@ -40,13 +40,14 @@ class ChunkManifest:
     chunks: tuple[Chunk, ...]
 
     @classmethod
-    def load(cls, needle: Needle) -> ChunkManifest:
-        """``LoadChunkManifest``: gunzip when the needle is compressed, parse, sort."""
+    def load(cls, needle: Needle, limit: int) -> ChunkManifest:
+        """``LoadChunkManifest``: gunzip when the needle is compressed (at most ``limit``
+        bytes, the file size limit), parse, sort."""
         data = needle.data
         if needle.is_compressed:
             try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError, zlib.error) as err:
+                data = gunzip(data, limit)
+            except (EOFError, ValueError, zlib.error) as err:
                 raise ChunkError(str(err)) from None
         try:
             raw = json.loads(data)
@@ -81,7 +82,12 @@ def _chunk_bytes(ctx: HttpContext, fid_text: str) -> bytes:
             needle = ctx.store.read_needle(fid.volume_id, fid.needle_id, cookie=fid.cookie)
         except Exception as err:  # noqa: BLE001 - any failure fails the whole read
             raise ChunkError(f"chunk {fid_text}: {err}") from None
-        return gzip.decompress(needle.data) if needle.is_compressed else needle.data
+        if not needle.is_compressed:
+            return needle.data
+        try:
+            return gunzip(needle.data, ctx.file_size_limit)
+        except (EOFError, ValueError, zlib.error) as err:
+            raise ChunkError(f"chunk {fid_text}: {err}") from None
     for url in _locations(ctx, fid.volume_id):
         try:
             with urllib.request.urlopen(f"http://{url}/{fid_text}", timeout=60) as response:

@@ -49,8 +49,9 @@ def encode_headers(reply: HttpReply, server: bytes) -> list[tuple[bytes, bytes]]
     given = reply.headers
     headers = [(canonical_name(k), v.encode("latin-1")) for k, v in given.items()]
     body = reply.body
-    if body and "Content-Type" not in given:
-        # net/http sniffs a Content-Type for any body written without one.
+    if body and "Content-Type" not in given and "Content-Encoding" not in given:
+        # net/http sniffs a Content-Type for any body written without one (and without a
+        # Content-Encoding: compressed bytes say nothing of the content).
         headers.append((b"Content-Type", detect_content_type(body[:512]).encode()))
     if (
         "Content-Length" not in given

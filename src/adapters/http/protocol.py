@@ -8,6 +8,12 @@ HTTP/1.1 as clients expect it: keep-alive (and ``Connection: close``, HTTP/1.0),
 requests answered in order, chunked request bodies, ``Expect: 100-continue``, write-side flow
 control so a slow reader never buffers unbounded data, idle connections closed after
 ``-idleTimeout``. Header names go out in Go's canonical form.
+
+Every input is bounded (see :class:`HttpLimits`): the request head (request line and
+headers) by bytes, header count, URL length and the time it takes to arrive; the body by the
+file size limit, an upload whose ``Content-Length`` is over it refused before its body is read.
+A refused connection gets Go's plain-text answer (``HTTP/1.1 431 ...``, ``Connection: close``),
+its input is dropped unread and it is closed (as Go's ``closeWriteAndWait``).
 """
 
 from __future__ import annotations
@@ -18,18 +24,19 @@ import logging
 import socket
 import time
 from collections.abc import Iterable
-from http import HTTPStatus
 from urllib.parse import unquote
 
 import httptools
 from starlette.types import ASGIApp
 
+from ...core import stats
 from .context import HttpContext
-from .dispatch import answer_now, dispatch, is_framework_route
+from .dispatch import answer_now, dispatch, is_framework_route, request_id
 from .fastpath import canonical_name, encode_headers, status_line
 from .plain_reads import PlainReads, per_request_tail
 from .plain_writes import PlainWrites
-from .responses import HttpReply, HttpRequest, http_date
+from .responses import HttpReply, HttpRequest, http_date, write_json_error
+from .throttle import parse_go_duration
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,115 @@ def serialize(
     return b"".join(lines)
 
 
+MULTIPART_SLACK = 1 << 20
+"""A multipart upload's body may exceed the file size limit by this much (form framing and
+small fields) before it is refused unread; the file part itself is held to the limit."""
+READ_CHUNK = 256 * 1024
+"""The most one ``data_received`` call delivers (asyncio's and uvloop's read size)."""
+_GO_STATUS_TEXT = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
+    414: "Request URI Too Long",
+    431: "Request Header Fields Too Large",
+    505: "HTTP Version Not Supported",
+}
+_RST_AVOIDANCE_SECONDS = 0.5
+"""Go's ``rstAvoidanceDelay``: a refused connection is half-closed, read and dropped this
+long, then closed, so the client reads the answer before a reset can discard it."""
+
+
+class HttpLimits:
+    """The bounds on one request, from the server's settings (README, "Limits")."""
+
+    __slots__ = ("header_bytes", "header_count", "url_bytes", "header_seconds", "exact_head")
+
+    def __init__(
+        self, header_bytes: int, header_count: int, url_bytes: int, header_seconds: float
+    ) -> None:
+        self.header_bytes = header_bytes
+        self.header_count = header_count
+        self.url_bytes = url_bytes
+        self.header_seconds = header_seconds
+        self.exact_head = header_bytes < READ_CHUNK
+        """A head that arrives in one read can only exceed a limit this small: measure it."""
+
+
+def go_error_answer(status: int, detail: str = "") -> bytes:
+    """What Go's ``net/http`` writes for a request it cannot read (``conn.serve``)."""
+    text = f"{status} {_GO_STATUS_TEXT[status]}"
+    if detail:
+        text += f": {detail}"
+    return (
+        f"HTTP/1.1 {text}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Connection: close\r\n\r\n{text}"
+    ).encode()
+
+
+class _BodyBuffer:
+    """The body of a large upload, appended to one buffer as it arrives (a list of pieces
+    joined at the end would hold it twice). The buffer grows with what arrived, never with
+    what was declared: a client that declares 256 MB and sends nothing holds nothing (large
+    buffers grow by ``mremap``, without copying)."""
+
+    __slots__ = ("buffer",)
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def append(self, piece: bytes) -> None:
+        self.buffer += piece
+
+
+BUFFERED_BODY = 256 * 1024
+"""Bodies declared longer than this are received into a :class:`_BodyBuffer`."""
+
+
+def body_of(request: _Request) -> bytes | bytearray:
+    """The whole body: joined pieces, or the filled buffer of a large upload."""
+    body = request.body
+    if isinstance(body, _BodyBuffer):
+        return body.buffer
+    if len(body) == 1:
+        return body[0]  # joined already (or one piece): joining a bytearray would copy it
+    return b"".join(body)
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing; the answer is the protocol's ``refusal``."""
+
+
+class _Discard:
+    """Stands in for the parser of a refused connection: its input is dropped unread."""
+
+    @staticmethod
+    def feed_data(data: bytes) -> None:
+        pass
+
+
+_DISCARD = _Discard()
+
+
+def _head_size(request: _Request) -> int:
+    """The bytes of a parsed request head, as sent (request line and header lines)."""
+    return len(request.url) + 16 + sum(len(n) + len(v) + 4 for n, v in request.headers)
+
+
+def split_target(url: bytes) -> tuple[str, bytes]:
+    """The path and query of a request target. httptools' URL parser stops at 64 KiB; a
+    longer target (up to ``-maxUrlBytes``) is split by hand, as Go's parser has no such
+    bound (a long query reaches the handler, a long path its 400)."""
+    try:
+        parsed = httptools.parse_url(url)
+    except httptools.HttpParserInvalidURLError:
+        target = url.split(b"#", 1)[0]
+        if not target.startswith(b"/"):
+            return "", b""  # no handler matches an empty path: a 400
+        path, _, query = target.partition(b"?")
+        return path.decode("utf-8", "replace"), query
+    return parsed.path.decode("utf-8", "replace"), parsed.query or b""
+
+
 def _declared_length(headers: list[tuple[bytes, bytes]]) -> int:
     for name, value in headers:
         if name == b"content-length":
@@ -87,18 +203,30 @@ class _Request:
         "client",
         "on_sent",
         "counted",
+        "body_bytes",
     )
 
     def __init__(self, client: str = "") -> None:
         self.client = client
         self.counted = 0
+        self.body_bytes = 0
         self.on_sent = None
         self.method = ""
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
+        self.body: list[bytes] | _BodyBuffer = []
         self.keep_alive = True
         self.http_version = "1.1"
+
+
+class _Canned:
+    """A queue entry: an answer fixed before its request was read (then the connection
+    closes); written in turn after the answers to earlier pipelined requests."""
+
+    __slots__ = ("answer",)
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
 
 
 class _Drained:
@@ -124,6 +252,10 @@ class HttpProtocol(asyncio.Protocol):
         self.last_active = 0.0
         self.closing = False
         self.peer = ""
+        self.head_bytes = 0
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.last_method = ""
+        self.refusal = b""
 
     # --- connection ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -139,12 +271,14 @@ class HttpProtocol(asyncio.Protocol):
         self.closing = True
         # Uploads cut off mid-body never reach dispatch: give their bytes back.
         for request in (self.current, *self.pending):
-            if request is not None and request.counted:
+            if isinstance(request, _Request) and request.counted:  # not a queue marker
                 self.server.ctx.uploads.release(request.counted)
                 request.counted = 0
         self.server.connections.discard(self)
         if self.idle_handle is not None:
             self.idle_handle.cancel()
+        if self.head_timer is not None:
+            self.head_timer.cancel()
         if self.worker is not None and not self.worker.done():
             self.worker.cancel()
         self.writable.set()
@@ -157,22 +291,93 @@ class HttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.server.loop.time()
+        if self.current is None and data[0] < 65 and not self._blank_lines_tolerated(data):
+            # Methods are upper-case letters. httptools skips blank lines before a request
+            # line; Go answers them 400 (``malformed HTTP request``).
+            self._fail(go_error_answer(400))
+            return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fail(400)
-        except httptools.HttpParserError:
-            self._fail(400)
+        except httptools.HttpParserCallbackError:
+            self._fail(self.refusal or go_error_answer(400))
+            return
+        except httptools.HttpParserError:  # HttpParserUpgrade included
+            self._fail(go_error_answer(400))
+            return
+        request = self.current
+        if request is not None and not request.method:
+            self._head_arriving(request, data)
 
-    def _fail(self, status: int) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            body = HTTPStatus(status).phrase.encode()
-            headers = [
-                (b"Content-Type", b"text/plain; charset=utf-8"),
-                (b"Content-Length", str(len(body)).encode()),
-            ]
-            self.transport.write(serialize(status, headers, body, keep_alive=False))
+    def _blank_lines_tolerated(self, data: bytes) -> bool:
+        """Go tolerates up to four CR or LF bytes after a POST, for old clients that end its
+        body with a line break (``conn.readRequest``, RFC 7230 section 3.5)."""
+        if self.last_method != "POST":
+            return False
+        leading = len(data) - len(data.lstrip(b"\r\n"))
+        return leading <= 4
+
+    def _head_arriving(self, request: _Request, data: bytes) -> None:
+        """A head is still incomplete after a read (rare: heads come whole): bound its bytes,
+        header count, URL and the time it may take."""
+        if self.head_bytes:
+            self.head_bytes += len(data)  # the whole read went to this head
+        else:  # the head began in this read, maybe after earlier pipelined requests
+            partial_line = len(data) - 1 - data.rfind(b"\n")
+            self.head_bytes = _head_size(request) + partial_line
+        limits = self.server.limits
+        if self.head_bytes > limits.header_bytes or len(request.headers) > limits.header_count:
+            self._fail(go_error_answer(431))
+        elif len(request.url) > limits.url_bytes:
+            self._fail(go_error_answer(414))
+        elif (
+            not request.headers and data.endswith(b"\n") and self.parser.get_http_version() == "0.0"
+        ):
+            self._fail(go_error_answer(400))  # a request line without a version: HTTP/0.9
+        elif self.head_timer is None and limits.header_seconds > 0:
+            self.head_timer = self.server.loop.call_later(
+                limits.header_seconds, self._head_too_slow
+            )
+
+    def _head_too_slow(self) -> None:
+        """``-readHeaderTimeout``: the head did not arrive in time. Closed without an answer,
+        as Go's ``net/http`` does on a read timeout."""
+        self.head_timer = None
+        if self.transport is not None:
+            self.closing = True
+            self.parser = _DISCARD
+            self.current = None
             self.transport.close()
+
+    def _fail(self, answer: bytes) -> None:
+        """Answer (after earlier pipelined answers) and close; input from now on is dropped."""
+        if self.parser is _DISCARD:
+            return  # refused already
+        self.parser = _DISCARD
+        request, self.current = self.current, None
+        if request is not None and request.counted:
+            self.server.ctx.uploads.release(request.counted)
+            request.counted = 0
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+        if self.pending or (self.worker is not None and not self.worker.done()):
+            self.pending.append(_Canned(answer))
+            if self.worker is None or self.worker.done():
+                self.worker = self.server.loop.create_task(self._serve_pending())
+            return
+        self._send_and_close(answer)
+
+    def _send_and_close(self, answer: bytes) -> None:
+        self.closing = True
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(answer)
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.server.loop.call_later(_RST_AVOIDANCE_SECONDS, transport.close)
+        else:
+            transport.close()
 
     def _arm_idle_timer(self) -> None:
         """One timer per connection, re-armed from the last activity when it fires: cheaper
@@ -197,6 +402,7 @@ class HttpProtocol(asyncio.Protocol):
     # --- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
         self.current = _Request(self.peer)
+        self.head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         self.current.url += url
@@ -206,19 +412,53 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         request = self.current
-        request.method = self.parser.get_method().decode("ascii")
-        request.http_version = self.parser.get_http_version()
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+        limits = self.server.limits
+        if len(request.headers) > limits.header_count or (
+            limits.exact_head and _head_size(request) > limits.header_bytes
+        ):
+            self._refuse(go_error_answer(431))
+        if len(request.url) > limits.url_bytes:
+            self._refuse(go_error_answer(414))
+        request.method = self.last_method = self.parser.get_method().decode("ascii")
+        request.http_version = version = self.parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            # Go: a request line without a version is malformed, other versions unsupported.
+            if version == "0.9":
+                self._refuse(go_error_answer(400))
+            self._refuse(go_error_answer(505, "unsupported protocol version"))
         request.keep_alive = self.parser.should_keep_alive()
+        if request.method in ("POST", "PUT"):
+            declared = _declared_length(request.headers)
+            if declared > BUFFERED_BODY:
+                # (a smaller upload over a smaller limit is refused by the handler)
+                if declared > self.server.upload_limit(request):
+                    self._refuse(self.server.oversize_answer(request))
+                request.body = _BodyBuffer()
+            # Go counts an upload in flight from its headers, before reading the body.
+            request.counted = declared
+            self.server.ctx.uploads.add(declared)
         for name, value in request.headers:
             if name == b"expect" and value.lower() == b"100-continue":
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if request.method in ("POST", "PUT"):
-            # Go counts an upload in flight from its headers, before reading the body.
-            request.counted = _declared_length(request.headers)
-            self.server.ctx.uploads.add(request.counted)
+
+    def _refuse(self, answer: bytes) -> None:
+        """Stop parsing this connection: ``data_received`` answers ``answer`` and closes."""
+        self.refusal = answer
+        raise _Refused
 
     def on_body(self, body: bytes) -> None:
-        self.current.body.append(body)
+        request = self.current
+        if request.counted:  # an upload of a declared length, checked at its headers
+            request.body.append(body)
+        elif request.method == "POST" or request.method == "PUT":  # a chunked upload
+            request.body.append(body)
+            request.body_bytes += len(body)
+            if request.body_bytes > self.server.body_limit:
+                self._refuse(self.server.oversize_answer(request))
+        # Other methods' bodies are dropped: no handler reads them (nor does Go's).
 
     def on_message_complete(self) -> None:
         request, self.current = self.current, None
@@ -276,7 +516,7 @@ class HttpProtocol(asyncio.Protocol):
         server = self.server
         if request.method not in ("POST", "PUT") or server.plain_writes is None:
             return False
-        body = b"".join(request.body)
+        body = body_of(request)
         request.body = [body]  # joined once, also for the general path if the lane declines
         found = server.plain_writes.answer(
             request.method, request.url, request.headers, body, request.client
@@ -300,6 +540,9 @@ class HttpProtocol(asyncio.Protocol):
     async def _serve_pending(self) -> None:
         while self.pending and not self.closing:
             request = self.pending.popleft()
+            if isinstance(request, _Canned):
+                self._send_and_close(request.answer)
+                return
             if isinstance(request, _Drained):
                 await self.writable.wait()
                 request.on_sent()
@@ -361,6 +604,14 @@ class HttpServer:
         self.app = app
         self.public = public
         self.idle_timeout = idle_timeout
+        config = ctx.config
+        self.limits = HttpLimits(
+            config.max_header_bytes,
+            config.max_header_count,
+            config.max_url_bytes,
+            parse_go_duration(config.read_header_timeout),
+        )
+        self.body_limit = ctx.file_size_limit + MULTIPART_SLACK
         self.server_header = ctx.server_header.encode()
         self.plain_reads = PlainReads(ctx, self.server_header, public)
         self.plain_writes = None if public else PlainWrites(ctx, self.server_header)
@@ -390,12 +641,39 @@ class HttpServer:
         if self._server is not None:
             await self._server.wait_closed()
 
+    # --- bounds ---------------------------------------------------------------------------
+    def upload_limit(self, request: _Request) -> int:
+        """The largest ``Content-Length`` an upload may declare: the file size limit for a
+        raw body (``ParseUpload`` refuses a longer one), more for a multipart form."""
+        if request.method == "POST":
+            content_type = b""
+            for name, value in request.headers:
+                if name == b"content-type":
+                    content_type = value
+                    break
+            if not content_type or b"form-data" in content_type:
+                return self.body_limit
+        return self.ctx.file_size_limit
+
+    def oversize_answer(self, request: _Request) -> bytes:
+        """Go's answer to an upload over ``-fileSizeLimitMB``, sent before the body is read;
+        the connection then closes. The public port stores nothing and answers any write an
+        empty 200 (``publicReadOnlyHandler``), large or not."""
+        if self.public:
+            reply = HttpReply(200)
+        else:
+            limit = self.ctx.file_size_limit
+            reply = write_json_error(400, f"file over the limited {limit} bytes")
+            stats.FILE_WRITE_FAILURES.inc()
+        stats.REQUESTS.inc(request.method, str(reply.status))
+        reply.headers["X-Amz-Request-Id"] = request_id()
+        headers = encode_headers(reply, self.server_header)
+        return serialize(reply.status, headers, reply.body, False)
+
     # --- dispatch -------------------------------------------------------------------------
     def _request(self, request: _Request) -> tuple[str, bytes, bytes, HttpRequest | None]:
-        parsed = httptools.parse_url(request.url)
-        path = parsed.path.decode("utf-8", "replace")
-        query = parsed.query or b""
-        body = b"".join(request.body)
+        path, query = split_target(request.url)
+        body = body_of(request)
         if is_framework_route(path):
             return path, query, body, None
         # Go routes on URL.Path, the decoded path (a file name may carry %20 and the like).

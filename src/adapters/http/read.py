@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import functools
-import gzip
 import json
 import logging
 import re
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from ...core import stats
+from ...core.compression import InflateLimitExceeded, gunzip, is_gzipped
 from ...core.erasure_coding.reader import read_ec_needle
 from ...core.errors import AlreadyDeleted, CookieMismatch, NotFound, SizeLimitExceeded
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
@@ -35,12 +35,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _decompress(data: bytes) -> bytes:
-    """Go's ``util.DecompressData``: gzip, else zstd-less fallbacks leave the data as is."""
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error):
+def _decompress(data: bytes, limit: int) -> bytes:
+    """Go's ``util.DecompressData``: gzip data inflated (nothing when it does not inflate, as
+    Go answers then), other data as is; past ``limit`` (the file size limit) it raises
+    :class:`InflateLimitExceeded`, where Go inflates without bound."""
+    if not is_gzipped(data):
         return data
+    try:
+        return gunzip(data, limit)
+    except (EOFError, zlib.error) as err:
+        log.info("ungzip error: %s", err)
+        return b""
+
+
+def _too_large_to_inflate(limit: int) -> HttpReply:
+    """A stored gzip needle that inflates past the file size limit is served only as it is
+    stored, to a client that accepts gzip; others get 406 rather than an unbounded inflation."""
+    return http_error(
+        406,
+        f"the file inflates past the limited {limit} bytes; request it with Accept-Encoding: gzip",
+    )
 
 
 def _content_disposition(filename: str, request: HttpRequest) -> str:
@@ -129,6 +143,8 @@ def read_elsewhere_for_load(ctx: HttpContext, request: HttpRequest) -> HttpReply
 
 INLINE_LIMIT = 256 * 1024
 """Records up to this size are read on the event loop: a thread hop costs more."""
+_INFLATE_ON_LOOP = 16 * 1024
+"""Compressed data larger than this inflates on a worker thread (it may inflate 1000-fold)."""
 
 
 class MustRunInThread(Exception):
@@ -259,12 +275,17 @@ def _answer(
     data = needle.data
     resize, crop = _resize_request(ext, request), _crop_request(ext, request)
     if needle.is_compressed:
-        if resize or crop:
-            data = _decompress(data)
-        elif "gzip" in request.headers.get("accept-encoding", "") and data[:2] == b"\x1f\x8b":
+        if not (resize or crop) and (
+            "gzip" in request.headers.get("accept-encoding", "") and is_gzipped(data)
+        ):
             headers["Content-Encoding"] = "gzip"
         else:
-            data = _decompress(data)
+            if on_loop and len(data) > _INFLATE_ON_LOOP:
+                raise MustRunInThread(needle.size)
+            try:
+                data = _decompress(data, ctx.file_size_limit)
+            except InflateLimitExceeded:
+                return _too_large_to_inflate(ctx.file_size_limit)
     if resize or crop:
         if on_loop:
             raise MustRunInThread(needle.size)
@@ -368,7 +389,7 @@ def _read_chunked(
 ) -> HttpReply | None:
     """``tryHandleChunkedFile``: serve the chunks joined; ``None`` falls back to raw bytes."""
     try:
-        manifest = ChunkManifest.load(needle)
+        manifest = ChunkManifest.load(needle, ctx.file_size_limit)
     except ChunkError as err:
         log.info("load chunked manifest (%s) error: %s", request.path, err)
         return None
@@ -427,7 +448,8 @@ def _body_reply(
         return HttpReply(
             status, headers, data if length == len(data) else data[start : start + length]
         )
-    if "Content-Type" not in headers and length:  # net/http sniffs the first bytes written
+    if "Content-Type" not in headers and "Content-Encoding" not in headers and length:
+        # net/http sniffs the first bytes written
         headers["Content-Type"] = detect_content_type(data.peek(start, min(length, 512)))
     headers["Content-Length"] = str(length)
     return HttpReply(status, headers, stream=data.chunks(start, length))

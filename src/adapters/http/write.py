@@ -7,7 +7,7 @@ import time
 
 from ...core import stats
 from ...core.erasure_coding.reader import read_ec_needle
-from ...core.errors import VolumeError, VolumeNotFound
+from ...core.errors import VolumeError, VolumeNotFound, go_errno_text
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError
 from ...core.needle.parse_upload import (
@@ -136,6 +136,9 @@ def write_locally(ctx: HttpContext, volume_id: int, needle, fsync: bool) -> Writ
     except VolumeError:
         stats.HANDLER.inc(stats.ERROR_WRITE_TO_LOCAL_DISK)
         raise
+    except OSError as err:  # the index or an fsync failed (disk full, I/O error)
+        stats.HANDLER.inc(stats.ERROR_WRITE_TO_LOCAL_DISK)
+        raise VolumeError(go_errno_text(err)) from err
     finally:
         stats.REQUEST_SECONDS.observe(time.perf_counter() - started, label)
         stats.IN_FLIGHT_REQUESTS.dec(label)
@@ -193,7 +196,7 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     size = stored.size
     if stored.is_chunk_manifest:
         try:
-            manifest = ChunkManifest.load(stored)
+            manifest = ChunkManifest.load(stored, ctx.file_size_limit)
         except ChunkError as err:
             stats.FILE_WRITE_FAILURES.inc()
             return write_json_error(500, f"Load chunks manifest error: {err}", pretty)

@@ -105,7 +105,7 @@ _SIGNATURE_PREFIXES = tuple(signature for signature, _ in _SIGNATURES)
 
 def detect_content_type(data: bytes) -> str:
     """Go's ``http.DetectContentType`` for the cases the upload path relies on."""
-    head = data[:512]
+    head = bytes(data[:512])  # also of a memoryview (a large multipart part)
     stripped = head.lstrip(b"\t\n\x0c\r ")
     lowered = stripped[:16].lower()
     if lowered[:1] == b"<":

@@ -9,7 +9,6 @@ compressible types when it saves 10 %, ``Content-MD5`` checked against the uncom
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import json
 import posixpath
@@ -18,6 +17,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..compression import InflateLimitExceeded, gunzip
 from ..file_id import parse_needle_path
 from ..goparse import GoNumError, parse_bool, parse_uint
 from ..ttl import EMPTY_TTL, TTL, TTLError
@@ -26,6 +26,9 @@ from .mime_types import detect_content_type, type_by_extension
 from .record import FLAG_IS_CHUNK_MANIFEST, FLAG_IS_COMPRESSED, Needle
 
 PAIR_NAME_PREFIX = "Seaweed-"
+MAX_BOUNDARY = 4096 - 4
+"""The longest multipart boundary: its delimiter line (``--`` boundary CRLF) must fit the
+4 KiB buffer Go's ``mime/multipart`` reads it with (longer: 400 ``bufio: buffer full``)."""
 
 
 class UploadError(ValueError):
@@ -78,7 +81,7 @@ def _media_params(value: str) -> tuple[str, dict[str, str]]:
 @dataclass(slots=True)
 class _Part:
     headers: dict[str, str]
-    content: bytes
+    content: bytes | memoryview
 
     @property
     def file_name(self) -> str:
@@ -91,6 +94,10 @@ class _Part:
         return params.get("name", "")
 
 
+_VIEW_PARTS_OVER = 64 * 1024
+"""A multipart part larger than this is a view of the request body, not a copy."""
+
+
 def _multipart_parts(body: bytes, content_type: str) -> list[_Part]:
     """Split a ``multipart/form-data`` body; errors use Go's ``mime/multipart`` texts."""
     kind, params = _media_params(content_type)
@@ -99,6 +106,9 @@ def _multipart_parts(body: bytes, content_type: str) -> list[_Part]:
     boundary = params.get("boundary", "")
     if not boundary:
         raise UploadError("no multipart boundary param in Content-Type")
+    if len(boundary) > MAX_BOUNDARY:
+        # Go's multipart reader peeks each delimiter line in a 4 KiB buffer.
+        raise UploadError("multipart: NextPart: bufio: buffer full")
     delimiter = b"--" + boundary.encode()
     start = body.find(delimiter)
     if start < 0:
@@ -129,7 +139,11 @@ def _multipart_parts(body: bytes, content_type: str) -> list[_Part]:
             if parts:
                 break
             raise UploadError("unexpected EOF")  # the part's data never ends
-        parts.append(_Part(headers, body[content_start:next_delimiter]))
+        if next_delimiter - content_start > _VIEW_PARTS_OVER:
+            content = memoryview(body)[content_start:next_delimiter]  # no copy of a large file
+        else:
+            content = body[content_start:next_delimiter]
+        parts.append(_Part(headers, content))
         position = next_delimiter + 2 + len(delimiter)
     if not parts:
         raise UploadError("multipart: NextPart: EOF")
@@ -156,7 +170,7 @@ def parse_upload(request: UploadRequest, size_limit: int) -> ParsedUpload:
         # Go's FormValue sees the form's plain fields too, and they win over the query.
         for field in parts:
             if not field.file_name and field.form_name:
-                form[field.form_name] = field.content.decode("utf-8", "replace")
+                form[field.form_name] = str(field.content, "utf-8", "replace")
         part = parts[0]
         upload.file_name = part.file_name
         if not upload.file_name:
@@ -191,7 +205,7 @@ def parse_upload(request: UploadRequest, size_limit: int) -> ParsedUpload:
         upload.is_chunked_file = False
     if not upload.is_chunked_file:
         _settle_mime_type(upload, content_type)
-    _finish(upload, request, form)
+    _finish(upload, request, form, size_limit)
     return upload
 
 
@@ -205,7 +219,9 @@ def _settle_mime_type(upload: ParsedUpload, content_type: str) -> None:
         upload.mime_type = guessed
 
 
-def _finish(upload: ParsedUpload, request: UploadRequest, form: Mapping[str, str]) -> None:
+def _finish(
+    upload: ParsedUpload, request: UploadRequest, form: Mapping[str, str], size_limit: int
+) -> None:
     try:
         ts = form.get("ts")
         upload.modified_time = parse_uint(ts, 10, 64) if ts else 0
@@ -220,10 +236,17 @@ def _finish(upload: ParsedUpload, request: UploadRequest, form: Mapping[str, str
     uncompressed = upload.data
     expected_md5 = request.headers.get("content-md5", "") or upload.content_md5
     if upload.is_gzipped:
+        # Go inflates without a bound (a 200 KiB bomb of 200 MiB passes a 16 MiB limit); the
+        # inflated file is held to the size limit here. A stream that does not inflate is
+        # stored as sent, as Go does.
         try:
-            uncompressed = gzip.decompress(upload.data)
+            uncompressed = gunzip(upload.data, size_limit)
             upload.original_size = len(uncompressed)
-        except (OSError, EOFError, ValueError):
+        except InflateLimitExceeded:
+            raise UploadError(
+                f"file over the limited {size_limit} bytes once uncompressed"
+            ) from None
+        except (EOFError, zlib.error):
             uncompressed = upload.data
     elif request.query.get("type") != "replicate":
         mime_type = upload.mime_type or detect_content_type(upload.data)

@@ -139,6 +139,11 @@ class Needle:
         (:meth:`update_checksum`), while a tombstone keeps the deleted needle's, as Go does.
         Pieces are joined once (a hot path: every upload).
         """
+        return b"".join(self.to_pieces(version))
+
+    def to_pieces(self, version: int) -> list[bytes]:
+        """The record of :meth:`to_bytes` as its pieces, the data not copied (a large record
+        is written with one ``pwritev``)."""
         mime, pairs, data, flags = self.mime, self.pairs, self.data, self.flags
         if len(mime) > MAX_MIME_SIZE or len(pairs) > MAX_PAIRS_SIZE:
             raise NeedleError("needle mime or pairs too long")
@@ -173,7 +178,7 @@ class Needle:
         if version == 3:
             pieces.append(_U64.pack(self.append_at_ns))
         pieces.append(self._padding_bytes(version))
-        return b"".join(pieces)
+        return pieces
 
     def _padding_bytes(self, version: int) -> bytes:
         """Go writes padding from its 24-byte scratch header after the footer went into it.

@@ -7,6 +7,7 @@ Opening a volume directory (the part that decides read-only state) is in :mod:`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -27,6 +28,7 @@ from ..errors import (
     VolumeError,
     VolumeFull,
     VolumeNotEmpty,
+    go_errno_text,
 )
 from ..idx import decode_entry, encode_entry, iter_entries
 from ..needle.record import (
@@ -67,6 +69,9 @@ def remove_volume_file(path: str) -> None:
     except FileNotFoundError:
         pass
 
+
+_WRITE_PIECES_OVER = 1024 * 1024
+"""Records larger than this are written from their pieces (``pwritev``), not joined first."""
 
 PAGED_READ_LIMIT = 1024 * 1024
 """Records above this size may be read meta-only and streamed (``PagedReadLimit``)."""
@@ -627,20 +632,30 @@ class Volume:
     def _append(self, needle: Needle) -> int:
         """Stamp the append time and write the record at the end of ``.dat``."""
         needle.append_at_ns = max(time.time_ns(), self.last_append_at_ns + 1)
-        record = needle.to_bytes(self.version)
+        pieces = needle.to_pieces(self.version)
+        length = sum(len(piece) for piece in pieces)
         end = self.dat.size()
         limit = self.width.max_volume_size
         if end >= limit and needle.data:
             raise VolumeFull(f"Volume Size {end} Exceeded {limit}")
-        if limit < self.content_size + len(record):
+        if limit < self.content_size + length:
             raise VolumeFull(
                 f"volume size limit {limit} exceeded! current size is {self.content_size}"
             )
         try:
-            self.dat.write_at(record, end)
-        except OSError:
-            self.dat.truncate(end)
-            raise
+            if length > _WRITE_PIECES_OVER and hasattr(self.dat, "write_pieces_at"):
+                self.dat.write_pieces_at(pieces, end)  # a large record is not copied whole
+            else:
+                self.dat.write_at(b"".join(pieces), end)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                self.dat.truncate(end)
+            name = self.dat.name
+            raise VolumeError(
+                f"append to volume {self.id} size {needle.size} actualSize {length}: "
+                f"failed to write {length} bytes to {name} at offset {end}: "
+                f"write {name}: {go_errno_text(err)}"
+            ) from err
         self.last_append_at_ns = needle.append_at_ns
         return end
 
