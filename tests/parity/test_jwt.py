@@ -12,6 +12,8 @@ from tests.support.compare import assert_same
 from tests.support.go_cluster import http
 from tests.support.pair import go_and_ours
 
+pytestmark = pytest.mark.hardening  # also one of the hardening probes
+
 WRITE_KEY = "parity-write-key-0123456789abcdef"
 READ_KEY = "parity-read-key-0123456789abcdef"
 SECURITY = f"""

@@ -19,6 +19,8 @@ from seaweed_volume.core.needle.record import Needle
 from seaweed_volume.core.white_list import WhiteList
 from tests.support.go_cluster import free_port_pair
 
+pytestmark = pytest.mark.hardening  # also one of the hardening probes
+
 SERVICE = pb.DESCRIPTOR.services_by_name["VolumeServer"]
 GO_448_GATED = {
     "AllocateVolume",

@@ -15,6 +15,8 @@ from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
 from tests.unit.test_grpc_data_movement import Node, running_node
 from tests.unit.test_volume import needle
 
+pytestmark = pytest.mark.hardening  # also one of the hardening probes
+
 ALL_SHARDS = list(range(14))
 LOOKUP_FIRST = {"VolumeEcShardsGenerate", "VolumeEcShardsToVolume"}
 """These find the mounted volume by id first and refuse a collection that is not its own."""
