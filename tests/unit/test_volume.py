@@ -172,6 +172,69 @@ def test_torn_trailing_write_is_cut_and_lost_index_entries_roll_forward(data_dir
     assert open_store(data_dir).read_needle(1, 3).data == b"three"
 
 
+def test_lost_index_is_rebuilt_and_a_torn_tail_kept_read_only(data_dir: str) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    store.write_needle(1, needle(2, b"two"))
+    store.delete_needle(1, 1, 0xABCD)
+    store.close()
+    idx_path = os.path.join(data_dir, "1.idx")
+    with open(idx_path, "rb") as src:
+        original_index = src.read()
+    os.remove(idx_path)
+    store = open_store(data_dir)
+    assert not store.find_volume(1).is_read_only
+    with open(idx_path, "rb") as src:
+        assert src.read() == original_index  # one entry per record, the tombstone as -1
+    store.close()
+
+    # Without an index, a partial record at the end cannot be told from damage: nothing is
+    # cut, the whole records are indexed and the volume is served read-only.
+    os.remove(idx_path)
+    with open(os.path.join(data_dir, "1.dat"), "ab") as dat:
+        dat.write(needle(3, b"three" * 50).to_bytes(3)[:40])
+    size = os.path.getsize(os.path.join(data_dir, "1.dat"))
+    store = open_store(data_dir)
+    volume = store.find_volume(1)
+    assert volume.is_read_only and volume.dat_size() == size
+    assert store.read_needle(1, 2).data == b"two"
+    with pytest.raises(AlreadyDeleted):
+        store.read_needle(1, 1)
+    store.close()
+
+
+def test_empty_dat_of_an_existing_volume_is_skipped_untouched(data_dir: str, caplog) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    store.close()
+    os.truncate(os.path.join(data_dir, "1.dat"), 0)
+    with caplog.at_level(logging.ERROR):
+        store = open_store(data_dir)
+    assert store.find_volume(1) is None and "not initialized" in caplog.text
+    assert os.path.getsize(os.path.join(data_dir, "1.dat")) == 0
+    store.close()
+
+
+def test_garbage_vif_is_warned_about_and_left_alone(data_dir: str, caplog) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    store.close()
+    garbage = b"\x00\xfe{not json"
+    with open(os.path.join(data_dir, "1.vif"), "wb") as out:
+        out.write(garbage)
+    with caplog.at_level(logging.WARNING):
+        store = open_store(data_dir)
+    assert "1.vif" in caplog.text
+    assert store.read_needle(1, 1).data == b"one"
+    store.write_needle(1, needle(2, b"two"))
+    store.close()
+    with open(os.path.join(data_dir, "1.vif"), "rb") as src:
+        assert src.read() == garbage
+
+
 def test_unknown_super_block_version_skips_only_that_volume(data_dir: str, caplog) -> None:
     store = open_store(data_dir)
     store.add_volume(1)
