@@ -138,6 +138,10 @@ CASES = {
     "garbage .vif": Case(garbage_info, loaded=True, read_only=False),
     # 8. Go logs "not initialized" and skips the volume without touching the file.
     "zero-length .dat": Case(empty_data, loaded=False, read_only=False),
+    # 9. The tail check reads the header and timestamp, not the CRC: only that read fails.
+    "bad CRC in the last needle": Case(bad_crc_in_last_needle, loaded=True, read_only=False),
+    # 9. An entry reaching past the end of .dat turns the volume read-only.
+    "index entry past the end of .dat": Case(index_entry_past_dat_end, loaded=True, read_only=True),
 }
 
 

@@ -18,6 +18,7 @@ from seaweed_volume.core.errors import (
     VolumeExists,
     VolumeNotEmpty,
 )
+from seaweed_volume.core.idx import encode_entry
 from seaweed_volume.core.needle.record import Needle, NeedleCorrupted
 from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
 from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind
@@ -120,6 +121,43 @@ def test_flipped_byte_is_a_crc_error_for_that_read_only(data_dir: str) -> None:
     assert store.read_needle(1, 3).data == b"third needle data"
     store.write_needle(1, needle(4, b"still writable"))
     assert store.read_needle(1, 4).data == b"still writable"
+    store.close()
+
+
+def test_bad_crc_in_the_last_needle_leaves_the_volume_writable(data_dir: str) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    store.write_needle(1, needle(1, b"first needle data"))
+    offset = volume.dat_size()
+    store.write_needle(1, needle(2, b"last needle data"))
+    store.close()
+    with open(os.path.join(data_dir, "1.dat"), "r+b") as dat:
+        dat.seek(offset + 16 + 4 + 2)
+        byte = dat.read(1)
+        dat.seek(-1, os.SEEK_CUR)
+        dat.write(bytes([byte[0] ^ 0x40]))
+    store = open_store(data_dir)
+    assert not store.find_volume(1).is_read_only  # Go checks the tail's header, not its CRC
+    with pytest.raises(NeedleCorrupted, match="invalid CRC"):
+        store.read_needle(1, 2)
+    store.write_needle(1, needle(3, b"still writable"))
+    assert store.read_needle(1, 3).data == b"still writable"
+    store.close()
+
+
+def test_index_entry_past_the_end_of_dat_makes_the_volume_read_only(data_dir: str) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    size = volume.dat_size()
+    store.close()
+    with open(os.path.join(data_dir, "1.idx"), "ab") as idx:
+        idx.write(encode_entry(7, 8, 4096, OffsetWidth.FOUR))  # a record that never landed
+    store = open_store(data_dir)
+    volume = store.find_volume(1)
+    assert volume.is_read_only
+    assert f"but .dat is {size} bytes" in volume.read_only_reason
+    assert store.read_needle(1, 1).data == b"one"
     store.close()
 
 

@@ -92,10 +92,7 @@ def replay(columns: IndexColumns, version: int) -> ReplayedIndex:
     metrics.deletion_count = int((~is_put).sum() + (is_put & prev_is_put).sum())
     metrics.deletion_bytes = int(prev_size[prev_is_put].sum())
     metrics.max_file_key = int(keys[-1])
-    valid = (offsets != 0) & (sizes > 0)
-    if valid.any():
-        ends = offsets[valid] * NEEDLE_PADDING_SIZE + _actual_sizes(sizes[valid], version)
-        metrics.max_needle_end = int(ends.max())
+    metrics.max_needle_end = max_needle_end(offsets, sizes, version)
 
     # The final state of each key: its last put, negated when a deletion came after it.
     group_start = np.maximum.accumulate(np.where(same_as_prev, 0, positions))
@@ -114,6 +111,18 @@ def replay(columns: IndexColumns, version: int) -> ReplayedIndex:
         sizes=final_sizes.astype(np.int32),
         metrics=metrics,
     )
+
+
+def max_needle_end(offsets: np.ndarray, sizes: np.ndarray, version: int) -> int:
+    """The furthest byte of ``.dat`` any live entry reaches (``MaybeSetMaxNeedleEnd``);
+    ``offsets`` in 8-byte units as stored, deletions and zero offsets skipped."""
+    valid = (offsets != 0) & (sizes > 0)
+    if not valid.any():
+        return 0
+    ends = offsets[valid].astype(np.int64) * NEEDLE_PADDING_SIZE + _actual_sizes(
+        sizes[valid].astype(np.int64), version
+    )
+    return int(ends.max())
 
 
 def _actual_sizes(sizes: np.ndarray, version: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 Order: ``.vif`` (read-only flag, offset width; one that does not parse is warned about and left
 alone) -> ``.dat`` (created with a super block for a new volume; an existing one without a super
 block is skipped) -> ``.idx`` (rebuilt from ``.dat`` when missing) -> the tail integrity check
-(:mod:`.checking`) -> the needle map.
+(:mod:`.checking`) -> the needle map -> no index entry may reach past the end of ``.dat``.
 
 The offset width is per volume: the ``.vif``'s ``bytesOffset`` when present (Go writes it),
 else the server default. So one process serves Go-4-byte and Go-5-byte volumes side by side.
@@ -18,8 +18,9 @@ from dataclasses import replace
 from ..atomic_file import replace_file
 from ..backend import DiskFile
 from ..errors import VolumeError
-from ..idx import encode_entry
+from ..idx import encode_entry, parse_columns
 from ..needle.record import NeedleCorrupted
+from ..needle_map.metrics import max_needle_end
 from ..ports import NeedleMapKind
 from ..replica_placement import ReplicaPlacement
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock, SuperBlockError
@@ -198,6 +199,16 @@ def open_volume(
 
     index_bytes = idx.read_at(idx.size(), 0) if idx.size() else b""
     needle_map = needle_map_kind.open(base, index_bytes, width, super_block.version)
+    if not info.has_remote_file:
+        columns = parse_columns(index_bytes, width)
+        furthest = max_needle_end(columns.offsets, columns.sizes, super_block.version)
+        if furthest > dat.size():
+            # A leftover entry of a crashed write, which vacuum would silently drop: refuse
+            # changes instead (Go's structural check after the map load, issue #8928).
+            read_only_reason = read_only_reason or (
+                f"idx references end={furthest} but .dat is {dat.size()} bytes"
+            )
+            log.warning("volume %d: %s; marking readonly", volume_id, read_only_reason)
     volume = Volume(
         directory=directory,
         collection=collection,
