@@ -23,10 +23,11 @@ from seaweed_volume.core.needle.record import Needle, NeedleCorrupted
 from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
 from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind
 from seaweed_volume.core.store import Store
+from seaweed_volume.core.tier import TierRegistry
 from seaweed_volume.core.ttl import TTL
 from seaweed_volume.core.types import OffsetWidth, actual_size
 from seaweed_volume.core.volume import volume as volume_module
-from seaweed_volume.core.volume_info import VolumeInfo
+from seaweed_volume.core.volume_info import RemoteFile, VolumeInfo
 
 
 def needle(needle_id: int, data: bytes, cookie: int = 0xABCD) -> Needle:
@@ -271,6 +272,45 @@ def test_garbage_vif_is_warned_about_and_left_alone(data_dir: str, caplog) -> No
     store.close()
     with open(os.path.join(data_dir, "1.vif"), "rb") as src:
         assert src.read() == garbage
+
+
+class _DirectoryTier:
+    """A tier backend keeping objects as files of one local directory."""
+
+    def __init__(self, root: str) -> None:
+        self.name, self.root, self.reads = "dir.local", root, []
+
+    def read_at(self, key: str, offset: int, length: int) -> bytes:
+        self.reads.append((offset, length))
+        with open(os.path.join(self.root, key), "rb") as src:
+            src.seek(offset)
+            return src.read(length)
+
+
+def test_tiered_volume_without_index_is_skipped_not_rebuilt(data_dir: str, tmp_path) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    store.close()
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    dat = os.path.join(data_dir, "1.dat")
+    size = os.path.getsize(dat)
+    os.replace(dat, remote / "key1")
+    os.remove(os.path.join(data_dir, "1.idx"))
+    info = VolumeInfo(version=3, bytes_offset=4)
+    info.files.append(RemoteFile("dir", "local", "key1", file_size=size, modified_time=1))
+    with open(os.path.join(data_dir, "1.vif"), "w") as out:
+        out.write(info.to_json())
+    tier = _DirectoryTier(str(remote))
+    location = DiskLocation(data_dir, 8, needle_map_kind=MemoryNeedleMapKind())
+    location.tiers = TierRegistry()
+    location.tiers.backends[tier.name] = tier
+    location.load_existing_volumes()
+    assert location.find_volume(1) is None
+    assert not os.path.exists(os.path.join(data_dir, "1.idx"))
+    assert sum(length for _, length in tier.reads) <= 8  # the super block at most
+    location.close()
 
 
 def test_unknown_super_block_version_skips_only_that_volume(data_dir: str, caplog) -> None:

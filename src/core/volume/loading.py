@@ -18,9 +18,8 @@ from dataclasses import replace
 from ..atomic_file import replace_file
 from ..backend import DiskFile
 from ..errors import VolumeError
-from ..idx import encode_entry, parse_columns
+from ..idx import encode_entry
 from ..needle.record import NeedleCorrupted
-from ..needle_map.metrics import max_needle_end
 from ..ports import NeedleMapKind
 from ..replica_placement import ReplicaPlacement
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock, SuperBlockError
@@ -173,6 +172,9 @@ def open_volume(
     idx_path = base + ".idx"
     scanned_whole_dat = True
     if not os.path.exists(idx_path) and dat.size() > super_block.block_size:
+        if info.has_remote_file:  # rebuilding would download the whole .dat; Go skips it too
+            dat.close()
+            raise VolumeLoadError(f"check volume idx file {idx_path}: it does not exist")
         try:
             scanned_whole_dat = rebuild_index(dat, idx_path, super_block, width)
         except OSError as err:
@@ -199,16 +201,15 @@ def open_volume(
 
     index_bytes = idx.read_at(idx.size(), 0) if idx.size() else b""
     needle_map = needle_map_kind.open(base, index_bytes, width, super_block.version)
-    if not info.has_remote_file:
-        columns = parse_columns(index_bytes, width)
-        furthest = max_needle_end(columns.offsets, columns.sizes, super_block.version)
-        if furthest > dat.size():
-            # A leftover entry of a crashed write, which vacuum would silently drop: refuse
-            # changes instead (Go's structural check after the map load, issue #8928).
-            read_only_reason = read_only_reason or (
-                f"idx references end={furthest} but .dat is {dat.size()} bytes"
-            )
-            log.warning("volume %d: %s; marking readonly", volume_id, read_only_reason)
+    # The map's load walk noted the furthest byte any entry reaches (0 if a plugin map does not).
+    furthest = needle_map.metrics.max_needle_end
+    if not info.has_remote_file and furthest > dat.size():
+        # A leftover entry of a crashed write, which vacuum would silently drop: refuse
+        # changes instead (Go's structural check after the map load, issue #8928).
+        read_only_reason = read_only_reason or (
+            f"idx references end={furthest} but .dat is {dat.size()} bytes"
+        )
+        log.warning("volume %d: %s; marking readonly", volume_id, read_only_reason)
     volume = Volume(
         directory=directory,
         collection=collection,
