@@ -105,6 +105,10 @@ def empty_data(base: str) -> None:
         dat.truncate(0)
 
 
+def drop_info(base: str) -> None:
+    os.remove(base + ".vif")
+
+
 def bad_crc_in_last_needle(base: str) -> None:
     with open(base + ".idx", "rb") as idx:
         last = decode_entry(idx.read()[-WIDTH.entry_size :], WIDTH)
@@ -136,6 +140,8 @@ CASES = {
     "deleted .idx": Case(drop_index, loaded=True, read_only=False),
     # 7. Go warns about the .vif and loads the volume; the file stays as it is.
     "garbage .vif": Case(garbage_info, loaded=True, read_only=False),
+    # Both write a fresh .vif for the volume (the width of the build: 5 bytes).
+    "deleted .vif": Case(drop_info, loaded=True, read_only=False),
     # 8. Go logs "not initialized" and skips the volume without touching the file.
     "zero-length .dat": Case(empty_data, loaded=False, read_only=False),
     # 9. The tail check reads the header and timestamp, not the CRC: only that read fails.

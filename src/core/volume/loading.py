@@ -206,10 +206,9 @@ def open_volume(
     if not info.has_remote_file and furthest > dat.size():
         # A leftover entry of a crashed write, which vacuum would silently drop: refuse
         # changes instead (Go's structural check after the map load, issue #8928).
-        read_only_reason = read_only_reason or (
-            f"idx references end={furthest} but .dat is {dat.size()} bytes"
-        )
-        log.warning("volume %d: %s; marking readonly", volume_id, read_only_reason)
+        reason = f"idx references end={furthest} but .dat is {dat.size()} bytes"
+        log.warning("volume %d: %s; marking readonly", volume_id, reason)
+        read_only_reason = read_only_reason or reason
     volume = Volume(
         directory=directory,
         collection=collection,
