@@ -16,8 +16,11 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import grpc
 import pytest
 
+from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
+from seaweed_volume.adapters.grpc.pb import volume_server_pb2_grpc as pb_grpc
 from seaweed_volume.core.idx import decode_entry, encode_entry
 from seaweed_volume.core.types import NEEDLE_HEADER_SIZE, OffsetWidth
 from tests.support.compare import assert_same
@@ -109,6 +112,20 @@ def drop_info(base: str) -> None:
     os.remove(base + ".vif")
 
 
+def read_only_info(base: str) -> None:
+    with open(base + ".vif") as src:
+        info = src.read()
+    assert '"readOnly":  false' in info
+    with open(base + ".vif", "w") as out:
+        out.write(info.replace('"readOnly":  false', '"readOnly":  true'))
+
+
+def truncate_last_needle(base: str) -> None:
+    size = os.path.getsize(base + ".dat")
+    with open(base + ".dat", "r+b") as dat:
+        dat.truncate(size - 40)
+
+
 def bad_crc_in_last_needle(base: str) -> None:
     with open(base + ".idx", "rb") as idx:
         last = decode_entry(idx.read()[-WIDTH.entry_size :], WIDTH)
@@ -142,6 +159,11 @@ CASES = {
     "garbage .vif": Case(garbage_info, loaded=True, read_only=False),
     # Both write a fresh .vif for the volume (the width of the build: 5 bytes).
     "deleted .vif": Case(drop_info, loaded=True, read_only=False),
+    # Not damage, the same path: a volume loaded read-only is counted by Go's sorted-file map
+    # (every entry a file, deletions by a Bloom filter) until it is marked writable.
+    "read-only flag in .vif": Case(read_only_info, loaded=True, read_only=True),
+    # The last record lost its end: read-only, the other needles still served.
+    "truncated last needle": Case(truncate_last_needle, loaded=True, read_only=True),
     # 8. Go logs "not initialized" and skips the volume without touching the file.
     "zero-length .dat": Case(empty_data, loaded=False, read_only=False),
     # 9. The tail check reads the header and timestamp, not the CRC: only that read fails.
@@ -151,7 +173,7 @@ CASES = {
 }
 
 
-def observe(url: str, address: str) -> dict:
+def observe(url: str, address: str, grpc_port: int) -> dict:
     volumes = json.loads(http("GET", f"{url}/status")[2])["Volumes"] or []
     keys = [*range(1, LAST_KEY + 1), STRAY_KEY]
     reads = {
@@ -159,15 +181,28 @@ def observe(url: str, address: str) -> dict:
         for key in keys
     }
     status, _, body = _post(url, NEW_FID, b"written after the damage")
-    return {
+    seen = {
         "volumes": volumes,
         "reads": reads,
         "write": (status, body.replace(address.encode(), b"<server>")),
     }
+    if volumes and volumes[0]["ReadOnly"]:
+        with grpc.insecure_channel(f"{address.split(':')[0]}:{grpc_port}") as channel:
+            pb_grpc.VolumeServerStub(channel).VolumeMarkWritable(
+                pb.VolumeMarkWritableRequest(volume_id=1)
+            )
+        seen["writable"] = json.loads(http("GET", f"{url}/status")[2])["Volumes"]
+    return seen
 
 
 def files_of(directory: str) -> tuple[dict[str, int], bytes | None, bytes | None]:
-    sizes = {name: os.path.getsize(os.path.join(directory, name)) for name in os.listdir(directory)}
+    """Sizes of the files, and the ``.idx`` and ``.vif`` bytes. Go also leaves an ``.sdx``
+    (the sorted index of its read-only map), derived from ``.idx`` and rebuilt when stale."""
+    sizes = {
+        name: os.path.getsize(os.path.join(directory, name))
+        for name in os.listdir(directory)
+        if not name.endswith(".sdx")
+    }
 
     def content_of(name: str) -> bytes | None:
         path = os.path.join(directory, name)
@@ -192,7 +227,11 @@ def test_damaged_volume_served_as_go_serves_it(clusters: Clusters, name: str) ->
 
     go_server = clusters.go.start_volume(go_dir, extra=["-preStopSeconds=0"])
     try:
-        go_seen = observe(clusters.go.volume_url, f"127.0.0.1:{clusters.go.volume_port}")
+        go_seen = observe(
+            clusters.go.volume_url,
+            f"127.0.0.1:{clusters.go.volume_port}",
+            clusters.go.volume_port + 10000,
+        )
     finally:
         go_server.stop()
         clusters.go.processes.remove(go_server)
@@ -204,7 +243,7 @@ def test_damaged_volume_served_as_go_serves_it(clusters: Clusters, name: str) ->
     )
     ours.start()
     try:
-        our_seen = observe(ours.url, ours.address)
+        our_seen = observe(ours.url, ours.address, ours.port + 10000)
     finally:
         ours.stop()
 
@@ -220,6 +259,7 @@ def test_damaged_volume_served_as_go_serves_it(clusters: Clusters, name: str) ->
         if go_read[0] == 200:
             assert our_read[2] == go_read[2], file_id
     assert our_seen["write"] == go_seen["write"]
+    assert our_seen.get("writable") == go_seen.get("writable")
     assert files_of(our_dir) == files_of(go_dir)
     if name == "zero-length .dat":
         assert os.path.getsize(os.path.join(our_dir, "1.dat")) == 0

@@ -18,8 +18,9 @@ from dataclasses import replace
 from ..atomic_file import replace_file
 from ..backend import DiskFile
 from ..errors import VolumeError
-from ..idx import encode_entry
+from ..idx import encode_entry, parse_columns
 from ..needle.record import NeedleCorrupted
+from ..needle_map.metrics import read_only_metrics
 from ..ports import NeedleMapKind
 from ..replica_placement import ReplicaPlacement
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock, SuperBlockError
@@ -201,6 +202,9 @@ def open_volume(
 
     index_bytes = idx.read_at(idx.size(), 0) if idx.size() else b""
     needle_map = needle_map_kind.open(base, index_bytes, width, super_block.version)
+    # Go loads the map of a volume read-only by now as its sorted-file map, which counts
+    # differently; the structural check below comes after that choice.
+    sorted_file_counts = bool(read_only_reason) or info.read_only or info.has_remote_file
     # The map's load walk noted the furthest byte any entry reaches (0 if a plugin map does not).
     furthest = needle_map.metrics.max_needle_end
     if not info.has_remote_file and furthest > dat.size():
@@ -223,6 +227,10 @@ def open_volume(
         last_append_at_ns=last_append_at_ns,
         read_only_reason=read_only_reason,
     )
+    if sorted_file_counts:
+        volume.read_only_metrics = read_only_metrics(
+            parse_columns(index_bytes, width), super_block.version
+        )
     if not has_info_file:
         info.bytes_offset = int(width)
         if dat.writable:
