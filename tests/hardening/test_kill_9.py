@@ -80,9 +80,8 @@ def test_kill_9_under_plain_and_fsync_writes(cluster: tuple[GoCluster, OurServer
     stop = threading.Event()
     rng = random.Random(9)
 
-    def writer(query: str, seed: int) -> None:
+    def writer(query: str, seed: int, assigned: dict) -> None:
         sizes = random.Random(seed)
-        assigned = go.assign(count=str(WRITES_PER_WRITER))
         for i in range(WRITES_PER_WRITER):
             if stop.is_set():
                 return
@@ -97,8 +96,8 @@ def test_kill_9_under_plain_and_fsync_writes(cluster: tuple[GoCluster, OurServer
             with lock:
                 acknowledged[fid] = data
 
-    writers = [
-        threading.Thread(target=writer, args=(query, seed))
+    writers = [  # ids assigned up front: the master cannot assign once the server is gone
+        threading.Thread(target=writer, args=(query, seed, go.assign(count=str(WRITES_PER_WRITER))))
         for seed, query in enumerate(["", "", "?fsync=true", "?fsync=true"])
     ]
     for thread in writers:
