@@ -211,6 +211,32 @@ def test_torn_trailing_write_is_cut_and_lost_index_entries_roll_forward(data_dir
     assert open_store(data_dir).read_needle(1, 3).data == b"three"
 
 
+def test_damaged_unindexed_record_with_records_after_it_is_not_cut(data_dir: str) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    indexed = os.path.getsize(os.path.join(data_dir, "1.idx"))
+    damaged_at = volume.dat_size()
+    store.write_needle(1, needle(2, b"two" * 20))
+    store.write_needle(1, needle(3, b"three"))
+    store.close()
+    # The index lost its last two entries and the first of those records a byte of its data.
+    os.truncate(os.path.join(data_dir, "1.idx"), indexed)
+    dat_path = os.path.join(data_dir, "1.dat")
+    size = os.path.getsize(dat_path)
+    with open(dat_path, "r+b") as dat:
+        dat.seek(damaged_at + 16 + 4 + 5)
+        byte = dat.read(1)
+        dat.seek(-1, os.SEEK_CUR)
+        dat.write(bytes([byte[0] ^ 0x01]))
+    store = open_store(data_dir)
+    volume = store.find_volume(1)
+    assert volume.is_read_only and "is damaged" in volume.read_only_reason
+    assert os.path.getsize(dat_path) == size  # needle 3 is still there to be recovered
+    assert store.read_needle(1, 1).data == b"one"
+    store.close()
+
+
 def test_lost_index_is_rebuilt_and_a_torn_tail_kept_read_only(data_dir: str) -> None:
     store = open_store(data_dir)
     store.add_volume(1)

@@ -161,17 +161,25 @@ def _roll_forward(
     """Index complete records found after ``position``; cut off a torn record at the end.
 
     A record with an empty body is indexed as a deletion: that is what Go's delete writes.
+    A damaged record with more bytes after it stops the walk without cutting anything
+    (:class:`IntegrityError`): only a record that runs into the end of the file is torn.
     """
     dat_size = dat.size()
     recovered = 0
+    damage = ""
     while position + NEEDLE_HEADER_SIZE <= dat_size:
         _, needle_id, size = parse_header(dat.read_at(NEEDLE_HEADER_SIZE, position))
-        length = actual_size(size, version) if size >= 0 else 0
-        if size < 0 or position + length > dat_size:
+        if size < 0:
+            damage = f"a header with size {size}"
             break
+        length = actual_size(size, version)
+        if position + length > dat_size:
+            break  # the record runs past the end: a torn last write
         try:
             needle = Needle.from_bytes(dat.read_at(length, position), version, size, position)
-        except NeedleError:
+        except NeedleError as err:
+            if position + length < dat_size:
+                damage = str(err)  # more follows: not a torn last write
             break
         index_size = size if size > 0 else TOMBSTONE_FILE_SIZE
         idx.append(encode_entry(needle_id, position, index_size, width))
@@ -181,6 +189,14 @@ def _roll_forward(
     if recovered:
         log.warning(
             "%s: indexed %d complete records missing from %s", dat.name, recovered, idx.name
+        )
+    if damage:
+        # Cutting here could drop complete records behind a damaged one: keep every byte and
+        # serve the volume read-only, as Go does.
+        idx.sync()
+        raise IntegrityError(
+            f"data file {dat.name}: record at {position} is damaged ({damage}), "
+            f"{dat_size - position} bytes from there are not indexed"
         )
     if position < dat_size:
         log.warning(
