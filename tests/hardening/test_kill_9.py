@@ -190,6 +190,10 @@ def test_kill_9_at_each_stage_of_a_vacuum(cluster: tuple[GoCluster, OurServer]) 
         compaction.start()
         try:
             wait_until(lambda: os.path.exists(base + ".cpd"), what="the compaction to start")
+            for key in range(0x100000, 0x100000 + 10):  # writes land in the old files meanwhile
+                fid = f"{vid},{key:x}abcdef01"
+                live[fid] = f"written while compacting {key}".encode()
+                assert _post(ours, fid, live[fid]) == 201
         finally:
             ours.stop(sig=signal.SIGKILL)
             compaction.join(timeout=30)
