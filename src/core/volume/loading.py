@@ -134,7 +134,7 @@ def open_volume(
     else:
         raise VolumeLoadError(f"volume data file {dat_path} does not exist")
 
-    if not create and dat.size() < SUPER_BLOCK_SIZE:
+    if not create and not info.has_remote_file and dat.size() < SUPER_BLOCK_SIZE:
         # An existing volume whose .dat lacks a super block: Go skips it and leaves the file
         # alone (``SuperBlock.Initialized`` in volume_loading.go); only a new volume gets one.
         dat.close()
