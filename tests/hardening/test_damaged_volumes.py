@@ -119,6 +119,11 @@ def short_data(base: str) -> None:
         dat.truncate(5)
 
 
+def unfinished_copy_note(base: str) -> None:
+    with open(base + ".note", "w") as note:
+        note.write("copying from 127.0.0.1:1")
+
+
 def drop_info(base: str) -> None:
     os.remove(base + ".vif")
 
@@ -178,6 +183,8 @@ CASES = {
     # 8. Go logs "not initialized" and skips the volume without touching the file.
     "zero-length .dat": Case(empty_data, loaded=False, read_only=False),
     "data shorter than a super block": Case(short_data, loaded=False, read_only=False),
+    # The mark of a copy that never finished: both remove the volume's files at start.
+    "leftover .note of a copy": Case(unfinished_copy_note, loaded=False, read_only=False),
     # Volumes are found by their .idx or .vif: a lone .dat is not a volume to either.
     "only the .dat left": Case(keep_only_data, loaded=False, read_only=False),
     # 9. The tail check reads the header and timestamp, not the CRC: only that read fails.

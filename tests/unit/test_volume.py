@@ -339,6 +339,26 @@ def test_tiered_volume_without_index_is_skipped_not_rebuilt(data_dir: str, tmp_p
     location.close()
 
 
+def test_unfinished_copy_is_swept_at_start_unless_ec_files_are_there(data_dir: str) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.add_volume(2)
+    store.write_needle(1, needle(1, b"one"))
+    store.write_needle(2, needle(1, b"two"))
+    store.close()
+    for vid in (1, 2):
+        with open(os.path.join(data_dir, f"{vid}.note"), "w") as note:
+            note.write("copying from 10.0.0.9:8080")
+    with open(os.path.join(data_dir, "2.ecx"), "wb"):
+        pass  # an EC volume shares the base name: its files are left alone
+    store = open_store(data_dir)
+    assert store.find_volume(1) is None and store.find_volume(2) is None
+    assert sorted(name for name in os.listdir(data_dir) if name.startswith("1.")) == []
+    assert os.path.exists(os.path.join(data_dir, "2.dat"))
+    assert os.path.exists(os.path.join(data_dir, "2.note"))
+    store.close()
+
+
 def test_unknown_super_block_version_skips_only_that_volume(data_dir: str, caplog) -> None:
     store = open_store(data_dir)
     store.add_volume(1)
