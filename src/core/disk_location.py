@@ -2,14 +2,17 @@
 
 Mirrors ``weed/storage/disk_location.go``: volumes are found by their ``.idx`` or ``.vif``
 file, named ``<collection>_<vid>`` (the collection is everything before the last ``_``);
-a volume that fails to load is logged and skipped, never deleted.
+a volume that fails to load is logged and skipped, never deleted (only the files of a copy
+that never finished, marked by its ``.note``, are removed at start, as Go removes them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import shutil
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +25,12 @@ from .ports import NeedleMapKind
 from .types import OffsetWidth
 from .volume.loading import open_volume
 from .volume.sharing import ProcessView
-from .volume.volume import Volume, check_collection
+from .volume.volume import (
+    SIDE_FILE_SUFFIXES,
+    VOLUME_FILE_SUFFIXES,
+    Volume,
+    check_collection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +163,10 @@ class DiskLocation:
                 continue
             base = os.path.join(self.directory, name[:-4])
             if os.path.exists(base + ".note"):
-                log.warning("volume %s was not completed; skipping it", name[:-4])
+                if at_start and not os.path.exists(base + ".ecx"):
+                    _sweep_unfinished(base)
+                else:
+                    log.warning("volume %s was not completed; skipping it", name[:-4])
                 continue
             if not os.path.exists(base + ".dat") and not _tiered(base):
                 continue
@@ -271,6 +282,25 @@ class DiskLocation:
             for volume in self.volumes.values():
                 volume.close()
             self.volumes.clear()
+
+
+def _sweep_unfinished(base: str) -> None:
+    """A ``.note`` marks a copy that never finished (VolumeCopy writes it first and removes it
+    last): at start Go removes that volume's files (``loadExistingVolume``), and so do we. The
+    source still holds the volume; with an ``.ecx`` here nothing is touched."""
+    try:
+        with open(base + ".note", errors="replace") as src:
+            note = src.read(200)
+    except OSError:
+        note = ""
+    log.warning("volume %s was not completed: %s; removing its files", base, note)
+    for suffix in VOLUME_FILE_SUFFIXES + SIDE_FILE_SUFFIXES:
+        path = base + suffix
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
 
 
 def _drop_unfinished_encode(base: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 
@@ -16,7 +17,7 @@ from seaweed_volume.core.needle_map.leveldb_map import (
     leveldb_kinds,
 )
 from seaweed_volume.core.needle_map.memory import MemoryNeedleMap, MemoryNeedleMapKind
-from seaweed_volume.core.needle_map.metrics import MapMetrics, replay
+from seaweed_volume.core.needle_map.metrics import MapMetrics, read_only_metrics, replay
 from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind
 from seaweed_volume.core.types import OffsetWidth, actual_size
 from seaweed_volume.plugins.manager import create_plugin_manager, needle_map_kinds
@@ -259,3 +260,60 @@ def test_leveldb_rebuilds_a_stale_or_corrupt_map(tmp_path, caplog) -> None:
     nm.close()
     LevelDbNeedleMapKind.remove_files(base)
     assert not os.path.exists(base + ".ldb")
+
+
+def _bloom_walk_reference(entries: list[tuple[int, int]]) -> MapMetrics:
+    """Go's read-only counting entry by entry: walk from the end, a classic Bloom filter of
+    ``m`` bits and ``k`` probes over the FNV-1 (64) of each 8-byte big-endian key."""
+    count = len(entries)
+    bits = math.ceil(count / ((math.log(0.5) ** 2) / abs(math.log(0.001))))
+    probes = math.ceil(math.log2(1000))
+    seen: set[int] = set()
+    metrics = MapMetrics(file_count=count)
+    for key, size in reversed(entries):
+        digest = 0xCBF29CE484222325
+        for byte in key.to_bytes(8, "big"):
+            digest = (digest * 0x100000001B3) & (2**64 - 1)
+            digest ^= byte
+        lower, upper = digest & 0xFFFFFFFF, digest >> 32
+        member = True
+        for i in range(probes):
+            bit = (lower + upper * i) % bits
+            member = member and bit in seen
+            seen.add(bit)
+        if size > 0:
+            metrics.file_bytes += size
+        if member:
+            metrics.deletion_count += 1
+            metrics.deletion_bytes += max(size, 0)
+        elif size <= 0:
+            metrics.deletion_count += 1
+        metrics.max_file_key = max(metrics.max_file_key, key)
+    return metrics
+
+
+def test_read_only_counts_follow_gos_bloom_filter_across_chunks() -> None:
+    rng = random.Random(5)
+    entries = [(key, rng.randint(1, 5000)) for key in range(1, 70_001)]  # sequential keys
+    entries += [(rng.randint(1, 70_000), -1) for _ in range(3000)]  # deletions
+    entries += [(rng.randint(1, 2**63), rng.randint(1, 5000)) for _ in range(2000)]
+    raw = b"".join(
+        encode_entry(key, 8 * (i + 1), size, OffsetWidth.FIVE)
+        for i, (key, size) in enumerate(entries)
+    )
+    got = read_only_metrics(parse_columns(raw, OffsetWidth.FIVE), 3)
+    want = _bloom_walk_reference(entries)
+    assert (got.file_count, got.file_bytes, got.deletion_count, got.deletion_bytes) == (
+        want.file_count,
+        want.file_bytes,
+        want.deletion_count,
+        want.deletion_bytes,
+    )
+    assert got.max_file_key == want.max_file_key
+    # Go's figure includes the filter's false positives: more than an exact walk counts.
+    later: set[int] = set()
+    exact = 0
+    for key, size in reversed(entries):
+        exact += key in later or size <= 0
+        later.add(key)
+    assert got.deletion_count > exact

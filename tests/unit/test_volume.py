@@ -18,15 +18,17 @@ from seaweed_volume.core.errors import (
     VolumeExists,
     VolumeNotEmpty,
 )
+from seaweed_volume.core.idx import encode_entry
 from seaweed_volume.core.needle.record import Needle, NeedleCorrupted
 from seaweed_volume.core.needle_map.leveldb_map import LEVELDB_OPTIONS, LevelDbNeedleMapKind
 from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
 from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind
 from seaweed_volume.core.store import Store
+from seaweed_volume.core.tier import TierRegistry
 from seaweed_volume.core.ttl import TTL
 from seaweed_volume.core.types import OffsetWidth, actual_size
 from seaweed_volume.core.volume import volume as volume_module
-from seaweed_volume.core.volume_info import VolumeInfo
+from seaweed_volume.core.volume_info import RemoteFile, VolumeInfo
 
 
 def needle(needle_id: int, data: bytes, cookie: int = 0xABCD) -> Needle:
@@ -126,6 +128,43 @@ def test_flipped_byte_is_a_crc_error_for_that_read_only(data_dir: str) -> None:
     store.close()
 
 
+def test_bad_crc_in_the_last_needle_leaves_the_volume_writable(data_dir: str) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    store.write_needle(1, needle(1, b"first needle data"))
+    offset = volume.dat_size()
+    store.write_needle(1, needle(2, b"last needle data"))
+    store.close()
+    with open(os.path.join(data_dir, "1.dat"), "r+b") as dat:
+        dat.seek(offset + 16 + 4 + 2)
+        byte = dat.read(1)
+        dat.seek(-1, os.SEEK_CUR)
+        dat.write(bytes([byte[0] ^ 0x40]))
+    store = open_store(data_dir)
+    assert not store.find_volume(1).is_read_only  # Go checks the tail's header, not its CRC
+    with pytest.raises(NeedleCorrupted, match="invalid CRC"):
+        store.read_needle(1, 2)
+    store.write_needle(1, needle(3, b"still writable"))
+    assert store.read_needle(1, 3).data == b"still writable"
+    store.close()
+
+
+def test_index_entry_past_the_end_of_dat_makes_the_volume_read_only(data_dir: str) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    size = volume.dat_size()
+    store.close()
+    with open(os.path.join(data_dir, "1.idx"), "ab") as idx:
+        idx.write(encode_entry(7, 8, 4096, OffsetWidth.FOUR))  # a record that never landed
+    store = open_store(data_dir)
+    volume = store.find_volume(1)
+    assert volume.is_read_only
+    assert f"but .dat is {size} bytes" in volume.read_only_reason
+    assert store.read_needle(1, 1).data == b"one"
+    store.close()
+
+
 def test_truncated_dat_loads_read_only_with_the_valid_prefix(data_dir: str, caplog) -> None:
     store = open_store(data_dir)
     volume = store.add_volume(1)
@@ -173,6 +212,154 @@ def test_torn_trailing_write_is_cut_and_lost_index_entries_roll_forward(data_dir
     store.write_needle(1, needle(3, b"three"))
     store.close()
     assert open_store(data_dir).read_needle(1, 3).data == b"three"
+
+
+def test_damaged_unindexed_record_with_records_after_it_is_not_cut(data_dir: str) -> None:
+    store = open_store(data_dir)
+    volume = store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    indexed = os.path.getsize(os.path.join(data_dir, "1.idx"))
+    damaged_at = volume.dat_size()
+    store.write_needle(1, needle(2, b"two" * 20))
+    store.write_needle(1, needle(3, b"three"))
+    store.close()
+    # The index lost its last two entries and the first of those records a byte of its data.
+    os.truncate(os.path.join(data_dir, "1.idx"), indexed)
+    dat_path = os.path.join(data_dir, "1.dat")
+    size = os.path.getsize(dat_path)
+    with open(dat_path, "r+b") as dat:
+        dat.seek(damaged_at + 16 + 4 + 5)
+        byte = dat.read(1)
+        dat.seek(-1, os.SEEK_CUR)
+        dat.write(bytes([byte[0] ^ 0x01]))
+    store = open_store(data_dir)
+    volume = store.find_volume(1)
+    assert volume.is_read_only and "is damaged" in volume.read_only_reason
+    assert os.path.getsize(dat_path) == size  # needle 3 is still there to be recovered
+    assert store.read_needle(1, 1).data == b"one"
+    store.close()
+
+
+def test_lost_index_is_rebuilt_and_a_torn_tail_kept_read_only(data_dir: str) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    store.write_needle(1, needle(2, b"two"))
+    store.delete_needle(1, 1, 0xABCD)
+    store.close()
+    idx_path = os.path.join(data_dir, "1.idx")
+    with open(idx_path, "rb") as src:
+        original_index = src.read()
+    os.remove(idx_path)
+    store = open_store(data_dir)
+    assert not store.find_volume(1).is_read_only
+    with open(idx_path, "rb") as src:
+        assert src.read() == original_index  # one entry per record, the tombstone as -1
+    store.close()
+
+    # Without an index, a partial record at the end cannot be told from damage: nothing is
+    # cut, the whole records are indexed and the volume is served read-only.
+    os.remove(idx_path)
+    with open(os.path.join(data_dir, "1.dat"), "ab") as dat:
+        dat.write(needle(3, b"three" * 50).to_bytes(3)[:40])
+    size = os.path.getsize(os.path.join(data_dir, "1.dat"))
+    store = open_store(data_dir)
+    volume = store.find_volume(1)
+    assert volume.is_read_only and volume.dat_size() == size
+    assert store.read_needle(1, 2).data == b"two"
+    with pytest.raises(AlreadyDeleted):
+        store.read_needle(1, 1)
+    store.close()
+
+
+def test_empty_dat_of_an_existing_volume_is_skipped_untouched(data_dir: str, caplog) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    store.close()
+    os.truncate(os.path.join(data_dir, "1.dat"), 0)
+    with caplog.at_level(logging.ERROR):
+        store = open_store(data_dir)
+    assert store.find_volume(1) is None and "not initialized" in caplog.text
+    assert os.path.getsize(os.path.join(data_dir, "1.dat")) == 0
+    store.close()
+
+
+def test_garbage_vif_is_warned_about_and_left_alone(data_dir: str, caplog) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    store.close()
+    garbage = b"\x00\xfe{not json"
+    with open(os.path.join(data_dir, "1.vif"), "wb") as out:
+        out.write(garbage)
+    with caplog.at_level(logging.WARNING):
+        store = open_store(data_dir)
+    assert "1.vif" in caplog.text
+    assert store.read_needle(1, 1).data == b"one"
+    store.write_needle(1, needle(2, b"two"))
+    store.close()
+    with open(os.path.join(data_dir, "1.vif"), "rb") as src:
+        assert src.read() == garbage
+
+
+class _DirectoryTier:
+    """A tier backend keeping objects as files of one local directory."""
+
+    def __init__(self, root: str) -> None:
+        self.name, self.root, self.reads = "dir.local", root, []
+
+    def read_at(self, key: str, offset: int, length: int) -> bytes:
+        self.reads.append((offset, length))
+        with open(os.path.join(self.root, key), "rb") as src:
+            src.seek(offset)
+            return src.read(length)
+
+
+def test_tiered_volume_without_index_is_skipped_not_rebuilt(data_dir: str, tmp_path) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.write_needle(1, needle(1, b"one"))
+    store.close()
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    dat = os.path.join(data_dir, "1.dat")
+    size = os.path.getsize(dat)
+    os.replace(dat, remote / "key1")
+    os.remove(os.path.join(data_dir, "1.idx"))
+    info = VolumeInfo(version=3, bytes_offset=4)
+    info.files.append(RemoteFile("dir", "local", "key1", file_size=size, modified_time=1))
+    with open(os.path.join(data_dir, "1.vif"), "w") as out:
+        out.write(info.to_json())
+    tier = _DirectoryTier(str(remote))
+    location = DiskLocation(data_dir, 8, needle_map_kind=MemoryNeedleMapKind())
+    location.tiers = TierRegistry()
+    location.tiers.backends[tier.name] = tier
+    location.load_existing_volumes()
+    assert location.find_volume(1) is None
+    assert not os.path.exists(os.path.join(data_dir, "1.idx"))
+    assert sum(length for _, length in tier.reads) <= 8  # the super block at most
+    location.close()
+
+
+def test_unfinished_copy_is_swept_at_start_unless_ec_files_are_there(data_dir: str) -> None:
+    store = open_store(data_dir)
+    store.add_volume(1)
+    store.add_volume(2)
+    store.write_needle(1, needle(1, b"one"))
+    store.write_needle(2, needle(1, b"two"))
+    store.close()
+    for vid in (1, 2):
+        with open(os.path.join(data_dir, f"{vid}.note"), "w") as note:
+            note.write("copying from 10.0.0.9:8080")
+    with open(os.path.join(data_dir, "2.ecx"), "wb"):
+        pass  # an EC volume shares the base name: its files are left alone
+    store = open_store(data_dir)
+    assert store.find_volume(1) is None and store.find_volume(2) is None
+    assert sorted(name for name in os.listdir(data_dir) if name.startswith("1.")) == []
+    assert os.path.exists(os.path.join(data_dir, "2.dat"))
+    assert os.path.exists(os.path.join(data_dir, "2.note"))
+    store.close()
 
 
 def test_unknown_super_block_version_skips_only_that_volume(data_dir: str, caplog) -> None:

@@ -7,6 +7,7 @@ reproduced: :func:`replay` is the load rule, vectorised, and :class:`MapMetrics`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,10 +93,7 @@ def replay(columns: IndexColumns, version: int) -> ReplayedIndex:
     metrics.deletion_count = int((~is_put).sum() + (is_put & prev_is_put).sum())
     metrics.deletion_bytes = int(prev_size[prev_is_put].sum())
     metrics.max_file_key = int(keys[-1])
-    valid = (offsets != 0) & (sizes > 0)
-    if valid.any():
-        ends = offsets[valid] * NEEDLE_PADDING_SIZE + _actual_sizes(sizes[valid], version)
-        metrics.max_needle_end = int(ends.max())
+    metrics.max_needle_end = max_needle_end(offsets, sizes, version)
 
     # The final state of each key: its last put, negated when a deletion came after it.
     group_start = np.maximum.accumulate(np.where(same_as_prev, 0, positions))
@@ -116,8 +114,73 @@ def replay(columns: IndexColumns, version: int) -> ReplayedIndex:
     )
 
 
+def max_needle_end(offsets: np.ndarray, sizes: np.ndarray, version: int) -> int:
+    """The furthest byte of ``.dat`` any live entry reaches (``MaybeSetMaxNeedleEnd``);
+    ``offsets`` in 8-byte units as stored, deletions and zero offsets skipped."""
+    valid = (offsets != 0) & (sizes > 0)
+    if not valid.any():
+        return 0
+    ends = offsets[valid].astype(np.int64) * NEEDLE_PADDING_SIZE + _actual_sizes(
+        sizes[valid].astype(np.int64), version
+    )
+    return int(ends.max())
+
+
 def _actual_sizes(sizes: np.ndarray, version: int) -> np.ndarray:
     """Vectorised :func:`actual_size` (header + body + checksum + timestamp + padding)."""
     tail = 4 + (8 if version == 3 else 0)
     unpadded = _HEADER + sizes + tail
     return unpadded + (NEEDLE_PADDING_SIZE - unpadded % NEEDLE_PADDING_SIZE)
+
+
+_FNV64_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV64_PRIME = np.uint64(0x100000001B3)
+_BLOOM_FALSE_POSITIVES = 0.001
+_BLOOM_CHUNK = 65536
+
+
+def read_only_metrics(columns: IndexColumns, version: int) -> MapMetrics:
+    """The counts Go reports for a volume loaded read-only (``needleMapMetricFromIndexFile``,
+    behind its ``SortedFileNeedleMap``): every entry is a file, and walking the ``.idx`` from
+    the end, an entry whose key a Bloom filter says it has met already counts as deleted.
+
+    The filter's false positives are part of Go's figures (FNV-1 of sequential keys collides
+    often), so it is the same filter: tylertreat/BoomFilters' classic one sized for the
+    entry count at 0.1%, ``k`` probes ``lower + upper * i`` of the key's 64-bit FNV-1.
+    """
+    metrics = MapMetrics()
+    count = len(columns)
+    if count == 0:
+        return metrics
+    keys = columns.keys[::-1]
+    sizes = columns.sizes[::-1].astype(np.int64)
+    bits = math.ceil(
+        count / ((math.log(0.5) * math.log(0.5)) / abs(math.log(_BLOOM_FALSE_POSITIVES)))
+    )
+    probes = math.ceil(math.log2(1 / _BLOOM_FALSE_POSITIVES))
+    seen = np.zeros(bits, dtype=bool)
+    member = np.empty(count, dtype=bool)
+    steps = np.arange(probes, dtype=np.uint64)
+    for start in range(0, count, _BLOOM_CHUNK):
+        chunk = keys[start : start + _BLOOM_CHUNK]
+        digest = np.full(chunk.shape, _FNV64_OFFSET, dtype=np.uint64)
+        for shift in range(56, -8, -8):  # the key's 8 bytes, big-endian
+            digest *= _FNV64_PRIME
+            digest ^= (chunk >> np.uint64(shift)) & np.uint64(0xFF)
+        lower = digest & np.uint64(0xFFFFFFFF)
+        upper = digest >> np.uint64(32)
+        positions = ((lower[:, None] + upper[:, None] * steps) % np.uint64(bits)).ravel()
+        # A probe finds its bit set if an earlier probe (of this key or one before) set it.
+        first = np.zeros(positions.shape, dtype=bool)
+        first[np.unique(positions, return_index=True)[1]] = True
+        first &= ~seen[positions]
+        member[start : start + len(chunk)] = ~first.reshape(-1, probes).any(axis=1)
+        seen[positions] = True
+    valid = sizes > 0
+    metrics.file_count = count
+    metrics.file_bytes = int(sizes[valid].sum())
+    metrics.deletion_count = int((member | ~valid).sum())
+    metrics.deletion_bytes = int(sizes[member & valid].sum())
+    metrics.max_file_key = int(columns.keys.max())
+    metrics.max_needle_end = max_needle_end(columns.offsets, columns.sizes, version)
+    return metrics

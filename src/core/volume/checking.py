@@ -1,7 +1,8 @@
 """The load-time integrity check of a volume's tail (``volume_checking.go``), with repair.
 
 Go verifies the index entry that ends the ``.dat`` (or, failing that, the one with the highest
-offset) and marks the volume read-only when anything is off. We verify the same entry and fail
+offset) and marks the volume read-only when anything is off; a v3 record is checked by its
+header and timestamp, so a bad CRC there fails only reads of it. We verify the same entry and fail
 the same way, with one improvement for the common crash case: when ``.dat`` holds *complete,
 CRC-valid* records after the last indexed one (the ``.idx`` append was lost), they are indexed
 again (rolled forward), and a torn partial record at the very end, which was never
@@ -16,7 +17,14 @@ from ..backend import DiskFile
 from ..idx import decode_entry, encode_entry
 from ..needle.record import Needle, NeedleError, parse_header
 from ..super_block import SuperBlock
-from ..types import NEEDLE_HEADER_SIZE, TOMBSTONE_FILE_SIZE, OffsetWidth, actual_size
+from ..types import (
+    NEEDLE_CHECKSUM_SIZE,
+    NEEDLE_HEADER_SIZE,
+    TIMESTAMP_SIZE,
+    TOMBSTONE_FILE_SIZE,
+    OffsetWidth,
+    actual_size,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +59,9 @@ def check_and_repair_tail(
             if entry.offset == 0:
                 return 0
             record_size = 0 if entry.size < 0 else entry.size
-            needle = _verify_record(dat, entry.offset, entry.needle_id, record_size, version, width)
-            last_append_at_ns = needle.append_at_ns
+            last_append_at_ns = _verify_record(
+                dat, entry.offset, entry.needle_id, record_size, version, width
+            )
             indexed_end = entry.offset + actual_size(record_size, version)
 
     dat_size = dat.size()
@@ -89,8 +98,38 @@ def _tail_entry_position(
 
 def _verify_record(
     dat: DiskFile, offset: int, needle_id: int, size: int, version: int, width: OffsetWidth
+) -> int:
+    """``verifyNeedleIntegrity``: the record at ``offset`` has ``size`` and the id; returns its
+    append time. A v3 record is checked by its header and timestamp only, as Go does: a bad
+    CRC in the last needle fails reads of that needle, not the volume's writability."""
+    if version != 3:
+        return _verify_whole_record(dat, offset, needle_id, size, version, width).append_at_ns
+    header = dat.read_at(NEEDLE_HEADER_SIZE, offset)
+    if len(header) < NEEDLE_HEADER_SIZE:
+        raise IntegrityError(f"read {dat.name} at {offset}: record is missing")
+    _, found_id, found_size = parse_header(header)
+    if found_size != size and width == OffsetWidth.FOUR:
+        far = offset + width.max_volume_size  # the 32 GiB wrap of 4-byte offsets
+        wrapped = dat.read_at(NEEDLE_HEADER_SIZE, far)
+        if len(wrapped) == NEEDLE_HEADER_SIZE and parse_header(wrapped)[2] == size:
+            offset, (_, found_id, found_size) = far, parse_header(wrapped)
+    if found_size != size:
+        raise IntegrityError(
+            f"read data [{offset},{offset + size}) : size mismatch: found id {found_id:x} "
+            f"size {found_size}, expected size {size}"
+        )
+    stamp = dat.read_at(TIMESTAMP_SIZE, offset + NEEDLE_HEADER_SIZE + size + NEEDLE_CHECKSUM_SIZE)
+    if len(stamp) < TIMESTAMP_SIZE:
+        raise IntegrityError(f"read {dat.name} at {offset}: record is truncated")
+    if found_id != needle_id:
+        raise IntegrityError(f"index key {needle_id:x} does not match needle's Id {found_id:x}")
+    return int.from_bytes(stamp, "big")
+
+
+def _verify_whole_record(
+    dat: DiskFile, offset: int, needle_id: int, size: int, version: int, width: OffsetWidth
 ) -> Needle:
-    """``verifyNeedleIntegrity``: the record at ``offset`` is whole, has ``size`` and the id."""
+    """Versions 1 and 2 carry no timestamp: Go reads the whole record, CRC included."""
     length = actual_size(size, version)
     raw = dat.read_at(length, offset)
     if len(raw) < NEEDLE_HEADER_SIZE:
@@ -122,17 +161,25 @@ def _roll_forward(
     """Index complete records found after ``position``; cut off a torn record at the end.
 
     A record with an empty body is indexed as a deletion: that is what Go's delete writes.
+    A damaged record with more bytes after it stops the walk without cutting anything
+    (:class:`IntegrityError`): only a record that runs into the end of the file is torn.
     """
     dat_size = dat.size()
     recovered = 0
+    damage = ""
     while position + NEEDLE_HEADER_SIZE <= dat_size:
         _, needle_id, size = parse_header(dat.read_at(NEEDLE_HEADER_SIZE, position))
-        length = actual_size(size, version) if size >= 0 else 0
-        if size < 0 or position + length > dat_size:
+        if size < 0:
+            damage = f"a header with size {size}"
             break
+        length = actual_size(size, version)
+        if position + length > dat_size:
+            break  # the record runs past the end: a torn last write
         try:
             needle = Needle.from_bytes(dat.read_at(length, position), version, size, position)
-        except NeedleError:
+        except NeedleError as err:
+            if position + length < dat_size:
+                damage = str(err)  # more follows: not a torn last write
             break
         index_size = size if size > 0 else TOMBSTONE_FILE_SIZE
         idx.append(encode_entry(needle_id, position, index_size, width))
@@ -142,6 +189,14 @@ def _roll_forward(
     if recovered:
         log.warning(
             "%s: indexed %d complete records missing from %s", dat.name, recovered, idx.name
+        )
+    if damage:
+        # Cutting here could drop complete records behind a damaged one: keep every byte and
+        # serve the volume read-only, as Go does.
+        idx.sync()
+        raise IntegrityError(
+            f"data file {dat.name}: record at {position} is damaged ({damage}), "
+            f"{dat_size - position} bytes from there are not indexed"
         )
     if position < dat_size:
         log.warning(

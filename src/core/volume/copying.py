@@ -2,8 +2,8 @@
 
 The destination pulls ``.dat``, ``.idx`` and ``.vif`` through the peer's ``CopyFile`` stream,
 checks the sizes against what the peer reported before the copy, and mounts the result. A
-``.note`` beside the files marks the copy as unfinished, so a crash mid-copy leaves a volume
-that is skipped at the next start instead of one that loads half a file.
+``.note`` beside the files marks the copy as unfinished, so a crash mid-copy leaves files that
+are removed at the next start (as Go removes them) instead of a volume that loads half a file.
 
 The peer is a port (:class:`VolumePeer`); the gRPC adapter implements it.
 """

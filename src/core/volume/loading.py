@@ -1,7 +1,9 @@
 """Opening a volume from its files, the way Go's ``Volume.load`` does (``volume_loading.go``).
 
-Order: ``.vif`` (read-only flag, offset width) -> ``.dat`` (created with a super block for a new
-volume) -> ``.idx`` -> the tail integrity check (:mod:`.checking`) -> the needle map.
+Order: ``.vif`` (read-only flag, offset width; one that does not parse is warned about and left
+alone) -> ``.dat`` (created with a super block for a new volume; an existing one without a super
+block is skipped) -> ``.idx`` (rebuilt from ``.dat`` when missing) -> the tail integrity check
+(:mod:`.checking`) -> the needle map -> no index entry may reach past the end of ``.dat``.
 
 The offset width is per volume: the ``.vif``'s ``bytesOffset`` when present (Go writes it),
 else the server default. So one process serves Go-4-byte and Go-5-byte volumes side by side.
@@ -16,14 +18,18 @@ from dataclasses import replace
 from ..atomic_file import replace_file
 from ..backend import DiskFile
 from ..errors import VolumeError
+from ..idx import encode_entry, parse_columns
+from ..needle.record import NeedleCorrupted
+from ..needle_map.metrics import read_only_metrics
 from ..ports import NeedleMapKind
 from ..replica_placement import ReplicaPlacement
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock, SuperBlockError
 from ..tier import RemoteDatFile, TierRegistry
 from ..ttl import EMPTY_TTL, TTL
-from ..types import NEEDLE_PADDING_SIZE, OffsetWidth
+from ..types import NEEDLE_PADDING_SIZE, TOMBSTONE_FILE_SIZE, OffsetWidth, needle_body_length
 from ..volume_info import VolumeInfo, VolumeInfoError
 from .checking import IntegrityError, check_and_repair_tail
+from .scan import scan_records
 from .vacuum import reconcile_compaction
 from .volume import Volume, volume_base_name
 
@@ -52,6 +58,28 @@ def save_volume_info(path: str, info: VolumeInfo) -> None:
     replace_file(path, info.to_json().encode())
 
 
+def rebuild_index(
+    dat: DiskFile, idx_path: str, super_block: SuperBlock, width: OffsetWidth
+) -> bool:
+    """Write ``.idx`` afresh from the records of ``.dat``, as Go 4.48 does for a volume whose
+    index is gone: one entry per record in file order, an empty record as a deletion.
+    Returns whether the walk reached the end of ``.dat`` (else a damaged record stopped it
+    and the rest of the file is left for the tail check to judge, never cut)."""
+    entries = bytearray()
+    end = super_block.block_size
+    try:
+        for record in scan_records(dat, super_block.version, super_block.block_size):
+            if len(record.body) < needle_body_length(record.size, super_block.version):
+                break  # a torn last write
+            size = record.size if record.size > 0 else TOMBSTONE_FILE_SIZE
+            entries += encode_entry(record.needle_id, record.offset, size, width)
+            end = record.end
+    except NeedleCorrupted as err:
+        log.warning("%s: stopped indexing at %d: %s", dat.name, end, err)
+    replace_file(idx_path, bytes(entries))
+    return end == dat.size()
+
+
 def open_volume(
     directory: str,
     collection: str,
@@ -76,8 +104,12 @@ def open_volume(
     try:
         info = load_volume_info(base + ".vif")
     except VolumeInfoError as err:
-        raise VolumeLoadError(f"volume {volume_id}: {err}") from None
-    has_info_file = info is not None
+        # Go warns and loads with default settings, leaving the file as it is.
+        log.warning("load volume %d.vif file: %s", volume_id, err)
+        info = VolumeInfo()
+        has_info_file = True
+    else:
+        has_info_file = info is not None
     info = info or VolumeInfo()
     width = OffsetWidth.parse(info.bytes_offset) if info.bytes_offset else default_width
     if has_info_file and info.bytes_offset and info.bytes_offset != default_width:
@@ -107,6 +139,11 @@ def open_volume(
     else:
         raise VolumeLoadError(f"volume data file {dat_path} does not exist")
 
+    if not create and not info.has_remote_file and dat.size() < SUPER_BLOCK_SIZE:
+        # An existing volume whose .dat lacks a super block: Go skips it and leaves the file
+        # alone (``SuperBlock.Initialized`` in volume_loading.go); only a new volume gets one.
+        dat.close()
+        raise VolumeLoadError(f"volume {dat_path} not initialized")
     try:
         if dat.size() >= SUPER_BLOCK_SIZE:
             head = dat.read_at(SUPER_BLOCK_SIZE, 0)
@@ -139,9 +176,17 @@ def open_volume(
             ) from None
 
     idx_path = base + ".idx"
+    scanned_whole_dat = True
     if not os.path.exists(idx_path) and dat.size() > super_block.block_size:
-        dat.close()
-        raise VolumeLoadError(f"idx file {idx_path} does not exists")
+        if info.has_remote_file:  # rebuilding would download the whole .dat; Go skips it too
+            dat.close()
+            raise VolumeLoadError(f"check volume idx file {idx_path}: it does not exist")
+        try:
+            scanned_whole_dat = rebuild_index(dat, idx_path, super_block, width)
+        except OSError as err:
+            dat.close()
+            raise VolumeLoadError(f"rebuild idx file {idx_path}: {err}") from None
+        log.warning("volume %d: rebuilt %s from %s", volume_id, idx_path, dat_path)
     read_only_reason = ""
     if not dat.writable:
         read_only_reason = "data file is not writable"
@@ -151,7 +196,11 @@ def open_volume(
     try:
         if not follower:
             last_append_at_ns = check_and_repair_tail(
-                dat, idx, super_block, width, repair=dat.writable and not info.read_only
+                dat,
+                idx,
+                super_block,
+                width,
+                repair=dat.writable and not info.read_only and scanned_whole_dat,
             )
     except IntegrityError as err:
         read_only_reason = str(err)
@@ -159,6 +208,17 @@ def open_volume(
 
     index_bytes = idx.read_at(idx.size(), 0) if idx.size() else b""
     needle_map = needle_map_kind.open(base, index_bytes, width, super_block.version)
+    # Go loads the map of a volume read-only by now as its sorted-file map, which counts
+    # differently; the structural check below comes after that choice.
+    sorted_file_counts = bool(read_only_reason) or info.read_only or info.has_remote_file
+    # The map's load walk noted the furthest byte any entry reaches (0 if a plugin map does not).
+    furthest = needle_map.metrics.max_needle_end
+    if not info.has_remote_file and furthest > dat.size():
+        # A leftover entry of a crashed write, which vacuum would silently drop: refuse
+        # changes instead (Go's structural check after the map load, issue #8928).
+        reason = f"idx references end={furthest} but .dat is {dat.size()} bytes"
+        log.warning("volume %d: %s; marking readonly", volume_id, reason)
+        read_only_reason = read_only_reason or reason
     volume = Volume(
         directory=directory,
         collection=collection,
@@ -173,6 +233,10 @@ def open_volume(
         last_append_at_ns=last_append_at_ns,
         read_only_reason=read_only_reason,
     )
+    if sorted_file_counts:
+        volume.read_only_metrics = read_only_metrics(
+            parse_columns(index_bytes, width), super_block.version
+        )
     if follower:
         volume.follow_tail()
     elif not has_info_file:

@@ -30,7 +30,7 @@ from ..errors import (
     VolumeNotEmpty,
     go_errno_text,
 )
-from ..idx import decode_entry, encode_entry, iter_entries
+from ..idx import decode_entry, encode_entry, iter_entries, parse_columns
 from ..needle.record import (
     META_HEAD_SIZE,
     Needle,
@@ -39,6 +39,7 @@ from ..needle.record import (
     NeedleSizeMismatch,
     parse_header,
 )
+from ..needle_map.metrics import MapMetrics, replay
 from ..ports import NeedleMap
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock
 from ..types import (
@@ -185,6 +186,9 @@ class Volume:
         )
         self.no_write_can_delete = info.read_only and info.read_only_can_delete
         self.read_only_reason = read_only_reason
+        self.read_only_metrics: MapMetrics | None = None
+        """Set when the volume was loaded read-only: Go then counts with its sorted-file map
+        (:func:`~..needle_map.metrics.read_only_metrics`), which a delete leaves unchanged."""
         self.compaction: object | None = None
         """The state of a finished, not yet committed compaction (see :mod:`.vacuum`)."""
         self.compacting = False
@@ -327,29 +331,33 @@ class Volume:
 
     # --- statistics (what heartbeats and /status report) ------------------------------------
     @property
+    def metrics(self) -> MapMetrics:
+        """Go's counts: those of its read-only map for a volume loaded read-only, until it is
+        marked writable again; else the needle map's."""
+        if self.read_only_metrics is not None:
+            return self.read_only_metrics
+        self._catch_up()  # with what other processes appended
+        return self.needle_map.metrics
+
+    @property
     def file_count(self) -> int:
-        self._catch_up()
-        return self.needle_map.metrics.file_count
+        return self.metrics.file_count
 
     @property
     def deleted_count(self) -> int:
-        self._catch_up()
-        return self.needle_map.metrics.deletion_count
+        return self.metrics.deletion_count
 
     @property
     def content_size(self) -> int:
-        self._catch_up()
-        return self.needle_map.metrics.file_bytes
+        return self.metrics.file_bytes
 
     @property
     def deleted_size(self) -> int:
-        self._catch_up()
-        return self.needle_map.metrics.deletion_bytes
+        return self.metrics.deletion_bytes
 
     @property
     def max_file_key(self) -> int:
-        self._catch_up()
-        return self.needle_map.metrics.max_file_key
+        return self.metrics.max_file_key
 
     def dat_size(self) -> int:
         self._catch_up()
@@ -770,6 +778,12 @@ class Volume:
             self.no_write_or_delete = False
             self.no_write_can_delete = False
             self.read_only_reason = ""
+            if self.read_only_metrics is not None:
+                # Go swaps its read-only map for a writable one built from .idx
+                # (``reopenIdxForWrite``): the counts become those of a replay.
+                self.read_only_metrics = None
+                columns = parse_columns(self.idx.read_at(self.idx.size(), 0), self.width)
+                self.needle_map.metrics = replay(columns, self.version).metrics
             if self.info.read_only:
                 self.info.read_only = False
                 self.info.read_only_can_delete = False
