@@ -71,6 +71,16 @@ def iter_entries(raw: bytes | memoryview, width: OffsetWidth) -> Iterator[tuple[
             yield key, (high << 32 | low) * NEEDLE_PADDING_SIZE, size
 
 
+def entry_of(raw: bytes, width: OffsetWidth) -> tuple[int, int, int]:
+    """(needle id, byte offset, size) of one whole entry: the usual catch-up of a process
+    whose neighbour appended once since it last looked."""
+    if width == OffsetWidth.FOUR:
+        key, units, size = _ENTRY_FORMATS[width].unpack(raw)
+        return key, units * NEEDLE_PADDING_SIZE, size
+    key, low, high, size = _ENTRY_FORMATS[width].unpack(raw)
+    return key, (high << 32 | low) * NEEDLE_PADDING_SIZE, size
+
+
 def tombstone_entry(needle_id: int, offset: int, width: OffsetWidth) -> bytes:
     """The entry Go appends on delete: the tombstone record's offset, size -1."""
     return encode_entry(needle_id, offset, TOMBSTONE_FILE_SIZE, width)

@@ -30,7 +30,7 @@ from ..errors import (
     VolumeNotEmpty,
     go_errno_text,
 )
-from ..idx import decode_entry, encode_entry, iter_entries, parse_columns
+from ..idx import decode_entry, encode_entry, entry_of, iter_entries, parse_columns
 from ..needle.record import (
     META_HEAD_SIZE,
     Needle,
@@ -237,10 +237,9 @@ class Volume:
         if isinstance(self.dat, DiskFile) and self.dat.writable:
             self._file_lock = FileLock(self.dat.name)
 
-    def _absorb_index(self) -> None:
-        """Apply the ``.idx`` entries other processes appended since the last look; the
-        caller holds the in-process lock."""
-        size = self.idx.on_disk_size()
+    def _absorb_index(self, size: int) -> None:
+        """Apply the ``.idx`` entries other processes appended since the last look, up to
+        the index's ``size`` now; the caller holds the in-process lock."""
         step = self.width.entry_size
         whole = self._absorbed + (size - self._absorbed) // step * step
         if whole <= self._absorbed:
@@ -249,7 +248,8 @@ class Volume:
         self.idx.note_size(whole)
         needle_map = self.needle_map
         offset = size = 0
-        for key, offset, size in iter_entries(raw, self.width):
+        entries = [entry_of(raw, self.width)] if len(raw) == step else iter_entries(raw, self.width)
+        for key, offset, size in entries:
             if offset and size >= 0:
                 needle_map.put(key, offset, size)
             else:
@@ -282,10 +282,12 @@ class Volume:
 
     def _catch_up(self) -> None:
         """Before a lookup: absorb what other processes appended (one ``lseek`` if none)."""
-        view_shared = self.view is not None and not self.idx.closed
-        if view_shared and self.idx.on_disk_size() != self._absorbed:
+        if self.view is None or self.idx.closed:
+            return
+        size = self.idx.on_disk_size()
+        if size != self._absorbed:
             with self._lock:
-                self._absorb_index()
+                self._absorb_index(self.idx.on_disk_size())
 
     def _lock_files(self, for_append: bool) -> None:
         """Take the cross-process lock (the in-process one is held) and catch up; for an
@@ -296,7 +298,9 @@ class Volume:
         try:
             if for_append and self.view is not None and not self.view.is_current():
                 raise StaleVolume(f"volume {self.id} changed in another process")
-            self._absorb_index()
+            size = self.idx.on_disk_size()
+            if size != self._absorbed:
+                self._absorb_index(size)
             self._cut_unindexed_tail()
         except BaseException:
             self._file_lock.release()
@@ -646,10 +650,9 @@ class Volume:
         limit = self.width.max_volume_size
         if end >= limit and needle.data:
             raise VolumeFull(f"Volume Size {end} Exceeded {limit}")
-        if limit < self.content_size + length:
-            raise VolumeFull(
-                f"volume size limit {limit} exceeded! current size is {self.content_size}"
-            )
+        content_size = self.needle_map.metrics.file_bytes  # under the lock: caught up
+        if limit < content_size + length:
+            raise VolumeFull(f"volume size limit {limit} exceeded! current size is {content_size}")
         try:
             if length > _WRITE_PIECES_OVER and hasattr(self.dat, "write_pieces_at"):
                 self.dat.write_pieces_at(pieces, end)  # a large record is not copied whole
@@ -696,9 +699,10 @@ class Volume:
                     f"{length} bytes"
                 )
             limit = self.width.max_volume_size
-            if limit < self.content_size + len(blob):
+            content_size = self.needle_map.metrics.file_bytes  # under the lock: caught up
+            if limit < content_size + len(blob):
                 raise VolumeFull(
-                    f"volume size limit {limit} exceeded! current size is {self.content_size}"
+                    f"volume size limit {limit} exceeded! current size is {content_size}"
                 )
             existing = self.needle_map.get(needle_id)
             if existing is not None and existing[1] == size and size > 0:
