@@ -175,7 +175,7 @@ def test_kill_9_at_each_stage_of_a_vacuum(cluster: tuple[GoCluster, OurServer]) 
     """The Vacuum RPCs the master sends, one by one (``weed shell volume.vacuum`` waits out
     the master's first half minute, too long here)."""
     go, ours = cluster
-    files = _fill(go, ours, "vacuumed", 240)
+    files = _fill(go, ours, "vacuumed", 300)
     vid = int(next(iter(files)).split(",")[0])
     base = os.path.join(ours.data_dir, f"vacuumed_{vid}")
     deleted = set(list(files)[::3]) | set(list(files)[1::3])
