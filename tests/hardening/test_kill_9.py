@@ -1,7 +1,8 @@
 """kill -9 of our volume server (a real subprocess under a real Go master): under concurrent plain
-and ``?fsync=true`` writes, and at each stage of a vacuum. After a restart every acknowledged
-write, and every needle live before the vacuum, reads back; deleted ones stay deleted; the
-volumes stay writable.
+and ``?fsync=true`` writes and deletes (with the ``memory`` and the ``sqlite`` needle map), and
+at each stage of a vacuum. After a restart every acknowledged write, and every needle live
+before the vacuum, reads back; deleted ones stay deleted; the volumes stay writable; and Go's
+volume server opens the repaired directory and serves the same.
 
 Compaction is throttled (``-compactionMBps=1``) so that a kill can land inside it.
 """
