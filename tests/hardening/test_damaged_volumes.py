@@ -217,12 +217,13 @@ def observe(url: str, address: str, grpc_port: int) -> dict:
 
 
 def files_of(directory: str) -> tuple[dict[str, int], bytes | None, bytes | None]:
-    """Sizes of the files, and the ``.idx`` and ``.vif`` bytes. Go also leaves an ``.sdx``
-    (the sorted index of its read-only map), derived from ``.idx`` and rebuilt when stale."""
+    """Sizes of the files, and the ``.idx`` and ``.vif`` bytes. Needle maps kept on disk are
+    left out: Go's ``.sdx`` (the sorted index of its read-only map) and our ``.nmdb``, both
+    derived from ``.idx`` and rebuilt when stale."""
     sizes = {
         name: os.path.getsize(os.path.join(directory, name))
         for name in os.listdir(directory)
-        if not name.endswith(".sdx")
+        if not name.endswith((".sdx", ".nmdb", ".nmdb-wal", ".nmdb-shm"))  # a map each
     }
 
     def content_of(name: str) -> bytes | None:
@@ -236,7 +237,7 @@ def files_of(directory: str) -> tuple[dict[str, int], bytes | None, bytes | None
 
 
 def run_both(
-    clusters: Clusters, name: str, damage: Callable[[str], None]
+    clusters: Clusters, name: str, damage: Callable[[str], None], our_flags: tuple[str, ...] = ()
 ) -> tuple[dict, dict, str, str]:
     """Damage a copy of the source once; what Go's server and ours each make of a copy of it,
     and the two directories afterwards."""
@@ -262,7 +263,7 @@ def run_both(
         our_dir,
         clusters.mine.master_port,
         os.path.join(workdir, "ours.log"),
-        extra=["-offsetBytes=5"],
+        extra=["-offsetBytes=5", *our_flags],
     )
     ours.start()
     try:
@@ -273,10 +274,20 @@ def run_both(
     return go_seen, our_seen, go_dir, our_dir
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_damaged_volume_served_as_go_serves_it(clusters: Clusters, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [(name, "memory") for name in CASES]
+    # The on-disk map rebuilds from the same .idx: the cases where its load walk matters.
+    + [
+        (name, "sqlite")
+        for name in ("deleted .idx", "read-only flag in .vif", "index entry past the end of .dat")
+    ],
+)
+def test_damaged_volume_served_as_go_serves_it(clusters: Clusters, name: str, index: str) -> None:
     case = CASES[name]
-    go_seen, our_seen, go_dir, our_dir = run_both(clusters, name, case.damage)
+    go_seen, our_seen, go_dir, our_dir = run_both(
+        clusters, f"{name} {index}", case.damage, (f"-index={index}",)
+    )
 
     # What Go does with this damage, so the comparison below compares the right thing.
     assert [v["Id"] for v in go_seen["volumes"]] == ([1] if case.loaded else [])
