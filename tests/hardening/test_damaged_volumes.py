@@ -154,6 +154,12 @@ def bad_crc_in_last_needle(base: str) -> None:
         dat.write(bytes([byte ^ 0xFF]))
 
 
+def wrong_key_in_last_entry(base: str) -> None:
+    with open(base + ".idx", "r+b") as idx:
+        idx.seek(-WIDTH.entry_size, os.SEEK_END)
+        idx.write(STRAY_KEY.to_bytes(8, "big"))
+
+
 def index_entry_past_dat_end(base: str) -> None:
     # What a crashed batched write can leave: an entry whose record never reached .dat.
     first_needle = 8
@@ -189,6 +195,8 @@ CASES = {
     "only the .dat left": Case(keep_only_data, loaded=False, read_only=False),
     # 9. The tail check reads the header and timestamp, not the CRC: only that read fails.
     "bad CRC in the last needle": Case(bad_crc_in_last_needle, loaded=True, read_only=False),
+    # The same check looks at the size, not the key: the wrong key fails reads of it only.
+    "wrong key in the last .idx entry": Case(wrong_key_in_last_entry, loaded=True, read_only=False),
     # 9. An entry reaching past the end of .dat turns the volume read-only.
     "index entry past the end of .dat": Case(index_entry_past_dat_end, loaded=True, read_only=True),
 }
