@@ -71,7 +71,9 @@ def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clusters]:
         go.start_master()
         mine.start_master()
         writer = go.start_volume(source, extra=["-preStopSeconds=0"])
-        http("GET", f"{go.master_url}/vol/grow?count=1")
+        # The master grows once the volume server's first heartbeat has reached it.
+        grow = f"{go.master_url}/vol/grow?count=1"
+        wait_until(lambda: http("GET", grow)[0] == 200, what="the master to grow a volume")
         wait_until(lambda: _volume_ids(go.volume_url) == [1], what="volume 1 on Go's server")
         for key in range(1, LAST_KEY):
             assert _post(go.volume_url, fid(key), content(key))[0] == 201
