@@ -71,7 +71,9 @@ def clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clusters]:
         go.start_master()
         mine.start_master()
         writer = go.start_volume(source, extra=["-preStopSeconds=0"])
-        http("GET", f"{go.master_url}/vol/grow?count=1")
+        # The master grows once the volume server's first heartbeat has reached it.
+        grow = f"{go.master_url}/vol/grow?count=1"
+        wait_until(lambda: http("GET", grow)[0] == 200, what="the master to grow a volume")
         wait_until(lambda: _volume_ids(go.volume_url) == [1], what="volume 1 on Go's server")
         for key in range(1, LAST_KEY):
             assert _post(go.volume_url, fid(key), content(key))[0] == 201
@@ -154,6 +156,12 @@ def bad_crc_in_last_needle(base: str) -> None:
         dat.write(bytes([byte ^ 0xFF]))
 
 
+def wrong_key_in_last_entry(base: str) -> None:
+    with open(base + ".idx", "r+b") as idx:
+        idx.seek(-WIDTH.entry_size, os.SEEK_END)
+        idx.write(STRAY_KEY.to_bytes(8, "big"))
+
+
 def index_entry_past_dat_end(base: str) -> None:
     # What a crashed batched write can leave: an entry whose record never reached .dat.
     first_needle = 8
@@ -189,6 +197,8 @@ CASES = {
     "only the .dat left": Case(keep_only_data, loaded=False, read_only=False),
     # 9. The tail check reads the header and timestamp, not the CRC: only that read fails.
     "bad CRC in the last needle": Case(bad_crc_in_last_needle, loaded=True, read_only=False),
+    # The same check looks at the size, not the key: the wrong key fails reads of it only.
+    "wrong key in the last .idx entry": Case(wrong_key_in_last_entry, loaded=True, read_only=False),
     # 9. An entry reaching past the end of .dat turns the volume read-only.
     "index entry past the end of .dat": Case(index_entry_past_dat_end, loaded=True, read_only=True),
 }
@@ -217,12 +227,13 @@ def observe(url: str, address: str, grpc_port: int) -> dict:
 
 
 def files_of(directory: str) -> tuple[dict[str, int], bytes | None, bytes | None]:
-    """Sizes of the files, and the ``.idx`` and ``.vif`` bytes. Go also leaves an ``.sdx``
-    (the sorted index of its read-only map), derived from ``.idx`` and rebuilt when stale."""
+    """Sizes of the files, and the ``.idx`` and ``.vif`` bytes. Needle maps kept on disk are
+    left out: Go's ``.sdx`` (the sorted index of its read-only map) and our ``.nmdb``, both
+    derived from ``.idx`` and rebuilt when stale."""
     sizes = {
         name: os.path.getsize(os.path.join(directory, name))
         for name in os.listdir(directory)
-        if not name.endswith(".sdx")
+        if not name.endswith((".sdx", ".nmdb", ".nmdb-wal", ".nmdb-shm"))  # a map each
     }
 
     def content_of(name: str) -> bytes | None:
@@ -236,7 +247,7 @@ def files_of(directory: str) -> tuple[dict[str, int], bytes | None, bytes | None
 
 
 def run_both(
-    clusters: Clusters, name: str, damage: Callable[[str], None]
+    clusters: Clusters, name: str, damage: Callable[[str], None], our_flags: tuple[str, ...] = ()
 ) -> tuple[dict, dict, str, str]:
     """Damage a copy of the source once; what Go's server and ours each make of a copy of it,
     and the two directories afterwards."""
@@ -262,7 +273,7 @@ def run_both(
         our_dir,
         clusters.mine.master_port,
         os.path.join(workdir, "ours.log"),
-        extra=["-offsetBytes=5"],
+        extra=["-offsetBytes=5", *our_flags],
     )
     ours.start()
     try:
@@ -273,10 +284,20 @@ def run_both(
     return go_seen, our_seen, go_dir, our_dir
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_damaged_volume_served_as_go_serves_it(clusters: Clusters, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [(name, "memory") for name in CASES]
+    # The on-disk map rebuilds from the same .idx: the cases where its load walk matters.
+    + [
+        (name, "sqlite")
+        for name in ("deleted .idx", "read-only flag in .vif", "index entry past the end of .dat")
+    ],
+)
+def test_damaged_volume_served_as_go_serves_it(clusters: Clusters, name: str, index: str) -> None:
     case = CASES[name]
-    go_seen, our_seen, go_dir, our_dir = run_both(clusters, name, case.damage)
+    go_seen, our_seen, go_dir, our_dir = run_both(
+        clusters, f"{name} {index}", case.damage, (f"-index={index}",)
+    )
 
     # What Go does with this damage, so the comparison below compares the right thing.
     assert [v["Id"] for v in go_seen["volumes"]] == ([1] if case.loaded else [])

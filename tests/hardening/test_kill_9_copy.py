@@ -38,8 +38,9 @@ def cluster(
         go.start_master()
         os.makedirs(os.path.join(workdir, "go"))
         go.start_volume(os.path.join(workdir, "go"), extra=["-preStopSeconds=0"])
-        status, _, body = http("GET", f"{go.master_url}/vol/grow?count=1&collection={COLLECTION}")
-        assert status == 200, body
+        grow = f"{go.master_url}/vol/grow?count=1&collection={COLLECTION}"
+        # The master grows once the volume server's first heartbeat has reached it.
+        wait_until(lambda: http("GET", grow)[0] == 200, what="the master to grow a volume")
         vid, files = _fill(go, 200)
         ours = OurServer(
             os.path.join(workdir, "ours"),

@@ -21,7 +21,7 @@ from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
 from seaweed_volume.core.store import Store
 from seaweed_volume.core.types import OffsetWidth
 from tests.cluster.test_weed_clients import shell
-from tests.support.go_cluster import http
+from tests.support.go_cluster import http, wait_until
 from tests.unit.test_grpc_data_movement import running_node
 
 
@@ -33,8 +33,9 @@ def encoded_by_go(go_master, tmp_path_factory) -> tuple[str, str, int, dict[str,
     go_dir, before = str(root / "go"), str(root / "before")
     os.makedirs(go_dir)
     go_master.start_volume(go_dir)
-    status, _, body = http("GET", f"{go_master.master_url}/vol/grow?count=1&collection=ec")
-    assert status == 200, body
+    grow = f"{go_master.master_url}/vol/grow?count=1&collection=ec"
+    # The master grows once the volume server's first heartbeat has reached it.
+    wait_until(lambda: http("GET", grow)[0] == 200, what="the master to grow a volume")
     first = go_master.assign(collection="ec")
     vid, rest = first["fid"].split(",")
     key, cookie = int(rest[:-8], 16), rest[-8:]

@@ -99,9 +99,10 @@ def _tail_entry_position(
 def _verify_record(
     dat: DiskFile, offset: int, needle_id: int, size: int, version: int, width: OffsetWidth
 ) -> int:
-    """``verifyNeedleIntegrity``: the record at ``offset`` has ``size`` and the id; returns its
-    append time. A v3 record is checked by its header and timestamp only, as Go does: a bad
-    CRC in the last needle fails reads of that needle, not the volume's writability."""
+    """``verifyNeedleIntegrity``: the record at ``offset`` has ``size`` (and, before v3, the
+    id and a good CRC); returns its append time. A v3 record is checked by its size and
+    timestamp only, as Go does: a bad CRC or a wrong key there fails reads of that entry, not
+    the volume's writability."""
     if version != 3:
         return _verify_whole_record(dat, offset, needle_id, size, version, width).append_at_ns
     header = dat.read_at(NEEDLE_HEADER_SIZE, offset)
@@ -121,8 +122,6 @@ def _verify_record(
     stamp = dat.read_at(TIMESTAMP_SIZE, offset + NEEDLE_HEADER_SIZE + size + NEEDLE_CHECKSUM_SIZE)
     if len(stamp) < TIMESTAMP_SIZE:
         raise IntegrityError(f"read {dat.name} at {offset}: record is truncated")
-    if found_id != needle_id:
-        raise IntegrityError(f"index key {needle_id:x} does not match needle's Id {found_id:x}")
     return int.from_bytes(stamp, "big")
 
 
