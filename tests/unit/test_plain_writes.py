@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+import jwt
 import pytest
 
 from seaweed_volume.adapters.http import write
@@ -146,13 +147,14 @@ def test_a_cookie_mismatch_is_answered_as_the_general_code(two_stores) -> None:
     ("url", "headers"),
     [
         (b"/3,01637037d6?ttl=3m", {}),
+        (b"/3,01637037d6?jwt=a.b.c", {}),  # a token where no key asks for one
+        (b"/3,01637037d6?jwt=a.b.c&ttl=3m", {}),
         (b"/3,01637037d6.jpg", {}),
         (b"/3/01637037d6", {}),
         (b"/3,01637037d6", {b"content-md5": b"AAAA"}),
         (b"/3,01637037d6", {b"content-encoding": b"gzip"}),
         (b"/3,01637037d6", {b"content-disposition": b'inline; filename="a.txt"'}),
         (b"/3,01637037d6", {b"seaweed-tag": b"v"}),
-        (b"/3,01637037d6", {b"authorization": b"Bearer x"}),
         (b"/3,01637037d6", {b"origin": b"http://x"}),
         (b"/3,01637037d6", {b"content-type": b"multipart/form-data; boundary=x"}),  # no part
         (b"/3,01637037d6", {b"content-type": b"application/x-www-form-urlencoded"}),
@@ -184,3 +186,49 @@ def test_limits_and_guards_are_left_to_the_general_code(tmp_path) -> None:
         raw = _raw_headers("image/x", b"data")
         assert lane.answer("POST", b"/3,01637037d6", raw, b"data", "127.0.0.1") is None
         store.close()
+
+
+def _guarded(tmp_path, guard: JwtGuard) -> list[HttpContext]:
+    contexts = []
+    for name in ("lane", "general"):
+        config = VolumeServerConfig(dirs=[str(tmp_path / name)], max_volume_counts=[2])
+        os.makedirs(tmp_path / name)
+        store = build_container(config).store()
+        store.add_volume(3)
+        contexts.append(HttpContext(store, config, guard=guard))
+    return contexts
+
+
+def test_signed_and_whitelisted_uploads_take_the_lane_with_the_general_answer(tmp_path) -> None:
+    """The production configuration keeps the fast lane: a JWT in the query or a Bearer header,
+    a whitelisted caller; a bad token or an unlisted caller is left to the general path's 401."""
+    key = b"lane-write-key-0123456789abcdefghijklmnopqrstuv"
+    contexts = _guarded(tmp_path, JwtGuard(write_key=key, white_list=WhiteList(["10.1.0.0/16"])))
+    lane = PlainWrites(contexts[0], SERVER)
+    body = os.urandom(300)
+    for i, (signed_by, where, client, accepted) in enumerate(
+        [
+            (key, "query", "10.1.2.3", True),
+            (key, "bearer", "10.1.2.3", True),
+            (b"wrong-key-0123456789abcdefghijklmnopqrstuvwxyz", "query", "10.1.2.3", False),
+            (key, "query", "10.9.9.9", False),  # not on the whitelist
+            (key, "none", "10.1.2.3", False),
+        ]
+    ):
+        path = f"/3,{i + 1:x}637037d6"
+        token = jwt.encode({"fid": path[1:]}, signed_by, algorithm="HS256")
+        raw = _raw_headers("image/x", body)
+        query = f"jwt={token}" if where == "query" else ""
+        if where == "bearer":
+            raw.append((b"authorization", f"Bearer {token}".encode()))
+        url = f"{path}?{query}" if query else path
+        found = lane.answer("POST", url.encode(), raw, body, client)
+        request = HttpRequest.from_raw("POST", path, query.encode(), raw, body, client)
+        general = write.write_needle(contexts[1], request) if accepted else None
+        if not accepted:
+            assert found is None, (signed_by, where, client)
+            continue
+        head, answer = found
+        assert head == _head_of(general) and answer == general.body
+    for ctx in contexts:
+        ctx.store.close()

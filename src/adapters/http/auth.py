@@ -9,13 +9,17 @@ its ``exp``/``nbf`` window. Every failure answers 401 ``{"error": "wrong jwt"}``
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import json
 import logging
 import os
+import time
 import tomllib
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-
-import jwt
 
 from ...core.white_list import WhiteList
 
@@ -73,20 +77,58 @@ class JwtGuard:
         token = _token(query, headers)
         if not token:
             return False
-        try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=["HS256", "HS384", "HS512"],
-                options={"verify_iat": False, "verify_aud": False},
-            )
-        except jwt.PyJWTError as err:
-            log.debug("jwt verification error: %s", err)
+        claims = verified_claims(token, key)
+        if claims is None:
             return False
         cut = fid.rfind("_")
         if cut > 0:
             fid = fid[:cut]
         return claims.get("fid") == f"{vid},{fid}"
+
+
+_HMACS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
+def _segment(text: str) -> bytes:
+    """A base64url JWT segment, unpadded as RFC 7515 writes it (Go's ``RawURLEncoding``
+    refuses padding; so does this)."""
+    if "=" in text:
+        raise ValueError("padded JWT segment")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def verified_claims(token: str, key: bytes, now: float | None = None) -> dict | None:
+    """The claims of an HMAC-signed JWT whose signature, ``exp`` and ``nbf`` hold, else
+    ``None``. What ``jwt.decode(token, key, algorithms=HS256/384/512, verify_iat off)``
+    accepts, less padded segments, which Go refuses too (``tests/unit/test_jwt_verify.py``
+    holds the two side by side), in a few microseconds instead of ~25: every guarded request
+    pays it."""
+    head, _, rest = token.partition(".")
+    payload, _, signature = rest.partition(".")
+    if not signature or "." in signature:
+        return None
+    try:
+        header = json.loads(_segment(head))
+        digest = _HMACS.get(header.get("alg")) if isinstance(header, dict) else None
+        if digest is None:
+            return None
+        expected = hmac.new(key, f"{head}.{payload}".encode(), digest).digest()
+        if not hmac.compare_digest(expected, _segment(signature)):
+            return None
+        claims = json.loads(_segment(payload))
+    except (ValueError, TypeError, binascii.Error):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    moment = time.time() if now is None else now
+    try:
+        if "exp" in claims and int(claims["exp"]) <= moment:
+            return None
+        if "nbf" in claims and int(claims["nbf"]) > moment:
+            return None
+    except (ValueError, TypeError):
+        return None
+    return claims
 
 
 def _token(query: dict[str, str], headers: dict[str, str]) -> str:

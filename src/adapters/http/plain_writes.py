@@ -1,15 +1,16 @@
 """The plain-write lane: an upload to ``POST|PUT /vid,keycookie`` in few steps.
 
 Most uploads are plain: a raw body or a multipart form (what Go's own clients send), a
-``Content-Type`` that parses, no query, no options in the request's headers (no
-``Content-MD5``, ``Content-Encoding``, ``Content-Disposition``, ``Seaweed-*`` pairs, JWT or CORS
-origin), a small body, a local volume without replicas, no upload or whitelist limits. Those
-skip the general dispatch (the request object, form parsing, thread and limit checks): the
-needle is made by the very same core code (``parse_upload``, which also reads a form's fields
-and its part's headers, and ``needle_from_upload``), stored through the same metered local
-write, and answered by the same reply builder (:func:`.write.upload_reply`). Anything else is
-``None``: the general path answers it. ``tests/unit/test_plain_writes.py`` holds both ways to
-the same answer and the same stored record.
+``Content-Type`` that parses, no query but a ``jwt`` token, no options in the request's headers
+(no ``Content-MD5``, ``Content-Encoding``, ``Content-Disposition``, ``Seaweed-*`` pairs or CORS
+origin), a small body, a local volume without replicas, no upload limit. Those skip the general
+dispatch (the request object, form parsing, thread and limit checks): the JWT and whitelist
+checks are the general path's own (:class:`.auth.JwtGuard`), the needle is made by the very same
+core code (``parse_upload``, which also reads a form's fields and its part's headers, and
+``needle_from_upload``), stored through the same metered local write, and answered by the same
+reply builder (:func:`.write.upload_reply`). Anything else, a refused token or caller included,
+is ``None``: the general path answers it. ``tests/unit/test_plain_writes.py`` holds both ways to
+the same answer and the same stored record, signed and whitelisted uploads included.
 """
 
 from __future__ import annotations
@@ -47,9 +48,15 @@ _PLAIN_HEADERS = frozenset(
         b"expect",
         b"date",
         b"x-amz-request-id",  # Go's clients send it empty; 4.48 answers with its own
+        b"authorization",  # a JWT, checked in the lane as the general path checks it
     }
 )
 """Headers that change nothing about how Go stores or answers an upload."""
+
+
+def _only_a_token(query: str) -> bool:
+    """``jwt=<token>`` and nothing else (a token needs no escaping: base64url and dots)."""
+    return query.startswith("jwt=") and not any(c in query for c in "&;%+")
 
 
 class PlainWrites:
@@ -69,15 +76,14 @@ class PlainWrites:
     ) -> tuple[bytes, bytes] | None:
         """(status line and headers without the per-request ones, body) or ``None``."""
         ctx = self.ctx
-        path = url.decode("latin-1")
+        path, _, query = url.decode("latin-1").partition("?")
         match = PLAIN_FID.fullmatch(path)
         if (
             match is None
             or ctx.uploads.limit
-            or ctx.guard.write_key
-            or ctx.guard.white_list
             or ctx.config.fix_jpg_orientation
             or len(body) > INLINE_LIMIT
+            or (query and not _only_a_token(query))
         ):
             return None
         content_type = b""
@@ -94,11 +100,20 @@ class PlainWrites:
             return None  # ParseForm's 400 (or a missing type): the general path answers
         if media_type == "application/x-www-form-urlencoded":
             return None  # ParseForm consumes such a body
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
+        guard = ctx.guard
+        if guard.white_list and not guard.host_allowed(client):
+            return None  # the general path answers 401
+        if guard.write_key:
+            token = {"jwt": query[4:]} if query else {}
+            if not guard.allows(token, headers, match[1], match[2], True):
+                return None  # the general path answers Go's "wrong jwt"
+        elif query:
+            return None
         volume_id = int(match[1]) & 0xFFFFFFFF
         if ctx.store.find_volume(volume_id) is None or needs_replication(ctx, volume_id, {}):
             return None
         started = time.perf_counter()
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
         try:
             upload = parse_upload(
                 UploadRequest(method, path, headers, {}, body), ctx.file_size_limit
