@@ -15,7 +15,7 @@ class BackendFile(Protocol):
 
     def read_at(self, length: int, offset: int) -> bytes: ...
 
-    def write_at(self, data: bytes, offset: int) -> None: ...
+    def write_at(self, data: bytes | memoryview, offset: int) -> None: ...
 
     def size(self) -> int: ...
 
@@ -69,7 +69,7 @@ class DiskFile:
     def read_at(self, length: int, offset: int) -> bytes:
         return os.pread(self._fd, length, offset)
 
-    def write_at(self, data: bytes, offset: int) -> None:
+    def write_at(self, data: bytes | memoryview, offset: int) -> None:
         written = os.pwrite(self._fd, data, offset)
         if written < len(data):  # a short write: go on with the rest
             view = memoryview(data)
@@ -79,7 +79,7 @@ class DiskFile:
         if end > self._size:
             self._size = end
 
-    def write_pieces_at(self, pieces: list[bytes], offset: int) -> None:
+    def write_pieces_at(self, pieces: list[bytes | bytearray | memoryview], offset: int) -> None:
         """Write ``pieces`` one after another from ``offset`` (``pwritev``: no joined copy)."""
         total = sum(len(piece) for piece in pieces)
         written = os.pwritev(self._fd, pieces, offset)

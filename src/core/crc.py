@@ -9,7 +9,7 @@ from __future__ import annotations
 from crc32c import crc32c
 
 
-def crc32c_of(data: bytes | memoryview, running: int = 0) -> int:
+def crc32c_of(data: bytes | bytearray | memoryview, running: int = 0) -> int:
     """The CRC of ``data``, or of what ``running`` covered followed by ``data``."""
     return crc32c(data, running)
 
@@ -20,7 +20,7 @@ def legacy_crc_value(crc: int) -> int:
     return (rotated + 0xA282EAD8) & 0xFFFFFFFF
 
 
-def crc_matches(stored: int, data: bytes | memoryview) -> tuple[bool, int]:
+def crc_matches(stored: int, data: bytes | bytearray | memoryview) -> tuple[bool, int]:
     """Whether ``stored`` is an accepted checksum of ``data``; also returns the computed CRC."""
     actual = crc32c(data)
     return is_accepted(stored, actual), actual

@@ -17,6 +17,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidCollection, VolumeError
 from .goparse import GoNumError, parse_uint
@@ -31,6 +32,9 @@ from .volume.volume import (
     Volume,
     check_collection,
 )
+
+if TYPE_CHECKING:
+    from .tier import TierRegistry
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +131,7 @@ class DiskLocation:
         self.default_width = default_width
         self.min_free_space = min_free_space or MinFreeSpace()
         self.disk_type = disk_type
-        self.tiers = None
+        self.tiers: TierRegistry | None = None
         """The store's tier registry, for volumes whose ``.dat`` is remote."""
         self.tags = tags
         self.uuid = self._read_or_create_uuid()
@@ -211,7 +215,7 @@ class DiskLocation:
             self.max_volume_count,
         )
 
-    def open(self, collection: str, vid: int, **create: object) -> Volume:
+    def open(self, collection: str, vid: int, **create: Any) -> Volume:
         """Open (or, with ``create=True`` and its settings, create) a volume in this directory."""
         return open_volume(
             self.directory,

@@ -31,6 +31,7 @@ def go_float(value: float) -> str:
     if value == 0:
         return "-0" if math.copysign(1.0, value) < 0 else "0"
     sign, digits, exponent = Decimal(repr(float(value))).normalize().as_tuple()
+    assert isinstance(exponent, int)  # finite here
     text = "".join(map(str, digits))
     point = len(text) + exponent  # position of the decimal point in ``text``
     exp10 = point - 1
@@ -185,7 +186,7 @@ class Histogram(_Family):
         items.sort(key=lambda item: self._order(item[0]))
         out = []
         for labels, series in items:
-            running = 0
+            running: float = 0.0
             for bound, hits in zip((*self.buckets, math.inf), series[:-1], strict=True):
                 running += hits
                 le = f'le="{go_float(bound)}"'

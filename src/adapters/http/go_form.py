@@ -72,8 +72,8 @@ def parse_query(query: str) -> tuple[list[tuple[str, str]], FormError | None]:
 
 
 def parse_form(
-    method: str, content_type: str, body: bytes, raw_query: str
-) -> tuple[bytes, list[tuple[str, str]]]:
+    method: str, content_type: str, body: bytes | bytearray, raw_query: str
+) -> tuple[bytes | bytearray, list[tuple[str, str]]]:
     """``Request.ParseForm``: (the body left for the handler, form fields body-first then
     URL). Raises :class:`FormError` where Go's ``ParseForm`` fails."""
     fields: list[tuple[str, str]] = []

@@ -80,7 +80,7 @@ class PlainReads:
 
     def answer(
         self, method: str, path: str, raw_headers: list[tuple[bytes, bytes]], client: str
-    ) -> tuple[bytes, bytes] | None:
+    ) -> tuple[bytes, bytes | bytearray | memoryview] | None:
         """(status line and headers without the per-request ones, body), or ``None``: not a
         plain read, or an error for the general path to answer. Only taken without a
         download limit, so nothing is held in flight once the answer is written."""
@@ -128,7 +128,7 @@ class PlainReads:
             or self.ctx.store.find_volume(volume.id) is not volume
         ):
             return None
-        record = volume.live_blob(kept.needle_id, kept.offset, kept.size)
+        record = volume.live_blob(kept.needle_id, kept.offset, kept.size)  # type: ignore[union-attr]
         if record is None or record[:NEEDLE_HEADER_SIZE] != kept.header:
             return None  # (4-byte offsets past 32 GiB wrap: the first-read way knows)
         data = record[META_HEAD_SIZE : kept.data_end]

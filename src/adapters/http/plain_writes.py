@@ -71,7 +71,7 @@ class PlainWrites:
         method: str,
         url: bytes,
         raw_headers: list[tuple[bytes, bytes]],
-        body: bytes,
+        body: bytes | bytearray,
         client: str,
     ) -> tuple[bytes, bytes] | None:
         """(status line and headers without the per-request ones, body) or ``None``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,7 +23,7 @@ class HttpRequest:
     """First value of each query parameter (Go's ``FormValue``)."""
     headers: dict[str, str]
     """First value of each header, by lower-case name."""
-    body: bytes = b""
+    body: bytes | bytearray = b""
     client: str = ""
     """The peer's address (for ``-whiteList``)."""
     counted_upload: int = 0
@@ -37,8 +37,8 @@ class HttpRequest:
         method: str,
         path: str,
         query_string: bytes,
-        raw_headers: list,
-        body: bytes = b"",
+        raw_headers: list[tuple[bytes, bytes]],
+        body: bytes | bytearray = b"",
         client: str = "",
     ) -> HttpRequest:
         query: dict[str, str] = {}
@@ -47,8 +47,8 @@ class HttpRequest:
             for key, value in parse_qsl(raw_query, keep_blank_values=True):
                 query.setdefault(key, value)
         headers: dict[str, str] = {}
-        for name, value in raw_headers:
-            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        for raw_name, raw_value in raw_headers:
+            headers.setdefault(raw_name.decode("latin-1").lower(), raw_value.decode("latin-1"))
         return cls(method, path, query, headers, body, client, raw_query=raw_query)
 
     @property
@@ -63,7 +63,7 @@ class HttpReply:
     body: bytes = b""
     head_only: bool = False
     """A HEAD reply: headers (Content-Length included) but no body bytes."""
-    on_sent: object = None
+    on_sent: Callable[[], object] | None = None
     """Called once the answer has left the server's buffers (download accounting)."""
     pending_sync: tuple[Any, int] | None = None
     """(volume, append ticket) that must be durable before this answer may leave."""

@@ -63,7 +63,7 @@ def write_needle(ctx: HttpContext, request: HttpRequest, defer_sync: bool = Fals
     try:
         upload = parse_upload(upload_request, ctx.file_size_limit)
         if ctx.config.fix_jpg_orientation and _is_jpeg(upload.file_name, upload.mime_type):
-            upload.data = ctx.images.fix_orientation(upload.data)
+            upload.data = ctx.images.fix_orientation(upload.data)  # type: ignore[arg-type]
         needle = needle_from_upload(upload, request.path)
     except (UploadError, FileIdError, GoNumError) as err:
         stats.FILE_WRITE_FAILURES.inc()
@@ -240,7 +240,7 @@ def _delete_from_ec(
     then journal the delete. Go answers with the length it read, which applies the record
     size twice (a quirk kept for the answer only)."""
     try:
-        needle = read_ec_needle(ec_volume, needle_id, ctx.ec_remote)
+        needle = read_ec_needle(ec_volume, needle_id, ctx.ec_remote)  # type: ignore[arg-type]
         if cookie and needle.cookie != cookie:
             raise VolumeError(f"unexpected cookie {cookie:x}")
         ec_volume.delete_needle(needle_id)

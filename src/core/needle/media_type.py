@@ -25,14 +25,16 @@ _TOKEN = re.compile(
 
 def _consume_token(text: str) -> tuple[str, str]:
     """The leading token (printable ASCII but tspecials) and the rest."""
-    end = _TOKEN.match(text).end()
+    found = _TOKEN.match(text)
+    assert found is not None  # ``[...]*`` always matches
+    end = found.end()
     return text[:end], text[end:]
 
 
 def _consume_value(text: str) -> tuple[str, str]:
     if not text or text[0] != '"':
         return _consume_token(text)
-    out = []
+    out: list[str] = []
     i = 1
     while i < len(text):
         ch = text[i]

@@ -103,7 +103,7 @@ _NOT_BINARY = bytes(b for b in range(256) if not _is_binary_byte(b))
 _SIGNATURE_PREFIXES = tuple(signature for signature, _ in _SIGNATURES)
 
 
-def detect_content_type(data: bytes) -> str:
+def detect_content_type(data: bytes | bytearray | memoryview) -> str:
     """Go's ``http.DetectContentType`` for the cases the upload path relies on."""
     head = bytes(data[:512])  # also of a memoryview (a large multipart part)
     stripped = head.lstrip(b"\t\n\x0c\r ")

@@ -42,13 +42,13 @@ class UploadRequest:
     headers: Mapping[str, str]
     """Header values by *lower-case* name (the first value of each)."""
     query: Mapping[str, str]
-    body: bytes
+    body: bytes | bytearray
 
 
 @dataclass(slots=True)
 class ParsedUpload:
     file_name: str = ""
-    data: bytes = b""
+    data: bytes | bytearray | memoryview = b""
     mime_type: str = ""
     pairs: dict[str, str] = field(default_factory=dict)
     is_gzipped: bool = False
@@ -70,7 +70,7 @@ def _clean_windows_path_base(name: str) -> str:
     return posixpath.basename(name.replace("\\", "/"))
 
 
-def _media_params(value: str) -> tuple[str, dict[str, str]]:
+def _media_params(value: str) -> tuple[str, Mapping[str, str]]:
     """``mime.ParseMediaType`` as multipart parts use it: nothing when it fails."""
     try:
         return parse_media_type(value)
@@ -81,7 +81,7 @@ def _media_params(value: str) -> tuple[str, dict[str, str]]:
 @dataclass(slots=True)
 class _Part:
     headers: dict[str, str]
-    content: bytes | memoryview
+    content: bytes | bytearray | memoryview
 
     @property
     def file_name(self) -> str:
@@ -98,7 +98,7 @@ _VIEW_PARTS_OVER = 64 * 1024
 """A multipart part larger than this is a view of the request body, not a copy."""
 
 
-def _multipart_parts(body: bytes, content_type: str) -> list[_Part]:
+def _multipart_parts(body: bytes | bytearray, content_type: str) -> list[_Part]:
     """Split a ``multipart/form-data`` body; errors use Go's ``mime/multipart`` texts."""
     kind, params = _media_params(content_type)
     if not kind.startswith("multipart/"):
@@ -139,6 +139,7 @@ def _multipart_parts(body: bytes, content_type: str) -> list[_Part]:
             if parts:
                 break
             raise UploadError("unexpected EOF")  # the part's data never ends
+        content: bytes | bytearray | memoryview
         if next_delimiter - content_start > _VIEW_PARTS_OVER:
             content = memoryview(body)[content_start:next_delimiter]  # no copy of a large file
         else:
@@ -150,7 +151,7 @@ def _multipart_parts(body: bytes, content_type: str) -> list[_Part]:
     return parts
 
 
-def _check_limit(data: bytes, size_limit: int) -> None:
+def _check_limit(data: bytes | bytearray | memoryview, size_limit: int) -> None:
     if len(data) > size_limit:
         raise UploadError(f"file over the limited {size_limit} bytes")
 
@@ -240,7 +241,7 @@ def _finish(
         # inflated file is held to the size limit here. A stream that does not inflate is
         # stored as sent, as Go does.
         try:
-            uncompressed = gunzip(upload.data, size_limit)
+            uncompressed = gunzip(upload.data, size_limit)  # type: ignore[arg-type]
             upload.original_size = len(uncompressed)
         except InflateLimitExceeded:
             raise UploadError(
@@ -268,7 +269,7 @@ def _finish(
             )
 
 
-def gzip_level6(data: bytes) -> bytes:
+def gzip_level6(data: bytes | bytearray | memoryview) -> bytes:
     """``gzip.compress(data, 6, mtime=0)``, byte for byte, with the deflate window sized to
     the data: a 32 KiB window costs ~50 us to set up, several times the compression of a
     small upload. (A window of at least the data plus zlib's 262-byte lookahead never limits

@@ -57,7 +57,7 @@ class NeedleSizeMismatch(NeedleError):
 class Needle:
     cookie: int = 0
     id: int = 0
-    data: bytes = b""
+    data: bytes | bytearray | memoryview = b""
     flags: int = 0
     name: bytes = b""
     mime: bytes = b""
@@ -141,13 +141,13 @@ class Needle:
         """
         return b"".join(self.to_pieces(version))
 
-    def to_pieces(self, version: int) -> list[bytes]:
+    def to_pieces(self, version: int) -> list[bytes | bytearray | memoryview]:
         """The record of :meth:`to_bytes` as its pieces, the data not copied (a large record
         is written with one ``pwritev``)."""
         mime, pairs, data, flags = self.mime, self.pairs, self.data, self.flags
         if len(mime) > MAX_MIME_SIZE or len(pairs) > MAX_PAIRS_SIZE:
             raise NeedleError("needle mime or pairs too long")
-        pieces: list[bytes] = [b""]
+        pieces: list[bytes | bytearray | memoryview] = [b""]
         if version == 1:
             size = len(data)
             pieces.append(data)

@@ -42,11 +42,11 @@ class _Columns:
     size_view: memoryview = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key_view", memoryview(self.keys))
-        object.__setattr__(self, "low_view", memoryview(self.low))
-        high = None if self.high is None else memoryview(self.high)
+        object.__setattr__(self, "key_view", memoryview(self.keys))  # type: ignore[arg-type]
+        object.__setattr__(self, "low_view", memoryview(self.low))  # type: ignore[arg-type]
+        high = None if self.high is None else memoryview(self.high)  # type: ignore[arg-type]
         object.__setattr__(self, "high_view", high)
-        object.__setattr__(self, "size_view", memoryview(self.sizes))
+        object.__setattr__(self, "size_view", memoryview(self.sizes))  # type: ignore[arg-type]
 
     @classmethod
     def build(cls, keys: np.ndarray, units: np.ndarray, sizes: np.ndarray) -> _Columns:
