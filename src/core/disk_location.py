@@ -50,6 +50,23 @@ def validate_new_collection(collection: str) -> None:
         raise InvalidCollection(f"invalid collection name {collection!r}")
 
 
+def disk_status(directory: str) -> dict[str, object]:
+    """Size, use and free space of a directory's file system, as ``/status`` and
+    VolumeServerStatus report them (Go's ``stats.NewDiskStatus``)."""
+    stat = os.statvfs(directory)
+    total = stat.f_blocks * stat.f_frsize
+    free = stat.f_bavail * stat.f_frsize
+    used = total - free
+    return {
+        "dir": directory,
+        "all": total,
+        "used": used,
+        "free": free,
+        "percent_free": round(free * 100 / total, 6) if total else 0,
+        "percent_used": round(used * 100 / total, 6) if total else 0,
+    }
+
+
 def parse_volume_file_name(name: str) -> tuple[str, int] | None:
     """(collection, vid) of ``<collection>_<vid>.idx|.vif``; ``None`` for other files."""
     if not name.endswith(_VOLUME_SUFFIXES):

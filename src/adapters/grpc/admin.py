@@ -11,13 +11,13 @@ import time
 import grpc
 
 from ...core.crc import legacy_crc_value
+from ...core.disk_location import disk_status
 from ...core.erasure_coding.reader import read_ec_needle
 from ...core.errors import VolumeError
 from ...core.file_id import FileIdError, parse_needle_id_cookie, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError
 from ...core.replica_placement import ReplicaPlacement
 from ...core.server_state import StateVersionMismatch
-from ..http.admin import disk_status
 from .base import ServicerBase, fail
 from .pb import master_pb2, master_pb2_grpc
 from .pb import volume_server_pb2 as pb

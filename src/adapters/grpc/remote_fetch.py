@@ -15,8 +15,8 @@ from ...core.remote_endpoint import (
     validate_remote_endpoint,
     validate_replica_target,
 )
-from ..http.replicate import ReplicationError, upload_needle
 from ..remote.s3 import s3_range_reader
+from ..replica_upload import ReplicationError, upload_needle
 from .base import ServicerBase, fail
 from .pb import volume_server_pb2 as pb
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from ...core.disk_location import disk_status
 from ...core.volume.volume import Volume
 from .context import HttpContext
 from .responses import HttpReply, HttpRequest, bare, write_json
@@ -42,21 +41,6 @@ def volume_status(volume: Volume, disk_type: str) -> dict[str, object]:
         "Version": volume.version,
         "ReadOnly": volume.is_read_only,
         "ReadOnlyCanDelete": volume.no_write_can_delete,
-    }
-
-
-def disk_status(directory: str) -> dict[str, object]:
-    stat = os.statvfs(directory)
-    total = stat.f_blocks * stat.f_frsize
-    free = stat.f_bavail * stat.f_frsize
-    used = total - free
-    return {
-        "dir": directory,
-        "all": total,
-        "used": used,
-        "free": free,
-        "percent_free": round(free * 100 / total, 6) if total else 0,
-        "percent_used": round(used * 100 / total, 6) if total else 0,
     }
 
 

@@ -8,51 +8,19 @@ failing fails the write or the delete with Go's message (each failure as ``[host
 
 from __future__ import annotations
 
-import json
 import logging
 import urllib.error
 import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote, urlencode
 
-from ...core.needle.parse_upload import PAIR_NAME_PREFIX
 from ...core.needle.record import Needle
+from ..replica_upload import ReplicationError, answer_error, connection_failure, upload_needle
 from .context import HttpContext
 
 log = logging.getLogger(__name__)
 
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="replicate")
-
-
-class ReplicationError(Exception):
-    """A replication failure; ``reason`` is Go's ``classifyReplicationError`` label."""
-
-    def __init__(self, message: str, reason: str = "server_error") -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-def _failure(host: str, err: OSError) -> ReplicationError:
-    text = str(err)
-    if isinstance(err, TimeoutError) or "timed out" in text:
-        reason = "timeout"
-    elif isinstance(err, ConnectionRefusedError) or "Connection refused" in text:
-        reason = "connection_refused"
-    else:
-        reason = "server_error"
-    return ReplicationError(f"[{host}]: {text}", reason)
-
-
-def _answer_error(host: str, body: bytes, reason: str) -> ReplicationError:
-    """A replica's non-2xx answer as Go's upload and delete helpers word it: the JSON
-    ``error`` field when there is one, else the body."""
-    detail = body.decode("utf-8", "replace")
-    try:
-        detail = json.loads(detail).get("error", detail)
-    except (ValueError, AttributeError):
-        pass
-    return ReplicationError(f"[{host}]: {detail or reason}")
 
 
 def needs_replication(ctx: HttpContext, volume_id: int, query: dict[str, str]) -> bool:
@@ -87,39 +55,6 @@ def remote_locations(ctx: HttpContext, volume_id: int, deleting: bool = False) -
                 f"is less than volume {volume_id} replication copy count [{copies}]"
             )
     return remotes
-
-
-def upload_needle(host: str, url: str, needle: Needle, content_md5: str = "") -> None:
-    """POST a needle as a multipart form, as Go's uploader replicates one."""
-    boundary = uuid.uuid4().hex
-    disposition = 'form-data; name="file"'
-    if needle.name:
-        escaped = needle.name.decode("utf-8", "replace").replace('"', '\\"')
-        disposition += f'; filename="{escaped}"'
-    part = [f"--{boundary}", f"Content-Disposition: {disposition}"]
-    if needle.mime:
-        part.append(f"Content-Type: {needle.mime.decode('utf-8', 'replace')}")
-    if needle.is_compressed:
-        part.append("Content-Encoding: gzip")
-    body = ("\r\n".join(part) + "\r\n\r\n").encode() + needle.data
-    body += f"\r\n--{boundary}--\r\n".encode()
-    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    if content_md5:
-        headers["Content-MD5"] = content_md5
-    if needle.has_pairs and needle.pairs:
-        try:
-            for key, value in json.loads(needle.pairs).items():
-                headers[PAIR_NAME_PREFIX + key] = value
-        except ValueError:
-            log.info("unmarshal pairs error for needle %x", needle.id)
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            response.read()
-    except urllib.error.HTTPError as err:
-        raise _answer_error(host, err.read(), str(err.reason)) from None
-    except OSError as err:
-        raise _failure(host, err) from None
 
 
 def _all(hosts: list[str], action) -> list[ReplicationError]:
@@ -164,9 +99,9 @@ def replicate_delete(remotes: list[str], path: str) -> None:
                 response.read()
         except urllib.error.HTTPError as err:
             if err.code != 404:
-                raise _answer_error(host, err.read(), str(err.code)) from None
+                raise answer_error(host, err.read(), str(err.code)) from None
         except OSError as err:
-            raise _failure(host, err) from None
+            raise connection_failure(host, err) from None
 
     errors = _all(remotes, delete)
     if errors:

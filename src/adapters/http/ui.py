@@ -7,7 +7,7 @@ import functools
 import html
 import io
 
-from .admin import disk_status
+from ...core.disk_location import disk_status
 from .context import HttpContext
 from .responses import HttpReply, HttpRequest
 

@@ -19,13 +19,13 @@ from ...core.needle.parse_upload import (
 )
 from ...core.types import actual_size
 from ...core.volume.volume import WriteResult
+from ..replica_upload import ReplicationError
 from .auth import WRONG_JWT
 from .chunks import ChunkError, ChunkManifest, delete_chunks
 from .context import HttpContext
 from .fid_path import parse_url_path
 from .go_form import FormError, parse_form
 from .replicate import (
-    ReplicationError,
     needs_replication,
     remote_locations,
     replicate_delete,
