@@ -359,3 +359,33 @@ def test_status_on_every_worker_lists_a_volume_allocated_a_moment_ago(cluster) -
             v["Id"] for v in json.loads(conn.request("GET", "/status")[1])["Volumes"] or []
         ]
         conn.close()
+
+
+def test_a_graceful_stop_reports_unhealthy_keeps_serving_then_ends_every_process(
+    cluster, tmp_path
+) -> None:
+    """Go's order with every worker: SIGTERM, /healthz 503 at once while files are still
+    served for -preStopSeconds, then every process exits and the supervisor with 0."""
+    go, _ = cluster
+    ours = OurServer(
+        str(tmp_path / "stopping"),
+        go.master_port,
+        str(tmp_path / "ours.log"),
+        extra=[f"-workers={WORKERS}", "-offsetBytes=5", "-preStopSeconds=3"],
+    )
+    ours.start()
+    vid = 902
+    stub(ours).AllocateVolume(pb.AllocateVolumeRequest(volume_id=vid, version=3))
+    pinned = one_per_worker(ours)
+    for i, conn in enumerate(pinned):
+        assert conn.request("POST", f"/{vid},{i + 1:x}0000beef", b"kept")[0] == 201
+    processes = [ours.process.pid, *children(ours.process.pid)]
+    ours.process.send_signal(signal.SIGTERM)
+    for i, conn in enumerate(pinned):
+        wait_until(lambda c=conn: c.request("GET", "/healthz")[0] == 503, what="unhealthy")
+        assert conn.request("GET", f"/{vid},{i + 1:x}0000beef") == (200, b"kept")
+    assert ours.process.wait(timeout=60) == 0
+    for pid in processes:
+        assert (
+            not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+        )
