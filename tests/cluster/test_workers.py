@@ -386,6 +386,4 @@ def test_a_graceful_stop_reports_unhealthy_keeps_serving_then_ends_every_process
         assert conn.request("GET", f"/{vid},{i + 1:x}0000beef") == (200, b"kept")
     assert ours.process.wait(timeout=60) == 0
     for pid in processes:
-        assert (
-            not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
-        )
+        assert not os.path.exists(f"/proc/{pid}"), pid  # every process ended and was reaped
