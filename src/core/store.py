@@ -75,6 +75,7 @@ class Store:
                 version=volume.version,
                 ttl=volume.super_block.ttl.to_uint32(),
                 disk_type=location.disk_type if location else "",
+                disk_id=self.locations.index(location) if location else 0,
             )
         )
 
