@@ -133,6 +133,16 @@ def master_configuration(masters: list[str], timeout: float = 2.0):
     return None
 
 
+def copy_preallocate_bytes(master: str) -> int:
+    """What ``VolumeCopy`` reserves for a new ``.dat``: the volume size limit when ``master``
+    says ``volumePreallocate``, else 0; a master that does not answer is logged and means 0
+    (weed/server/volume_grpc_copy.go)."""
+    answer = master_configuration([master]) if master else None
+    if answer is None or not answer.volume_preallocate:
+        return 0
+    return answer.volume_size_limit_m_b * 1024 * 1024
+
+
 def fetch_storage_backends(tiers, masters: str) -> None:
     """Before volumes load: a tiered volume reads its ``.dat`` through a backend only the
     master can name (Go's ``checkWithMaster`` runs before its store loads)."""
