@@ -149,7 +149,9 @@ class VolumeCopy:
     progress: Callable[[int], bool] | None = None
     preallocate: int = 0
     """Bytes to reserve for the new ``.dat``: the volume size limit when the master runs with
-    ``-volumePreallocate`` (``VolumeCopy`` in weed/server/volume_grpc_copy.go)."""
+    ``-volumePreallocate`` (``VolumeCopy`` in weed/server/volume_grpc_copy.go). Reserved on
+    the staged file that becomes the ``.dat``; Go reserves the ``.dat`` and then renames its
+    staged copy over it, which drops the reservation."""
 
     def run(self) -> int:
         """Copy and mount; return the append time of the last record copied (ns)."""
