@@ -14,6 +14,8 @@ import random
 import re
 from collections.abc import Callable
 
+import pytest
+
 from tests.cluster.test_weed_clients import shell
 from tests.support.go_cluster import GoCluster, http, wait_until
 from tests.support.our_server import OurServer
@@ -57,13 +59,20 @@ def _encoded(lines: list[str]) -> bool:
     return any("ec volume" in line for line in lines) and any("id:0" in line for line in lines)
 
 
-def _go_server_views(workdir: str) -> tuple[list[str], list[str]]:
+def _dirs(workdir: str, disks: int) -> tuple[str, list[str]]:
+    """``-dir`` and ``-max`` for ``disks`` data directories sharing 8 slots."""
+    dirs = [os.path.join(workdir, f"data{i}") for i in range(disks)]
+    for directory in dirs:
+        os.makedirs(directory)
+    return ",".join(dirs), [f"-max={','.join([str(8 // disks)] * disks)}"]
+
+
+def _go_server_views(workdir: str, disks: int) -> tuple[list[str], list[str]]:
     go = GoCluster(workdir)
     with go.running():
         go.start_master()
-        data = os.path.join(workdir, "data")
-        os.makedirs(data)
-        go.start_volume(data)
+        data, extra = _dirs(workdir, disks)
+        go.start_volume(data, extra)
         address = f"127.0.0.1:{go.volume_port}"
         vid = _fill(go, go.volume_url)
         before = _after(go, address, lambda lines: any("volume:1/8" in line for line in lines))
@@ -74,11 +83,12 @@ def _go_server_views(workdir: str) -> tuple[list[str], list[str]]:
         return before, _after(go, address, _encoded)
 
 
-def _our_server_views(workdir: str, expected: list[str]) -> tuple[list[str], list[str]]:
+def _our_server_views(workdir: str, disks: int, expected: list[str]) -> tuple[list[str], list[str]]:
     go = GoCluster(workdir)
     with go.running():
         go.start_master()
-        ours = OurServer(os.path.join(workdir, "data"), go.master_port, f"{workdir}/ours.log")
+        data, extra = _dirs(workdir, disks)
+        ours = OurServer(data, go.master_port, f"{workdir}/ours.log", extra=extra)
         ours.start()
         try:
             ours.wait_registered(go.master_url)
@@ -101,11 +111,13 @@ def _our_server_views(workdir: str, expected: list[str]) -> tuple[list[str], lis
             ours.stop()
 
 
-def test_volume_list_matches_go_before_and_after_ec_encode(tmp_path) -> None:
-    go_before, go_after = _go_server_views(str(tmp_path / "go"))
-    # What the issue saw: Go's disk line keeps every slot free once the volume is shards.
+@pytest.mark.parametrize("disks", [1, 2])
+def test_volume_list_matches_go_before_and_after_ec_encode(tmp_path, disks: int) -> None:
+    go_before, go_after = _go_server_views(str(tmp_path / "go"), disks)
+    # What the issue saw: Go's disk line keeps every slot free once the volume is shards
+    # (with two disks only the one holding the shards is listed, with its own 4 slots).
     disk_line = next(line for line in go_after if re.search(r"^\s+Disk hdd\(", line))
-    assert "active:0 free:8" in disk_line, go_after
-    our_before, our_after = _our_server_views(str(tmp_path / "ours"), go_after)
+    assert f"active:0 free:{8 // disks}" in disk_line, go_after
+    our_before, our_after = _our_server_views(str(tmp_path / "ours"), disks, go_after)
     assert our_before == go_before
     assert our_after == go_after
