@@ -14,8 +14,10 @@ import random
 import re
 from collections.abc import Callable
 
+import grpc
 import pytest
 
+from seaweed_volume.adapters.grpc.pb import master_pb2, master_pb2_grpc
 from tests.cluster.test_weed_clients import shell
 from tests.support.go_cluster import GoCluster, http, wait_until
 from tests.support.our_server import OurServer
@@ -59,6 +61,30 @@ def _encoded(lines: list[str]) -> bool:
     return any("ec volume" in line for line in lines) and any("id:0" in line for line in lines)
 
 
+def _reported_total_bytes(go: GoCluster, address: str) -> int:
+    """The filesystem bytes the master holds for the server (the heartbeat's
+    ``disk_total_bytes``, summed over the server's disks as Go sums them)."""
+    with grpc.insecure_channel(f"127.0.0.1:{go.master_port + 10000}") as channel:
+        topology = (
+            master_pb2_grpc.SeaweedStub(channel)
+            .VolumeList(master_pb2.VolumeListRequest(), timeout=10)
+            .topology_info
+        )
+    return sum(
+        disk.disk_total_bytes
+        for dc in topology.data_center_infos
+        for rack in dc.rack_infos
+        for node in rack.data_node_infos
+        if node.id == address
+        for disk in node.diskInfos.values()
+    )
+
+
+def _filesystem_bytes(workdir: str, disks: int) -> int:
+    stat = os.statvfs(workdir)
+    return disks * stat.f_blocks * stat.f_frsize
+
+
 def _dirs(workdir: str, disks: int) -> tuple[str, list[str]]:
     """``-dir`` and ``-max`` for ``disks`` data directories sharing 8 slots."""
     dirs = [os.path.join(workdir, f"data{i}") for i in range(disks)]
@@ -80,6 +106,7 @@ def _go_server_views(workdir: str, disks: int) -> tuple[list[str], list[str]]:
             go, f"lock\nec.encode -collection={COLLECTION} -volumeId={vid} -force\nunlock"
         )
         assert "Successfully completed EC encoding" in output, output
+        assert _reported_total_bytes(go, address) == _filesystem_bytes(workdir, disks)
         return before, _after(go, address, _encoded)
 
 
@@ -106,6 +133,8 @@ def _our_server_views(workdir: str, disks: int, expected: list[str]) -> tuple[li
                 after = _after(go, ours.address, lambda lines: lines == expected)
             except TimeoutError:
                 after = _topology_lines(go, ours.address)
+            total = _reported_total_bytes(go, ours.address)
+            assert total == _filesystem_bytes(workdir, disks)
             return before, after
         finally:
             ours.stop()

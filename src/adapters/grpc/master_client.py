@@ -46,6 +46,9 @@ class VolumeReport:
     volumes: list = field(default_factory=list)
     max_counts: dict[str, int] = field(default_factory=dict)
     disk_tags: list = field(default_factory=list)
+    total_bytes: dict[str, int] = field(default_factory=dict)
+    free_bytes: dict[str, int] = field(default_factory=dict)
+    """Filesystem size and free space per disk type (summed over its disks, as Go)."""
     max_file_key: int = 0
 
 
@@ -64,7 +67,7 @@ def effective_max_count(store: Store, disk_id: int) -> int:
 def volume_information(store: Store) -> VolumeReport:
     """Every volume as a ``VolumeInformationMessage``, max counts per disk type and a
     ``DiskTag`` per disk (its index, tags, type and slots: the master's per-disk view in
-    ``volume.list`` comes from these), and the max file key."""
+    ``volume.list`` comes from these), filesystem bytes per disk type, and the max file key."""
     report = VolumeReport()
     expired = store.expire_ttl_volumes()
     for disk_id, location in enumerate(store.locations):
@@ -73,6 +76,9 @@ def volume_information(store: Store) -> VolumeReport:
         report.max_counts[location.disk_type] = (
             report.max_counts.get(location.disk_type, 0) + max_count
         )
+        kind = location.disk_type
+        report.total_bytes[kind] = report.total_bytes.get(kind, 0) + location.total_bytes
+        report.free_bytes[kind] = report.free_bytes.get(kind, 0) + location.free_bytes
         report.disk_tags.append(
             master_pb2.DiskTag(
                 disk_id=disk_id,
@@ -233,6 +239,8 @@ class MasterClient:
             has_no_volumes=not report.volumes,
             max_volume_counts=report.max_counts,
             disk_tags=report.disk_tags,
+            disk_total_bytes=report.total_bytes,
+            disk_free_bytes=report.free_bytes,
             location_uuids=[location.uuid for location in self.store.locations],
             id=f"{config.ip}:{config.port}",
         )
