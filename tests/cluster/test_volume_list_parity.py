@@ -9,6 +9,7 @@ and EC shard counts."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -150,3 +151,39 @@ def test_volume_list_matches_go_before_and_after_ec_encode(tmp_path, disks: int)
     our_before, our_after = _our_server_views(str(tmp_path / "ours"), disks, go_after)
     assert our_before == go_before
     assert our_after == go_after
+
+
+def _registered(go: GoCluster, address: str) -> bool:
+    body = json.loads(http("GET", f"{go.master_url}/dir/status")[2])
+    return any(
+        node.get("Url") == address
+        for dc in body.get("Topology", {}).get("DataCenters") or []
+        for rack in dc.get("Racks") or []
+        for node in rack.get("DataNodes") or []
+    )
+
+
+def _low_space_view(workdir: str, go_server: bool) -> list[str]:
+    go = GoCluster(workdir)
+    with go.running():
+        go.start_master()
+        data, _ = _dirs(workdir, 1)
+        if go_server:
+            go.start_volume(data, ["-minFreeSpace=100"])
+            address = f"127.0.0.1:{go.volume_port}"
+            wait_until(lambda: _registered(go, address), what="Go's first heartbeat")
+            return _topology_lines(go, address)
+        ours = OurServer(data, go.master_port, f"{workdir}/ours.log", ["-minFreeSpace=100"])
+        ours.start()
+        try:
+            ours.wait_registered(go.master_url)
+            return _topology_lines(go, ours.address)
+        finally:
+            ours.stop()
+
+
+def test_volume_list_matches_go_when_free_space_is_low(tmp_path) -> None:
+    """Under ``-minFreeSpace`` a disk offers only the slots it already uses (none here)."""
+    go_view = _low_space_view(str(tmp_path / "go"), go_server=True)
+    assert go_view == ["Topology volumeSizeLimit:64 MB hdd(volume:0/0 active:0 free:0 remote:0)"]
+    assert _low_space_view(str(tmp_path / "ours"), go_server=False) == go_view
