@@ -154,6 +154,9 @@ class DiskLocation:
         self.uuid = self._read_or_create_uuid()
         self.volumes: dict[int, Volume] = {}
         self.is_disk_space_low = False
+        self.total_bytes = 0
+        self.free_bytes = 0
+        """The filesystem's size and space free to unprivileged users, as last checked."""
         self.view: ProcessView | None = None
         """With ``-workers``: every volume added here is shared with the other processes."""
         self._lock = threading.RLock()
@@ -281,6 +284,7 @@ class DiskLocation:
         stat = os.statvfs(self.directory)
         free = stat.f_bavail * stat.f_frsize
         total = stat.f_blocks * stat.f_frsize
+        self.total_bytes, self.free_bytes = total, free
         low = self.min_free_space.is_low(free, total)
         if low != self.is_disk_space_low:
             log.warning(

@@ -27,6 +27,8 @@ class VolumeEvent:
     version: int
     ttl: int
     disk_type: str
+    disk_id: int = 0
+    """The disk's index in the store's locations."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,28 @@ _STALE_RETRIES = 8
 """A write that meets a volume changed by another process follows the change and retries."""
 
 
+def warn_other_offset_widths(location: DiskLocation) -> None:
+    """One warning per offset width, naming the volumes of ``location`` whose ``.vif``
+    ``bytesOffset`` differs from ``-offsetBytes``. They load and are served at their own width,
+    but a Go server of the other width exits on them ("BytesOffset mismatch",
+    weed/storage/volume_tier.go), so moving them there fails."""
+    others: dict[int, list[str]] = {}
+    for volume in sorted(location.volumes.values(), key=lambda v: v.id):
+        if volume.width != location.default_width:
+            others.setdefault(int(volume.width), []).append(
+                volume_base_name(volume.collection, volume.id)
+            )
+    for width, names in sorted(others.items()):
+        log.warning(
+            "%s: volumes %s use %d-byte offsets (.vif bytesOffset) but -offsetBytes=%d: served "
+            "as they are, but a Go server of the other width refuses them",
+            location.directory,
+            ", ".join(names),
+            width,
+            int(location.default_width),
+        )
+
+
 class Store:
     def __init__(
         self,
@@ -75,12 +97,14 @@ class Store:
                 version=volume.version,
                 ttl=volume.super_block.ttl.to_uint32(),
                 disk_type=location.disk_type if location else "",
+                disk_id=self.locations.index(location) if location else 0,
             )
         )
 
     def load_existing_volumes(self) -> None:
         for location in self.locations:
             location.load_existing_volumes()
+            warn_other_offset_widths(location)
         self.ec.load_existing()
 
     # --- finding -----------------------------------------------------------------------------

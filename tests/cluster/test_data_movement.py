@@ -88,6 +88,9 @@ def test_volume_move_from_go_lands_identical_files_here(cluster) -> None:
     )
     assert f"moved volume {vid}" in output, output
     assert _read_files(ours.data_dir, f"moved_{vid}") == before
+    # This master does not say volumePreallocate: nothing is reserved past the data.
+    dat = os.stat(os.path.join(ours.data_dir, f"moved_{vid}.dat"))
+    assert dat.st_blocks * 512 < dat.st_size + 1024 * 1024
     assert not os.path.exists(os.path.join(go_dir, f"moved_{vid}.dat"))
     wait_until(lambda: _locations(go, vid) == [ours.address], what="the master to see the move")
     for fid, data in files.items():

@@ -147,7 +147,7 @@ class GoCluster:
     def volume_url(self) -> str:
         return f"http://{self.ip}:{self.volume_port}"
 
-    def start_master(self, volume_size_limit_mb: int = 64) -> None:
+    def start_master(self, volume_size_limit_mb: int = 64, extra: list[str] | None = None) -> None:
         mdir = os.path.join(self.workdir, "master")
         os.makedirs(mdir, exist_ok=True)
         master = GoProcess(
@@ -162,6 +162,7 @@ class GoCluster:
                 "-peers=none",
                 f"-volumeSizeLimitMB={volume_size_limit_mb}",
                 "-defaultReplication=000",
+                *(extra or []),
             ],
             os.path.join(self.workdir, "master.log"),
             cwd=self.cwd,

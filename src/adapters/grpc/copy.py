@@ -21,6 +21,7 @@ from ...core.volume.copying import (
 )
 from ...core.volume.volume import check_collection, volume_base_name
 from .base import ServicerBase, fail, stream_from_worker
+from .master_client import copy_preallocate_bytes
 from .pb import volume_server_pb2 as pb
 from .volume_peer import GrpcVolumePeer
 
@@ -251,6 +252,9 @@ class CopyRpcs(ServicerBase):
                     next_report = processed + REPORT_EVERY
                 return context.is_active()
 
+            seeds = [m.strip() for m in self.config.master.split(",") if m.strip()]
+            master = getattr(self.master_client, "current_master", "") or next(iter(seeds), "")
+            preallocate = copy_preallocate_bytes(master)
             peer = GrpcVolumePeer(request.source_data_node)
             try:
                 last = VolumeCopy(
@@ -261,6 +265,7 @@ class CopyRpcs(ServicerBase):
                     disk_type=request.disk_type,
                     bytes_per_second=rate,
                     progress=progress,
+                    preallocate=preallocate,
                 ).run()
             finally:
                 peer.close()

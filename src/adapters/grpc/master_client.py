@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -34,23 +35,64 @@ LOOKUP_CACHE_SECONDS = 10.0
 _STOP = object()
 
 
-def volume_information(store: Store) -> tuple[list, dict[str, int], int]:
-    """The full list of ``VolumeInformationMessage``s, max counts per disk type, max file key."""
-    messages = []
-    max_counts: dict[str, int] = {}
-    max_file_key = 0
+DATA_SHARDS_PER_SLOT = 10
+"""EC shards that take one volume slot (Go's ``erasure_coding.DataShardsCount``)."""
+
+
+@dataclass
+class VolumeReport:
+    """What a full heartbeat says of the volumes and disks (``CollectHeartbeat``)."""
+
+    volumes: list = field(default_factory=list)
+    max_counts: dict[str, int] = field(default_factory=dict)
+    disk_tags: list = field(default_factory=list)
+    total_bytes: dict[str, int] = field(default_factory=dict)
+    free_bytes: dict[str, int] = field(default_factory=dict)
+    """Filesystem size and free space per disk type (summed over its disks, as Go)."""
+    max_file_key: int = 0
+
+
+def effective_max_count(store: Store, disk_id: int) -> int:
+    """A disk's volume slots as Go reports them: ``-max``, or when its free space is low the
+    slots already used (local volumes plus one per 10 EC shards), never below 0
+    (``CollectHeartbeat`` in weed/storage/store.go)."""
+    location = store.locations[disk_id]
+    if not location.is_disk_space_low:
+        return max(location.max_volume_count, 0)
+    local = sum(1 for volume in list(location.volumes.values()) if not volume.info.files)
+    shards = sum(len(ec.shards) for ec in list(store.ec.by_disk[disk_id].values()))
+    return local - (-shards // DATA_SHARDS_PER_SLOT)
+
+
+def volume_information(store: Store) -> VolumeReport:
+    """Every volume as a ``VolumeInformationMessage``, max counts per disk type and a
+    ``DiskTag`` per disk (its index, tags, type and slots: the master's per-disk view in
+    ``volume.list`` comes from these), filesystem bytes per disk type, and the max file key."""
+    report = VolumeReport()
     expired = store.expire_ttl_volumes()
-    for location in store.locations:
-        max_counts[location.disk_type] = max_counts.get(location.disk_type, 0) + (
-            location.max_volume_count
-        )
+    for disk_id, location in enumerate(store.locations):
         low_space = location.check_disk_space()
+        max_count = effective_max_count(store, disk_id)
+        report.max_counts[location.disk_type] = (
+            report.max_counts.get(location.disk_type, 0) + max_count
+        )
+        kind = location.disk_type
+        report.total_bytes[kind] = report.total_bytes.get(kind, 0) + location.total_bytes
+        report.free_bytes[kind] = report.free_bytes.get(kind, 0) + location.free_bytes
+        report.disk_tags.append(
+            master_pb2.DiskTag(
+                disk_id=disk_id,
+                tags=list(location.tags),
+                type=location.disk_type,
+                max_volume_count=max_count,
+            )
+        )
         for volume in list(location.volumes.values()):
-            max_file_key = max(max_file_key, volume.max_file_key)
+            report.max_file_key = max(report.max_file_key, volume.max_file_key)
             if volume.id in expired:
                 continue
             remote = volume.info.files[0] if volume.info.files else None
-            messages.append(
+            report.volumes.append(
                 master_pb2.VolumeInformationMessage(
                     id=volume.id,
                     size=volume.dat_size(),
@@ -65,13 +107,14 @@ def volume_information(store: Store) -> tuple[list, dict[str, int], int]:
                     compact_revision=volume.super_block.compaction_revision,
                     modified_at_second=volume.last_modified_ts_seconds,
                     disk_type=location.disk_type,
+                    disk_id=disk_id,
                     remote_storage_name=(
                         f"{remote.backend_type}.{remote.backend_id}" if remote else ""
                     ),
                     remote_storage_key=remote.key if remote else "",
                 )
             )
-    return messages, max_counts, max_file_key
+    return report
 
 
 def load_storage_backends(tiers, backends) -> None:
@@ -94,6 +137,16 @@ def master_configuration(masters: list[str], timeout: float = 2.0):
         except grpc.RpcError as err:
             log.info("checkWithMaster %s: %s", master, err.code())
     return None
+
+
+def copy_preallocate_bytes(master: str) -> int:
+    """What ``VolumeCopy`` reserves for a new ``.dat``: the volume size limit when ``master``
+    says ``volumePreallocate``, else 0; a master that does not answer is logged and means 0
+    (weed/server/volume_grpc_copy.go)."""
+    answer = master_configuration([master]) if master else None
+    if answer is None or not answer.volume_preallocate:
+        return 0
+    return answer.volume_size_limit_m_b * 1024 * 1024
 
 
 def fetch_storage_backends(tiers, masters: str) -> None:
@@ -172,19 +225,22 @@ class MasterClient:
 
     # --- messages ----------------------------------------------------------------------------
     def full_heartbeat(self) -> master_pb2.Heartbeat:
-        volumes, max_counts, max_file_key = volume_information(self.store)
+        report = volume_information(self.store)
         config = self.config
         return master_pb2.Heartbeat(
             ip=config.ip,
             port=config.port,
             grpc_port=config.grpc_port,
             public_url=config.public_url or f"{config.ip}:{config.public_port}",
-            max_file_key=max_file_key,
+            max_file_key=report.max_file_key,
             data_center=config.data_center,
             rack=config.rack,
-            volumes=volumes,
-            has_no_volumes=not volumes,
-            max_volume_counts=max_counts,
+            volumes=report.volumes,
+            has_no_volumes=not report.volumes,
+            max_volume_counts=report.max_counts,
+            disk_tags=report.disk_tags,
+            disk_total_bytes=report.total_bytes,
+            disk_free_bytes=report.free_bytes,
             location_uuids=[location.uuid for location in self.store.locations],
             id=f"{config.ip}:{config.port}",
         )
@@ -223,6 +279,7 @@ class MasterClient:
             version=event.version,
             ttl=event.ttl,
             disk_type=event.disk_type,
+            disk_id=event.disk_id,
         )
         if event.kind is VolumeEventKind.ADDED:
             self._outbox.put(master_pb2.Heartbeat(new_volumes=[short]))

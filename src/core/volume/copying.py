@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..backend import reserve_blocks
 from ..errors import NoFreeSpace, VolumeError
 from ..write_throttle import WriteThrottle
 from .volume import volume_base_name
@@ -87,19 +88,27 @@ def receive_file(
     optional: bool = False,
     throttle: WriteThrottle | None = None,
     progress: Callable[[int], bool] | None = None,
+    preallocate: int = 0,
 ) -> int:
     """Write a ``CopyFile`` stream to ``path``; return the source's modification time in ns,
     0 when the source had no such file (then nothing is left at ``path``).
 
     An ``optional`` file is written beside ``path`` and renamed over it only when complete,
     so a source without it cannot truncate a good local copy (``writeToFile``). A failure
-    or a ``progress`` callback answering ``False`` removes the partial file.
+    or a ``progress`` callback answering ``False`` removes the partial file. ``preallocate``
+    bytes of disk are reserved for the file first, its size unchanged (a failure to reserve is
+    only logged, as Go ignores ``Fallocate``'s error).
     """
     target = path + ".copying" if optional else path
     modified = 0
     written = 0
     try:
         with open(target, "wb") as out:
+            if preallocate > 0:
+                try:
+                    reserve_blocks(out.fileno(), preallocate)
+                except OSError as err:
+                    log.warning("preallocate %s: %s", target, err)
             for chunk in chunks:
                 if chunk.modified_ts_ns:
                     modified = chunk.modified_ts_ns
@@ -138,6 +147,11 @@ class VolumeCopy:
     disk_type: str = ""
     bytes_per_second: int = 0
     progress: Callable[[int], bool] | None = None
+    preallocate: int = 0
+    """Bytes to reserve for the new ``.dat``: the volume size limit when the master runs with
+    ``-volumePreallocate`` (``VolumeCopy`` in weed/server/volume_grpc_copy.go). Reserved on
+    the staged file that becomes the ``.dat``; Go reserves the ``.dat`` and then renames its
+    staged copy over it, which drops the reservation."""
 
     def run(self) -> int:
         """Copy and mount; return the append time of the last record copied (ns)."""
@@ -193,6 +207,7 @@ class VolumeCopy:
                 optional=True,
                 throttle=throttle,
                 progress=self.progress,
+                preallocate=self.preallocate,
             )
             _set_mtime(base + ".dat", modified)
         modified = receive_file(
