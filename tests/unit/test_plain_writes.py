@@ -67,15 +67,21 @@ PLAIN = [
 ]
 
 
-@pytest.fixture
-def two_stores(tmp_path):
+def _contexts(tmp_path, guard: JwtGuard | None = None) -> list[HttpContext]:
+    """One store for the lane, one for the general code, each with volume 3."""
     contexts = []
     for name in ("lane", "general"):
         config = VolumeServerConfig(dirs=[str(tmp_path / name)], max_volume_counts=[2])
         os.makedirs(tmp_path / name)
         store = build_container(config).store()
         store.add_volume(3)
-        contexts.append(HttpContext(store, config))
+        contexts.append(HttpContext(store, config, guard=guard or JwtGuard()))
+    return contexts
+
+
+@pytest.fixture
+def two_stores(tmp_path):
+    contexts = _contexts(tmp_path)
     yield contexts
     for ctx in contexts:
         ctx.store.close()
@@ -188,22 +194,11 @@ def test_limits_and_guards_are_left_to_the_general_code(tmp_path) -> None:
         store.close()
 
 
-def _guarded(tmp_path, guard: JwtGuard) -> list[HttpContext]:
-    contexts = []
-    for name in ("lane", "general"):
-        config = VolumeServerConfig(dirs=[str(tmp_path / name)], max_volume_counts=[2])
-        os.makedirs(tmp_path / name)
-        store = build_container(config).store()
-        store.add_volume(3)
-        contexts.append(HttpContext(store, config, guard=guard))
-    return contexts
-
-
 def test_signed_and_whitelisted_uploads_take_the_lane_with_the_general_answer(tmp_path) -> None:
     """The production configuration keeps the fast lane: a JWT in the query or a Bearer header,
     a whitelisted caller; a bad token or an unlisted caller is left to the general path's 401."""
     key = b"lane-write-key-0123456789abcdefghijklmnopqrstuv"
-    contexts = _guarded(tmp_path, JwtGuard(write_key=key, white_list=WhiteList(["10.1.0.0/16"])))
+    contexts = _contexts(tmp_path, JwtGuard(write_key=key, white_list=WhiteList(["10.1.0.0/16"])))
     lane = PlainWrites(contexts[0], SERVER)
     body = os.urandom(300)
     for i, (signed_by, where, client, accepted) in enumerate(
