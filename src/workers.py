@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import functools
 import gc
 import logging
@@ -298,11 +299,13 @@ class Supervisor:
             signal.sigtimedwait({signal.SIGCHLD}, min(remaining, 0.5))
 
     def _fork(self, main: Callable[[], None]) -> int:
+        supervisor = os.getpid()
         pid = os.fork()
         if pid:
             return pid
         code = 0
         try:
+            die_with_parent(supervisor)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
             for sig in _WATCHED:
                 signal.signal(sig, signal.SIG_DFL)
@@ -409,6 +412,20 @@ class Supervisor:
             except OSError as err:
                 log.warning("publishing metrics: %s", err)
             await asyncio.sleep(SNAPSHOT_SECONDS)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """A child ends when its supervisor dies, even by SIGKILL: orphaned workers would go on
+    serving a stale view on the inherited sockets and keep a restarted server from binding
+    them (``prctl(PR_SET_PDEATHSIG)``; nothing acknowledged is lost by a kill -9)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG): errno %d", ctypes.get_errno())
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
 
 
 async def _until_signalled(on_stopping: Callable[[], None] | None = None) -> None:

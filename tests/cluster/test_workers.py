@@ -387,3 +387,37 @@ def test_a_graceful_stop_reports_unhealthy_keeps_serving_then_ends_every_process
     assert ours.process.wait(timeout=60) == 0
     for pid in processes:
         assert not os.path.exists(f"/proc/{pid}"), pid  # every process ended and was reaped
+
+
+def test_children_end_with_a_killed_supervisor_and_the_ports_are_free_again(
+    cluster, tmp_path
+) -> None:
+    """kill -9 of the supervisor takes every worker and the authority with it, so nothing
+    serves a stale view on the inherited sockets and a restart can bind the ports."""
+    go, _ = cluster
+    data_dir = str(tmp_path / "orphans")
+    ours = OurServer(
+        data_dir,
+        go.master_port,
+        str(tmp_path / "ours.log"),
+        extra=[f"-workers={WORKERS}", "-offsetBytes=5", "-preStopSeconds=10"],
+    )
+    ours.start()
+    children_before = children(ours.process.pid)
+    assert len(children_before) == WORKERS + 1
+    ours.process.kill()
+    ours.process.wait(timeout=30)
+    for pid in children_before:
+        wait_until(lambda p=pid: not os.path.exists(f"/proc/{p}"), what=f"child {pid} to end")
+    restarted = OurServer(
+        data_dir,
+        go.master_port,
+        str(tmp_path / "again.log"),
+        extra=[f"-workers={WORKERS}", "-offsetBytes=5"],
+        port=ours.port,
+    )
+    restarted.start()
+    try:
+        assert http("GET", f"{restarted.url}/status")[0] == 200
+    finally:
+        assert restarted.stop() == 0
