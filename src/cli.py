@@ -86,7 +86,8 @@ FLAGS: tuple[Flag, ...] = (
         "int",
         "4",
         "offset width of new volumes: 4 (Go's default build) or 5 (its 5BytesOffset build,"
-        " as the PyPI weed)",
+        " as the PyPI weed); must match the Go builds of the cluster, which refuse volumes"
+        " of the other width",
         ours=True,
     ),
     Flag("options", "string", "", "a file of command line options, optionName=optionValue"),
