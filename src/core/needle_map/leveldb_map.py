@@ -27,7 +27,7 @@ import plyvel
 
 from ..idx import IndexColumns, parse_columns
 from ..types import NEEDLE_PADDING_SIZE, OffsetWidth, decode_offset, encode_offset
-from .metrics import ReplayedIndex, replay
+from .metrics import ReplayedIndex, delete_live, replay
 
 log = logging.getLogger(__name__)
 
@@ -181,14 +181,9 @@ class LevelDbNeedleMap:
 
     def delete(self, key: int) -> int:
         """Go's ``Delete``: only a live entry changes (its size negated)."""
-        current = self.get(key)
-        if current is None or current[1] < 0:
-            self.metrics.log_delete(0)
-            return 0
-        offset, size = current
-        self._store(key, offset, -size if size > 0 else -1)
-        self.metrics.log_delete(size)
-        return size
+        return delete_live(
+            self.get(key), lambda offset, size: self._store(key, offset, size), self.metrics
+        )
 
     def __len__(self) -> int:
         return sum(1 for key in self._db.iterator(include_value=False) if len(key) == 8)

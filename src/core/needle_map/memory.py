@@ -21,7 +21,7 @@ import numpy as np
 
 from ..idx import parse_columns
 from ..types import NEEDLE_PADDING_SIZE, OffsetWidth
-from .metrics import MapMetrics, replay
+from .metrics import MapMetrics, delete_live, replay
 
 _MIN_OVERLAY = 4096
 _OVERLAY_FRACTION = 32
@@ -133,15 +133,9 @@ class MemoryNeedleMap:
         self.metrics.log_put(key, old_size, size)
 
     def delete(self, key: int) -> int:
-        """Negate the size of a live entry (``CompactMapSegment.delete``); empty -> -1."""
-        current = self.get(key)
-        if current is None or current[1] < 0:
-            self.metrics.log_delete(0)
-            return 0
-        offset, size = current
-        self._set(key, offset, -size if size > 0 else -1)
-        self.metrics.log_delete(size)
-        return size
+        return delete_live(
+            self.get(key), lambda offset, size: self._set(key, offset, size), self.metrics
+        )
 
     def _merge_overlay(self) -> None:
         """Fold the overlay into new sorted columns and publish them in one assignment."""

@@ -8,6 +8,7 @@ reproduced: :func:`replay` is the load rule, vectorised, and :class:`MapMetrics`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,21 @@ class MapMetrics:
     @property
     def live_count(self) -> int:
         return self.file_count - self.deletion_count
+
+
+def delete_live(
+    entry: tuple[int, int] | None, store: Callable[[int, int], None], metrics: MapMetrics
+) -> int:
+    """Go's delete in a needle map (``CompactMapSegment.delete``): only a live entry changes,
+    keeping its offset with its size negated (-1 for an empty needle), written by
+    ``store(offset, size)``; returns the deleted size, 0 when nothing was live."""
+    if entry is None or entry[1] < 0:
+        metrics.log_delete(0)
+        return 0
+    offset, size = entry
+    store(offset, -size if size > 0 else -1)
+    metrics.log_delete(size)
+    return size
 
 
 @dataclass(frozen=True, slots=True)
