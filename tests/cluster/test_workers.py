@@ -123,6 +123,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
             ours.stop()
 
 
+def started_with_workers(
+    go: GoCluster, data_dir: str, log_path: str, *extra: str, port: int | None = None
+) -> OurServer:
+    """A server of our own beside the module's, with two workers at Go's PyPI offset width."""
+    ours = OurServer(
+        data_dir,
+        go.master_port,
+        log_path,
+        extra=[f"-workers={WORKERS}", "-offsetBytes=5", *extra],
+        **({"port": port} if port is not None else {}),
+    )
+    ours.start()
+    return ours
+
+
 def grow(go: GoCluster, collection: str) -> int:
     """A new volume of its own collection, allocated by the master on our server."""
     status, _, body = http("GET", f"{go.master_url}/vol/grow?count=1&collection={collection}")
@@ -265,13 +280,7 @@ def test_a_second_server_on_the_same_ports_is_refused(cluster, tmp_path) -> None
 def test_appends_from_every_worker_at_once_make_files_go_reads(cluster, tmp_path) -> None:
     go, _ = cluster
     data_dir = str(tmp_path / "shared")
-    ours = OurServer(
-        data_dir,
-        go.master_port,
-        str(tmp_path / "ours.log"),
-        extra=[f"-workers={WORKERS}", "-offsetBytes=5"],
-    )
-    ours.start()
+    ours = started_with_workers(go, data_dir, str(tmp_path / "ours.log"))
     vid = 900
     try:
         stub(ours).AllocateVolume(pb.AllocateVolumeRequest(volume_id=vid, version=3))
@@ -367,13 +376,9 @@ def test_a_graceful_stop_reports_unhealthy_keeps_serving_then_ends_every_process
     """Go's order with every worker: SIGTERM, /healthz 503 at once while files are still
     served for -preStopSeconds, then every process exits and the supervisor with 0."""
     go, _ = cluster
-    ours = OurServer(
-        str(tmp_path / "stopping"),
-        go.master_port,
-        str(tmp_path / "ours.log"),
-        extra=[f"-workers={WORKERS}", "-offsetBytes=5", "-preStopSeconds=3"],
+    ours = started_with_workers(
+        go, str(tmp_path / "stopping"), str(tmp_path / "ours.log"), "-preStopSeconds=3"
     )
-    ours.start()
     vid = 902
     stub(ours).AllocateVolume(pb.AllocateVolumeRequest(volume_id=vid, version=3))
     pinned = one_per_worker(ours)
@@ -396,27 +401,14 @@ def test_children_end_with_a_killed_supervisor_and_the_ports_are_free_again(
     serves a stale view on the inherited sockets and a restart can bind the ports."""
     go, _ = cluster
     data_dir = str(tmp_path / "orphans")
-    ours = OurServer(
-        data_dir,
-        go.master_port,
-        str(tmp_path / "ours.log"),
-        extra=[f"-workers={WORKERS}", "-offsetBytes=5", "-preStopSeconds=10"],
-    )
-    ours.start()
+    ours = started_with_workers(go, data_dir, str(tmp_path / "ours.log"), "-preStopSeconds=10")
     children_before = children(ours.process.pid)
     assert len(children_before) == WORKERS + 1
     ours.process.kill()
     ours.process.wait(timeout=30)
     for pid in children_before:
         wait_until(lambda p=pid: not os.path.exists(f"/proc/{p}"), what=f"child {pid} to end")
-    restarted = OurServer(
-        data_dir,
-        go.master_port,
-        str(tmp_path / "again.log"),
-        extra=[f"-workers={WORKERS}", "-offsetBytes=5"],
-        port=ours.port,
-    )
-    restarted.start()
+    restarted = started_with_workers(go, data_dir, str(tmp_path / "again.log"), port=ours.port)
     try:
         assert http("GET", f"{restarted.url}/status")[0] == 200
     finally:
