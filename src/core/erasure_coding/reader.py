@@ -1,30 +1,19 @@
 """Reading a needle from erasure-coded shards (``ReadEcShardNeedle``, store_ec.go).
 
 Each interval of the record comes from the local shard when it is mounted here, else from a
-peer holding that shard (through the :class:`RemoteShards` port), else it is rebuilt from any
-``data_shards`` other shards read at the same place.
+peer holding that shard (through the :class:`~..ports.RemoteShards` port), else it is rebuilt
+from any ``data_shards`` other shards read at the same place.
 """
 
 from __future__ import annotations
-
-from typing import Protocol
 
 import numpy as np
 
 from ..errors import VolumeError
 from ..needle.record import Needle
+from ..ports import RemoteShards
 from .ec_volume import EcVolume, Interval
 from .gf256 import ReedSolomon
-
-
-class RemoteShards(Protocol):
-    """Shards of an EC volume mounted on other servers (the gRPC adapter implements it)."""
-
-    def read(
-        self, ec: EcVolume, shard_id: int, offset: int, length: int, needle_id: int
-    ) -> bytes | None:
-        """The bytes, or ``None`` when no peer could give them; raises ``AlreadyDeleted`` if
-        a peer says the needle was deleted."""
 
 
 def read_ec_needle(ec: EcVolume, needle_id: int, remote: RemoteShards | None = None) -> Needle:
@@ -47,9 +36,9 @@ def _read_interval(
             )
         return data
     if remote is not None:
-        data = remote.read(ec, interval.shard_id, interval.offset, interval.length, needle_id)
-        if data is not None:
-            return data
+        fetched = remote.read(ec, interval.shard_id, interval.offset, interval.length, needle_id)
+        if fetched is not None:
+            return fetched
     return _reconstruct(ec, interval, needle_id, remote)
 
 
@@ -59,7 +48,7 @@ def _reconstruct(
     """Rebuild one interval from the same range of ``data_shards`` other shards."""
     counts = ec.counts
     shards: list[np.ndarray | None] = [None] * counts.total
-    found = []
+    found: list[int] = []
     for shard_id in range(counts.total):
         if shard_id == interval.shard_id or len(found) >= counts.data:
             continue

@@ -13,11 +13,11 @@ from ..crc import crc32c_of
 from ..errors import AlreadyDeleted
 from ..idx import walk
 from ..needle.record import Needle, NeedleError
+from ..ports import RemoteShards
 from ..types import TOMBSTONE_FILE_SIZE, actual_size
 from ..volume.scrub import check_index
 from .bitrot import load_sidecar
 from .ec_volume import EcVolume, locate
-from .reader import RemoteShards
 
 Broken = list[tuple[int, int]]
 

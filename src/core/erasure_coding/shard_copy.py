@@ -6,14 +6,19 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..atomic_file import replace_file
 from ..errors import VolumeError
-from ..volume.copying import COPY_EVERYTHING, VolumePeer, receive_file
+from ..ports import VolumePeer, VolumeRepository
+from ..volume.copying import COPY_EVERYTHING, receive_file
 from ..volume.volume import volume_base_name
 from ..write_throttle import WriteThrottle
 from .bitrot import SIDECAR_EXT
 from .layout import shard_ext
+
+if TYPE_CHECKING:
+    from ..disk_location import DiskLocation
 
 WHOLE_FILE = (1 << 63) - 1
 NEEDLE_ID_SIZE = 8
@@ -21,7 +26,7 @@ NEEDLE_ID_SIZE = 8
 
 @dataclass
 class ShardCopy:
-    store: object
+    store: VolumeRepository
     peer: VolumePeer
     collection: str
     vid: int
@@ -74,7 +79,7 @@ class ShardCopy:
         base_name = volume_base_name(self.collection, self.vid)
         mounted = {disk for disk, ec in self.store.ec.all() if ec.id == self.vid}
 
-        def rank(item: tuple[int, object]) -> tuple[int, int]:
+        def rank(item: tuple[int, DiskLocation]) -> tuple[int, int]:
             disk, location = item
             ecx = os.path.join(location.directory, base_name + ".ecx")
             if disk in mounted:

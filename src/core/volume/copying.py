@@ -5,7 +5,7 @@ checks the sizes against what the peer reported before the copy, and mounts the 
 ``.note`` beside the files marks the copy as unfinished, so a crash mid-copy leaves files that
 are removed at the next start (as Go removes them) instead of a volume that loads half a file.
 
-The peer is a port (:class:`VolumePeer`); the gRPC adapter implements it.
+The peer is a port (:class:`~..ports.VolumePeer`); the gRPC adapter implements it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
 
 from ..backend import reserve_blocks
 from ..errors import NoFreeSpace, VolumeError
+from ..ports import VolumePeer, VolumeRepository
 from ..write_throttle import WriteThrottle
 from .volume import volume_base_name
 
@@ -60,25 +60,6 @@ class FileChunk:
     content: bytes
     modified_ts_ns: int = 0
     """Set on the first chunk of an existing file only."""
-
-
-class VolumePeer(Protocol):
-    """Another volume server, as a copy sees it."""
-
-    address: str
-
-    def volume_files(self, vid: int) -> PeerVolumeFiles: ...
-
-    def copy_file(
-        self,
-        vid: int,
-        collection: str,
-        ext: str,
-        compaction_revision: int,
-        stop_offset: int,
-        ignore_missing: bool,
-        is_ec: bool = False,
-    ) -> Iterator[FileChunk]: ...
 
 
 def receive_file(
@@ -140,7 +121,7 @@ class VolumeCopy:
     """One ``VolumeCopy`` run: pull the files into a free location of this store and mount
     them. ``progress(bytes)`` is told how much ``.dat`` arrived; returning ``False`` stops."""
 
-    store: object
+    store: VolumeRepository
     peer: VolumePeer
     vid: int
     collection: str = ""
