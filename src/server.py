@@ -10,23 +10,18 @@ import asyncio
 import contextlib
 import logging
 import signal
-import threading
+from collections.abc import Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
 
-from .adapters.grpc.ec_remote import GrpcRemoteShards
-from .adapters.grpc.master_client import MasterClient, fetch_storage_backends
+from .adapters.grpc.master_client import fetch_storage_backends
 from .adapters.grpc.server import start_grpc_server
-from .adapters.http.app import create_app
-from .adapters.http.auth import JwtGuard
-from .adapters.http.context import HttpContext
-from .adapters.http.metrics import MetricsServer, push_forever
+from .adapters.http.metrics import MetricsServer
 from .adapters.http.metrics import install as install_metrics
 from .adapters.http.protocol import HttpServer
 from .config import VolumeServerConfig
 from .container import build_container
-from .core.store import Store
 from .startup import StartupError, bind_error, listening_ports
 
 log = logging.getLogger("seaweed_volume")
@@ -39,11 +34,11 @@ class _QuietServer(uvicorn.Server):
         return None
 
     @contextlib.contextmanager
-    def capture_signals(self):  # uvicorn >= 0.29
+    def capture_signals(self) -> Iterator[None]:  # uvicorn >= 0.29
         yield
 
 
-def _http_server(app, host: str, port: int) -> _QuietServer:
+def _http_server(app: ASGIApp, host: str, port: int) -> _QuietServer:
     config = uvicorn.Config(
         app,
         host=host,
@@ -58,61 +53,26 @@ def _http_server(app, host: str, port: int) -> _QuietServer:
     return _QuietServer(config)
 
 
-def make_guard(config: VolumeServerConfig) -> JwtGuard:
-    return JwtGuard.from_security_file(config.security_file).with_white_list(config.white_list)
-
-
-def make_http_context(
-    store: Store, config: VolumeServerConfig, guard: JwtGuard, master_client: MasterClient
-) -> HttpContext:
-    """Everything the HTTP handlers need, lookups through the master included."""
-    ctx = HttpContext(store, config, guard=guard)
-    ctx.heartbeat_state = master_client
-    ctx.lookup_volume = master_client.lookup_volume
-    ctx.lookup_writable = master_client.lookup_writable
-    ctx.forget_lookup = master_client.forget_lookup
-    ctx.ec_remote = GrpcRemoteShards(
-        master_client.lookup_ec_shards, f"{config.ip}:{config.grpc_port}"
-    )
-    return ctx
-
-
-def push_metrics_when_asked(master_client: MasterClient, config: VolumeServerConfig) -> None:
-    """Push to the gateway the master names, when it names one (``LoopPushingMetric``)."""
-    master_client.on_metrics_gateway = lambda address, interval, stopped: threading.Thread(
-        target=push_forever,
-        args=(address, interval, f"{config.ip}:{config.port}", stopped),
-        name="metrics-push",
-        daemon=True,
-    ).start()
-
-
-def http_apps(ctx: HttpContext, config: VolumeServerConfig) -> list[tuple[ASGIApp, int, bool]]:
-    """(application, port, public) for the admin port and, when separate, the public one."""
-    apps = [(create_app(ctx), config.port, False)]
-    if config.public_port != config.port:
-        apps.append((create_app(ctx, public=True), config.public_port, True))
-    return apps
-
-
 async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = None) -> None:
     container = build_container(config)
     fetch_storage_backends(container.tiers(), config.master)
     store = container.store()
     bind = config.ip_bind or config.ip
-    guard = make_guard(config)
-    master_client = MasterClient(store, config)
-    ctx = make_http_context(store, config, guard, master_client)
+    master_client = container.master_client()
+    ctx = container.http_context()
     try:
         grpc_server = start_grpc_server(
-            store, config, ctx, bind, master_client, white_list=guard.white_list
+            container.grpc_servicer(),
+            bind,
+            config.grpc_port,
+            white_list=container.guard().white_list,
         )
     except OSError:
         store.close()
         raise StartupError(
             "port.grpc", config.grpc_port, f"cannot listen on {bind}:{config.grpc_port}"
         ) from None
-    apps = http_apps(ctx, config)
+    apps = container.http_apps()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -120,7 +80,7 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
             loop.add_signal_handler(sig, stop.set)
     natives: list[HttpServer] = []
     servers: list[_QuietServer] = []
-    tasks: list[asyncio.Task] = []
+    tasks: list[asyncio.Task[None]] = []
     metrics_server = MetricsServer()
     listening = "port"
     try:
@@ -148,7 +108,6 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
         flag, host, port = next(p for p in listening_ports(config) if p[0] == listening)
         raise bind_error(flag, host, port, err) from None
     install_metrics(ctx)
-    push_metrics_when_asked(master_client, config)
     master_client.start()
     log.info(
         "volume server %s:%d started (grpc %d, %d dirs, %d volumes, %s http)",

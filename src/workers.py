@@ -33,25 +33,18 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from .adapters.grpc.master_client import (
-    MasterClient,
-    load_storage_backends,
-    master_configuration,
-)
+from .adapters.grpc.master_client import load_storage_backends, master_configuration
 from .adapters.grpc.pb import master_pb2
 from .adapters.grpc.server import start_grpc_server
-from .adapters.http.context import HttpContext
 from .adapters.http.metrics import PEER_SNAPSHOTS, MetricsServer
 from .adapters.http.metrics import install as install_metrics
 from .adapters.http.protocol import HttpServer
-from .adapters.http.throttle import InflightLimit, SharedSlots
+from .adapters.http.throttle import SharedLimits, SharedSlots
 from .config import VolumeServerConfig
-from .container import build_container
+from .container import Container, ProcessRole, build_container, process_container
 from .core import stats
-from .core.store import Store
 from .core.store_view import StoreView
 from .metrics_exchange import MetricsExchange
-from .server import http_apps, make_guard, make_http_context, push_metrics_when_asked
 from .startup import bind_error
 
 try:  # imported before the fork, so its pages are shared by every process
@@ -143,20 +136,20 @@ def serve_with_workers(config: VolumeServerConfig) -> int:
     answer = _master_configuration_from_child(config.master)
     if answer is not None:
         load_storage_backends(container.tiers(), answer.storage_backends)
-    store = container.store()
+    container.store()
     # What every worker builds imports more modules (FastAPI's, pydantic's): build it once
     # here and drop it, so those modules live in pages the forked processes share (the
     # preloading of prefork servers).
-    http_apps(
-        make_http_context(
-            store, config, make_guard(config), MasterClient(store, config, heartbeat=False)
-        ),
-        config,
-    )
+    process_container(container, ProcessRole(heartbeats=False)).http_apps()
     run_dir = tempfile.mkdtemp(prefix="seaweed-volume-")
     try:
-        supervisor = Supervisor(config, store, StoreView(run_dir), SharedFlags(), sockets)
-        supervisor.metrics = MetricsExchange(os.path.join(run_dir, "metrics"))
+        supervisor = Supervisor(
+            container,
+            StoreView(run_dir),
+            SharedFlags(),
+            sockets,
+            MetricsExchange(os.path.join(run_dir, "metrics")),
+        )
         gc.collect()
         gc.freeze()  # leave the loaded objects' pages shared with the forked processes
         return supervisor.run()
@@ -167,14 +160,18 @@ def serve_with_workers(config: VolumeServerConfig) -> int:
 class Supervisor:
     def __init__(
         self,
-        config: VolumeServerConfig,
-        store: Store,
+        root: Container,
         view: StoreView,
         flags: SharedFlags,
         sockets: list[socket.socket],
+        metrics: MetricsExchange | None = None,
     ) -> None:
-        self.config = config
-        self.store = store
+        """``root``: the server's composition root, its store loaded; every forked process
+        builds its own objects from it (:func:`.container.process_container`). ``metrics``:
+        where workers hand their counters to the process answering ``/metrics``."""
+        self.root = root
+        self.config = config = root.config()
+        self.store = root.store()
         self.view = view
         self.flags = flags
         self.sockets = sockets
@@ -185,19 +182,14 @@ class Supervisor:
         self.authority_started = 0
         self._ready_fd = -1
         """The authority writes one byte here once it serves (first start only)."""
-        self.metrics: MetricsExchange | None = None
+        self.metrics = metrics
         # -concurrentUploadLimitMB / -concurrentDownloadLimitMB hold for the whole server:
         # slot n is worker n's, the last one the authority's (which only reads them)
         self.uploads = SharedSlots(config.workers + 1)
         self.downloads = SharedSlots(config.workers + 1)
 
-    def _share_limits(self, ctx: HttpContext, slot: int) -> None:
-        ctx.uploads = InflightLimit(
-            ctx.uploads.limit, ctx.uploads.timeout, shared=self.uploads, slot=slot
-        )
-        ctx.downloads = InflightLimit(
-            ctx.downloads.limit, ctx.downloads.timeout, shared=self.downloads, slot=slot
-        )
+    def _limits(self, slot: int) -> SharedLimits:
+        return SharedLimits(self.uploads, self.downloads, slot)
 
     # --- watching ------------------------------------------------------------------------------
     def run(self) -> int:
@@ -333,10 +325,11 @@ class Supervisor:
 
     async def _authority(self) -> None:
         config, store, view, flags = self.config, self.store, self.view, self.flags
-        guard = make_guard(config)
-        master_client = MasterClient(store, config)
-        ctx = make_http_context(store, config, guard, master_client)
-        self._share_limits(ctx, config.workers)
+        objects = process_container(
+            self.root, ProcessRole(shared_limits=self._limits(config.workers))
+        )
+        master_client = objects.master_client()
+        ctx = objects.http_context()
 
         def announce() -> None:
             flags.is_heartbeating = master_client.is_heartbeating
@@ -344,15 +337,12 @@ class Supervisor:
 
         store.events.subscribe(lambda _event: view.publish())
         grpc_server = start_grpc_server(
-            store,
-            config,
-            ctx,
+            objects.grpc_servicer(),
             config.ip_bind or config.ip,
-            master_client,
-            white_list=guard.white_list,
+            config.grpc_port,
+            white_list=objects.guard().white_list,
             announce=announce,
         )
-        push_metrics_when_asked(master_client, config)
         install_metrics(ctx)
         if self.metrics is not None:
             PEER_SNAPSHOTS.append(self.metrics.peers)
@@ -382,11 +372,12 @@ class Supervisor:
 
     async def _worker(self, number: int) -> None:
         config, store, flags = self.config, self.store, self.flags
-        master_client = MasterClient(store, config, heartbeat=False)
-        ctx = make_http_context(store, config, make_guard(config), master_client)
-        self._share_limits(ctx, number)
-        ctx.heartbeat_state = flags
-        apps = http_apps(ctx, config)
+        objects = process_container(
+            self.root,
+            ProcessRole(heartbeats=False, health=flags, shared_limits=self._limits(number)),
+        )
+        ctx = objects.http_context()
+        apps = objects.http_apps()
         natives = [HttpServer(ctx, app, public, config.idle_timeout) for app, _, public in apps]
         for native, sock in zip(natives, self.sockets, strict=True):
             await native.start("", 0, sock=sock)

@@ -45,3 +45,36 @@ def test_http_and_grpc_never_import_each_other() -> None:
         for path in modules_under(folder):
             for name in imported_modules(path):
                 assert not name.startswith(other), (path, name)
+
+
+def modules_outside_core() -> list[pathlib.Path]:
+    return [
+        p
+        for p in SRC.rglob("*.py")
+        if "pb" not in p.parts and p.relative_to(SRC).parts[0] != "core"
+    ]
+
+
+def test_only_the_composition_root_knows_the_store_class() -> None:
+    """Adapters (and the entry points) are typed against ``core.ports.VolumeRepository``."""
+    for path in modules_outside_core():
+        if path.relative_to(SRC) == pathlib.Path("container.py"):
+            continue
+        for name in imported_modules(path):
+            assert name != "src.core.store", (path, name)
+
+
+def test_the_entry_points_build_nothing_by_hand() -> None:
+    """``server.py`` and ``workers.py`` take their objects from the composition root: they
+    never construct the contexts, clients or servicers themselves."""
+    wired = {"HttpContext", "MasterClient", "VolumeServerServicer", "GrpcRemoteShards", "JwtGuard"}
+    wired |= {"create_app", "Store", "PillowImages", "InflightLimit"}
+    for name in ("server.py", "workers.py"):
+        tree = ast.parse((SRC / name).read_text())
+        imported = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+        assert not imported & wired, (name, imported & wired)

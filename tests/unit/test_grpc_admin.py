@@ -9,7 +9,6 @@ from seaweed_volume.adapters.grpc.pb import remote_pb2
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2_grpc as pb_grpc
 from seaweed_volume.adapters.grpc.server import VolumeServerServicer, start_grpc_server
-from seaweed_volume.adapters.http.context import HttpContext
 from seaweed_volume.config import VolumeServerConfig
 from seaweed_volume.container import build_container
 from seaweed_volume.core.file_id import FileId
@@ -22,7 +21,7 @@ def rpc(tmp_path):
     port = free_port_pair()
     config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[4], port=port)
     store = build_container(config).store()
-    server = start_grpc_server(store, config, HttpContext(store, config), "127.0.0.1")
+    server = start_grpc_server(VolumeServerServicer(store, config), "127.0.0.1", config.grpc_port)
     channel = grpc.insecure_channel(f"127.0.0.1:{config.grpc_port}")
     stub = pb_grpc.VolumeServerStub(channel)
     stub.port = port  # type: ignore[attr-defined]
@@ -185,4 +184,4 @@ def test_a_second_server_on_the_same_grpc_port_is_refused(rpc, tmp_path) -> None
     stub, store = rpc
     config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[4], port=stub.port)
     with pytest.raises(OSError, match=f"-port.grpc={config.grpc_port}"):
-        start_grpc_server(store, config, HttpContext(store, config), "127.0.0.1")
+        start_grpc_server(VolumeServerServicer(store, config), "127.0.0.1", config.grpc_port)

@@ -14,8 +14,7 @@ import pytest
 from seaweed_volume.adapters.grpc import tail
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2_grpc as pb_grpc
-from seaweed_volume.adapters.grpc.server import start_grpc_server
-from seaweed_volume.adapters.http.context import HttpContext
+from seaweed_volume.adapters.grpc.server import VolumeServerServicer, start_grpc_server
 from seaweed_volume.config import VolumeServerConfig
 from seaweed_volume.container import build_container
 from seaweed_volume.core.crc import legacy_crc_value
@@ -39,7 +38,7 @@ def running_node(directory: str) -> Iterator[Node]:
     port = free_port_pair()
     config = VolumeServerConfig(dirs=[directory], max_volume_counts=[4], port=port, offset_bytes=5)
     store = build_container(config).store()
-    server = start_grpc_server(store, config, HttpContext(store, config), "127.0.0.1")
+    server = start_grpc_server(VolumeServerServicer(store, config), "127.0.0.1", config.grpc_port)
     channel = grpc.insecure_channel(f"127.0.0.1:{config.grpc_port}")
     try:
         yield Node(store, pb_grpc.VolumeServerStub(channel), f"127.0.0.1:{port}", directory)

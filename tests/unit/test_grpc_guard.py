@@ -11,8 +11,7 @@ from google.protobuf import symbol_database
 from seaweed_volume.adapters.grpc.guard import UNGATED, peer_host
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2_grpc as pb_grpc
-from seaweed_volume.adapters.grpc.server import start_grpc_server
-from seaweed_volume.adapters.http.context import HttpContext
+from seaweed_volume.adapters.grpc.server import VolumeServerServicer, start_grpc_server
 from seaweed_volume.config import VolumeServerConfig
 from seaweed_volume.container import build_container
 from seaweed_volume.core.needle.record import Needle
@@ -46,7 +45,7 @@ def serve(tmp_path, white_list: WhiteList):
     needle.update_checksum()
     store.write_needle(1, needle)
     server = start_grpc_server(
-        store, config, HttpContext(store, config), "127.0.0.1", white_list=white_list
+        VolumeServerServicer(store, config), "127.0.0.1", config.grpc_port, white_list=white_list
     )
     channel = grpc.insecure_channel(f"127.0.0.1:{config.grpc_port}")
     return server, channel, store

@@ -98,8 +98,7 @@ class AdminRpcs(ServicerBase):
             if volume is not None:
                 needle = volume.read_needle(request.needle_id)
             else:
-                remote = getattr(self.http_ctx, "ec_remote", None)
-                needle = read_ec_needle(ec_volume, request.needle_id, remote)
+                needle = read_ec_needle(ec_volume, request.needle_id, self.remote_shards)
         except (VolumeError, ValueError) as err:
             fail(context, err)
         return pb.VolumeNeedleStatusResponse(
@@ -198,7 +197,7 @@ class AdminRpcs(ServicerBase):
 
     def VolumeServerStatus(self, request, context):  # noqa: N802
         response = pb.VolumeServerStatusResponse(
-            version=getattr(self.http_ctx, "version", ""),
+            version=self.version,
             data_center=self.config.data_center,
             rack=self.config.rack,
             memory_status=_memory_status(),
@@ -272,8 +271,7 @@ class AdminRpcs(ServicerBase):
             return False
         wanted = http_address(target)
         known = [m.strip() for m in self.config.master.split(",") if m.strip()]
-        current = getattr(self.master_client, "current_master", "")
-        return any(http_address(m) == wanted for m in [*known, current] if m)
+        return any(http_address(m) == wanted for m in [*known, self.current_master] if m)
 
 
 def _memory_status() -> pb.MemStatus:

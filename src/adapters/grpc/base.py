@@ -1,5 +1,6 @@
-"""What every part of the VolumeServer gRPC service shares: the store, the configuration,
-the maintenance state, and Go's way of failing an RPC."""
+"""What every part of the VolumeServer gRPC service shares: the volumes, the configuration,
+the ports it needs (other servers' EC shards, the master session), the maintenance state, and
+Go's way of failing an RPC."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any, NoReturn
 import grpc
 
 from ...config import VolumeServerConfig
+from ...core.ports import RemoteShards, VolumeRepository
 from ...core.server_state import ServerState, StateStore
-from ...core.store import Store
+from ...version import version_string
+from .master_client import MasterClient
 from .pb import volume_server_pb2 as pb
 
 
@@ -63,16 +66,27 @@ def stream_from_worker(
 class ServicerBase:
     def __init__(
         self,
-        store: Store,
+        store: VolumeRepository,
         config: VolumeServerConfig,
-        http_ctx: object,
-        master_client: object | None = None,
+        *,
+        version: str | None = None,
+        remote_shards: RemoteShards | None = None,
+        master_client: MasterClient | None = None,
     ) -> None:
+        """``version``: what ``VolumeServerStatus`` reports (default: from the offset width);
+        ``remote_shards``: EC shards on other servers (``None``: local shards only);
+        ``master_client``: the heartbeat session (``None``: no master, as in tests)."""
         self.store = store
         self.config = config
-        self.http_ctx = http_ctx
+        self.version = version_string(config.offset_bytes) if version is None else version
+        self.remote_shards = remote_shards
         self.master_client = master_client
         self.state = StateStore(store.locations[0].directory) if store.locations else None
+
+    @property
+    def current_master(self) -> str:
+        """The master heartbeated to ('' without a master session)."""
+        return self.master_client.current_master if self.master_client is not None else ""
 
     @property
     def maintenance(self) -> bool:

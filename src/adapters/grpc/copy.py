@@ -253,7 +253,7 @@ class CopyRpcs(ServicerBase):
                 return context.is_active()
 
             seeds = [m.strip() for m in self.config.master.split(",") if m.strip()]
-            master = getattr(self.master_client, "current_master", "") or next(iter(seeds), "")
+            master = self.current_master or next(iter(seeds), "")
             preallocate = copy_preallocate_bytes(master)
             peer = GrpcVolumePeer(request.source_data_node)
             try:

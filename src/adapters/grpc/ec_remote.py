@@ -1,16 +1,16 @@
-"""EC shards held by other servers (the :class:`~...core.erasure_coding.reader.RemoteShards`
-port): the master says who holds a shard, ``VolumeEcShardRead`` fetches the bytes
-(``readRemoteEcShardInterval`` in store_ec.go)."""
+"""EC shards held by other servers (the :class:`~...core.ports.RemoteShards` port): the
+master says who holds a shard (:class:`~...core.ports.MasterDirectory`), ``VolumeEcShardRead``
+fetches the bytes (``readRemoteEcShardInterval`` in store_ec.go)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import grpc
 
 from ...core.erasure_coding.ec_volume import EcVolume
 from ...core.errors import AlreadyDeleted
+from ...core.ports import MasterDirectory
 from .pb import volume_server_pb2 as pb
 from .pb import volume_server_pb2_grpc as pb_grpc
 
@@ -18,17 +18,15 @@ log = logging.getLogger(__name__)
 
 
 class GrpcRemoteShards:
-    def __init__(
-        self, lookup: Callable[[int], dict[int, list[str]]], own_grpc_address: str
-    ) -> None:
-        self.lookup = lookup
+    def __init__(self, master: MasterDirectory, own_grpc_address: str) -> None:
+        self.master = master
         self.own = own_grpc_address
 
     def read(
         self, ec: EcVolume, shard_id: int, offset: int, length: int, needle_id: int
     ) -> bytes | None:
         try:
-            holders = self.lookup(ec.id).get(shard_id, [])
+            holders = self.master.lookup_ec_shards(ec.id).get(shard_id, [])
         except grpc.RpcError as err:
             log.warning("lookup ec volume %d: %s", ec.id, err.details() or err.code())
             return None

@@ -22,7 +22,7 @@ from google.protobuf import unknown_fields
 from ...config import VolumeServerConfig
 from ...core import stats
 from ...core.events import EcShardEvent, VolumeEvent, VolumeEventKind
-from ...core.store import Store
+from ...core.ports import VolumeRepository
 from ...core.store_ec import EcShardReport
 from .pb import master_pb2, master_pb2_grpc
 from .server_address import grpc_address, http_address
@@ -52,7 +52,7 @@ class VolumeReport:
     max_file_key: int = 0
 
 
-def effective_max_count(store: Store, disk_id: int) -> int:
+def effective_max_count(store: VolumeRepository, disk_id: int) -> int:
     """A disk's volume slots as Go reports them: ``-max``, or when its free space is low the
     slots already used (local volumes plus one per 10 EC shards), never below 0
     (``CollectHeartbeat`` in weed/storage/store.go)."""
@@ -64,7 +64,7 @@ def effective_max_count(store: Store, disk_id: int) -> int:
     return local - (-shards // DATA_SHARDS_PER_SLOT)
 
 
-def volume_information(store: Store) -> VolumeReport:
+def volume_information(store: VolumeRepository) -> VolumeReport:
     """Every volume as a ``VolumeInformationMessage``, max counts per disk type and a
     ``DiskTag`` per disk (its index, tags, type and slots: the master's per-disk view in
     ``volume.list`` comes from these), filesystem bytes per disk type, and the max file key."""
@@ -187,9 +187,16 @@ def _ec_shard_message(shards: EcShardReport | EcShardEvent):
 
 
 class MasterClient:
-    def __init__(self, store: Store, config: VolumeServerConfig, heartbeat: bool = True) -> None:
+    def __init__(
+        self,
+        store: VolumeRepository,
+        config: VolumeServerConfig,
+        heartbeat: bool = True,
+        on_metrics_gateway: Callable[[str, int, threading.Event], None] | None = None,
+    ) -> None:
         """``heartbeat=False``: lookups only (an HTTP worker of ``-workers``; another process
-        heartbeats for the server)."""
+        heartbeats for the server). ``on_metrics_gateway``: called with the push gateway
+        address, interval and a stop event, when the master names one."""
         self.store = store
         self.config = config
         self.seeds = [m.strip() for m in config.master.split(",") if m.strip()]
@@ -201,9 +208,7 @@ class MasterClient:
         self._channel: grpc.Channel | None = None
         self._lookups: dict[int, tuple[float, list[tuple[str, bool]]]] = {}
         self._ec_lookups: dict[int, tuple[float, dict[int, list[str]]]] = {}
-        self.on_metrics_gateway: Callable[[str, int, threading.Event], None] | None = None
-        """Called with the push gateway address, interval and a stop event, when the master
-        names one."""
+        self.on_metrics_gateway = on_metrics_gateway
         if heartbeat:
             store.events.subscribe(self._on_volume_event)
 
@@ -254,16 +259,11 @@ class MasterClient:
     def _on_ec_event(self, event: EcShardEvent) -> None:
         message = _ec_shard_message(event)
         config = self.config
-        where = {
-            "ip": config.ip,
-            "port": config.port,
-            "data_center": config.data_center,
-            "rack": config.rack,
-        }
-        if event.added:
-            self._outbox.put(master_pb2.Heartbeat(new_ec_shards=[message], **where))
-        else:
-            self._outbox.put(master_pb2.Heartbeat(deleted_ec_shards=[message], **where))
+        beat = master_pb2.Heartbeat(
+            ip=config.ip, port=config.port, data_center=config.data_center, rack=config.rack
+        )
+        (beat.new_ec_shards if event.added else beat.deleted_ec_shards).append(message)
+        self._outbox.put(beat)
 
     def _on_volume_event(self, event: VolumeEvent | EcShardEvent) -> None:
         if isinstance(event, EcShardEvent):

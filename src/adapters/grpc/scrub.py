@@ -67,7 +67,6 @@ class ScrubRpcs(ServicerBase):
             fail(context, "deleted needle checks are only supported for FULL scrubs")
         vids = list(request.volume_ids) or sorted({ec.id for _, ec in self.store.ec.all()})
         response = pb.ScrubEcVolumeResponse()
-        remote = getattr(self.http_ctx, "ec_remote", None)
         for vid in vids:
             ec = self.store.ec.find(vid)
             if ec is None:
@@ -78,7 +77,7 @@ class ScrubRpcs(ServicerBase):
             elif request.mode == LOCAL:
                 files, shards, errors = scrub_ec_needles(ec)
             elif request.mode == FULL:
-                files, shards, errors = scrub_ec_needles(ec, remote)
+                files, shards, errors = scrub_ec_needles(ec, self.remote_shards)
             elif request.mode == CHECKSUM:
                 _, shards, errors = checksum_scrub(ec)  # blocks, not files
                 files = 0

@@ -13,8 +13,6 @@ from concurrent import futures
 
 import grpc
 
-from ...config import VolumeServerConfig
-from ...core.store import Store
 from ...core.white_list import WhiteList
 from .admin import AdminRpcs
 from .announce import ChangeAnnouncer
@@ -70,18 +68,16 @@ _fill_unimplemented()
 
 
 def start_grpc_server(
-    store: Store,
-    config: VolumeServerConfig,
-    http_ctx: object,
+    servicer: VolumeServerServicer,
     bind: str,
-    master_client: object | None = None,
+    port: int,
     white_list: WhiteList | None = None,
     announce: Callable[[], None] | None = None,
 ) -> grpc.Server:
-    """Serve the service on ``bind:-port.grpc``; with a whitelist, admin RPCs are gated
-    (:mod:`.guard`). The port is bound without SO_REUSEPORT, so a second server on it fails
-    instead of silently sharing it. ``announce``: called after every RPC that may change the
-    volumes (the authority process of ``-workers``, :mod:`.announce`)."""
+    """Serve ``servicer`` on ``bind:port`` (``-port.grpc``); with a whitelist, admin RPCs are
+    gated (:mod:`.guard`). The port is bound without SO_REUSEPORT, so a second server on it
+    fails instead of silently sharing it. ``announce``: called after every RPC that may change
+    the volumes (the authority process of ``-workers``, :mod:`.announce`)."""
     interceptors: list[grpc.ServerInterceptor] = []
     if white_list:
         interceptors.append(AdminGuard(white_list))
@@ -96,14 +92,13 @@ def start_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    servicer = VolumeServerServicer(store, config, http_ctx, master_client)
     pb_grpc.add_VolumeServerServicer_to_server(servicer, server)
     try:
-        bound = server.add_insecure_port(f"{bind}:{config.grpc_port}")
+        bound = server.add_insecure_port(f"{bind}:{port}")
     except RuntimeError:
         bound = 0
     if not bound:
         server.stop(None)
-        raise OSError(f"-port.grpc={config.grpc_port}: cannot listen on {bind}:{config.grpc_port}")
+        raise OSError(f"-port.grpc={port}: cannot listen on {bind}:{port}")
     server.start()
     return server

@@ -1,4 +1,4 @@
-"""Another volume server reached over gRPC: the :class:`~...core.volume.copying.VolumePeer`
+"""Another volume server reached over gRPC: the :class:`~...core.ports.VolumePeer`
 port as ``VolumeCopy`` uses it."""
 
 from __future__ import annotations

@@ -98,10 +98,10 @@ def _chunk_bytes(ctx: HttpContext, fid_text: str) -> bytes:
 
 
 def _locations(ctx: HttpContext, volume_id: int) -> list[str]:
-    if ctx.lookup_volume is None:
+    if ctx.master is None:
         return []
     try:
-        return list(ctx.lookup_volume(volume_id))
+        return list(ctx.master.lookup_volume(volume_id))
     except Exception:  # noqa: BLE001 - a failed lookup means no location
         return []
 

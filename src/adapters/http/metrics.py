@@ -22,7 +22,8 @@ import urllib.request
 from collections.abc import Callable
 
 from ...core import stats
-from .context import GO_VERSION, HttpContext
+from ...version import GO_VERSION
+from .context import HttpContext
 
 log = logging.getLogger(__name__)
 

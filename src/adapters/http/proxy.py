@@ -29,11 +29,11 @@ RELAY_PIECE = 1024 * 1024
 
 def _target(ctx: HttpContext, volume_id: int) -> str | None:
     """A replica's base URL, or ``None`` once Go's not-found metrics are counted."""
-    lookup = ctx.lookup_volume
+    master = ctx.master
     locations: list[str] = []
-    if lookup is not None:
+    if master is not None:
         try:
-            locations = list(lookup(volume_id))
+            locations = list(master.lookup_volume(volume_id))
         except Exception as err:  # noqa: BLE001 - Go: any lookup failure is a 404
             log.info("lookup volume %d: %s", volume_id, err)
     if not locations:

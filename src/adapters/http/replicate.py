@@ -27,7 +27,7 @@ def needs_replication(ctx: HttpContext, volume_id: int, query: dict[str, str]) -
     """Whether a write must be forwarded: not a replica itself, and the local volume has
     copies elsewhere. (A volume that is not here fails locally, as 4.48 answers:
     ``volume N not found on ip:port``.)"""
-    if query.get("type") == "replicate" or ctx.lookup_volume is None:
+    if query.get("type") == "replicate" or ctx.master is None:
         return False
     volume = ctx.store.find_volume(volume_id)
     return volume is not None and volume.super_block.replica_placement.copy_count > 1
@@ -38,9 +38,11 @@ def remote_locations(ctx: HttpContext, volume_id: int, deleting: bool = False) -
     master does not report read-only. Too few of them fails the write or delete before it
     starts (4.48 words the two cases differently, checked against the binary)."""
     volume = ctx.store.find_volume(volume_id)
-    lookup = ctx.lookup_writable or ctx.lookup_volume
+    master = ctx.master
+    if master is None:  # needs_replication said no: nothing to ask
+        return []
     try:
-        locations = lookup(volume_id)
+        locations = master.lookup_writable(volume_id)
     except Exception as err:  # noqa: BLE001 - reported as Go words it
         raise ReplicationError(f"replicating lookup failed for {volume_id}: {err}") from None
     here = f"{ctx.config.ip}:{ctx.config.port}"
@@ -48,8 +50,7 @@ def remote_locations(ctx: HttpContext, volume_id: int, deleting: bool = False) -
     if volume is not None:
         copies = volume.super_block.replica_placement.copy_count
         if len(locations) < copies:
-            if ctx.forget_lookup is not None:
-                ctx.forget_lookup(volume_id)
+            master.forget_lookup(volume_id)
             raise ReplicationError(
                 f"{'' if deleting else 'writable '}replication locations [{len(locations)}] "
                 f"is less than volume {volume_id} replication copy count [{copies}]"

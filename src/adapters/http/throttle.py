@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import mmap
 import re
+from dataclasses import dataclass
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -50,6 +51,16 @@ class SharedSlots:
 
     def clear(self, slot: int) -> None:
         self._view[slot] = 0
+
+
+@dataclass(frozen=True)
+class SharedLimits:
+    """One process's share of a ``-workers`` server's limits: the slots of both directions
+    and the index it writes (a replacement process takes its predecessor's)."""
+
+    uploads: SharedSlots
+    downloads: SharedSlots
+    slot: int
 
 
 SHARED_RECHECK_SECONDS = 0.02
