@@ -35,7 +35,6 @@ from .core.types import OffsetWidth
 from .plugins.manager import create_plugin_manager, needle_map_kinds, tier_backend_factories
 from .version import version_string
 
-
 if TYPE_CHECKING:
     # mypy proves here that the store implements the port the adapters are typed against
     _STORE_IS_A_REPOSITORY: type[VolumeRepository] = Store
