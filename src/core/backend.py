@@ -1,4 +1,6 @@
-"""Random-access files behind a volume: the local ``.dat`` today, remote tiers later.
+"""Local random-access files behind a volume (:class:`DiskFile`). The port a volume's ``.dat``
+is typed against, :class:`~.ports.BackendFile`, lives with the other ports (re-exported here);
+a tier's ``core.tier.RemoteDatFile`` satisfies it too.
 
 Reads use ``os.pread`` so concurrent readers never share a file position; writes use
 ``os.pwrite`` at an explicit offset so a failed append can be cut off with ``truncate``.
@@ -7,24 +9,10 @@ Reads use ``os.pread`` so concurrent readers never share a file position; writes
 from __future__ import annotations
 
 import os
-from typing import Protocol
 
+from .ports import BackendFile
 
-class BackendFile(Protocol):
-    name: str
-
-    def read_at(self, length: int, offset: int) -> bytes: ...
-
-    def write_at(self, data: bytes | memoryview, offset: int) -> None: ...
-
-    def size(self) -> int: ...
-
-    def truncate(self, size: int) -> None: ...
-
-    def sync(self) -> None: ...
-
-    def close(self) -> None: ...
-
+__all__ = ["BackendFile", "DiskFile", "reserve_blocks"]
 
 _FALLOC_FL_KEEP_SIZE = 1
 

@@ -8,10 +8,10 @@ appended after T.
 
 from __future__ import annotations
 
-from ..backend import BackendFile
 from ..errors import VolumeError
 from ..idx import decode_entry
 from ..needle.record import parse_header
+from ..ports import BackendFile
 from ..types import NEEDLE_CHECKSUM_SIZE, NEEDLE_HEADER_SIZE, TIMESTAMP_SIZE
 from .volume import Volume
 

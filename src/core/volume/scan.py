@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..backend import BackendFile
 from ..needle.record import Needle, NeedleCorrupted, parse_header
+from ..ports import BackendFile
 from ..types import NEEDLE_HEADER_SIZE, needle_body_length
 
 READ_BLOCK = 4 * 1024 * 1024
