@@ -172,6 +172,9 @@ def _http_apps(ctx: HttpContext, config: VolumeServerConfig) -> list[HttpApp]:
 
 
 class Container(containers.DeclarativeContainer):
+    """Providers are singletons per container: ``build_container`` gives the root of a server,
+    :func:`process_container` one process of ``-workers`` sharing the root's loaded store."""
+
     config = providers.Dependency(instance_of=VolumeServerConfig)
     role = providers.Dependency(instance_of=ProcessRole, default=ProcessRole())
 
