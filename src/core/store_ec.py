@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 
 from .erasure_coding.bitrot import SIDECAR_EXT
-from .erasure_coding.ec_volume import EcShard, EcVolume
+from .erasure_coding.ec_volume import EcShard, EcVolume, MissingEcIndex
 from .erasure_coding.encoder import ShardCounts, remove_ec_files
 from .erasure_coding.layout import MAX_SHARD_COUNT, shard_ext, shard_size
 from .errors import VolumeError
@@ -435,6 +435,8 @@ class EcStore:
             try:
                 self.mount_on(disk_id, collection, vid, shard_id, source_disk_type)
                 return
+            except MissingEcIndex:
+                continue  # no index for it on any disk: said below
             except (VolumeError, OSError, ValueError) as err:
                 failures.append(f"{location.directory}: {err}")
         if failures:

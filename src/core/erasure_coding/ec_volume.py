@@ -36,6 +36,10 @@ class EcVolumeError(VolumeError):
     pass
 
 
+class MissingEcIndex(EcVolumeError):
+    """No ``.ecx`` where the shards are nor on the disk named for their index."""
+
+
 @dataclass(frozen=True, slots=True)
 class Interval:
     """A piece of a needle's record: ``length`` bytes of shard ``shard_id`` at ``offset``."""
@@ -123,7 +127,7 @@ def _resolve_index_base(local: str, shared: str) -> str:
     if shared_size is not None:
         return shared
     where = local + ".ecx" if shared == local else f"{local}.ecx (or {shared}.ecx)"
-    raise EcVolumeError(f"cannot open ec volume index {where}: no such file or directory")
+    raise MissingEcIndex(f"cannot open ec volume index {where}: no such file or directory")
 
 
 class EcShard:
