@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from seaweed_volume.adapters.grpc.master_client import MasterClient
+from seaweed_volume.config import VolumeServerConfig
 from seaweed_volume.core.disk_location import DiskLocation
 from seaweed_volume.core.erasure_coding.generate import generate_ec_shards
 from seaweed_volume.core.erasure_coding.layout import shard_size
@@ -303,4 +305,37 @@ def test_volume_deltas_name_the_disk_of_the_volume(dirs) -> None:
             ("deleted", 4, 1),
         ]
     finally:
+        store.close()
+
+
+def test_delta_heartbeats_name_the_disk_and_the_sender(split) -> None:
+    """Every delta carries the sender's address, data center and rack, and the disk id of
+    what changed (Go's ``doHeartbeat`` deltas)."""
+    config = VolumeServerConfig(
+        dirs=split, max_volume_counts=[8, 8], port=18080, data_center="dc1", rack="r1"
+    )
+    store = open_store(split)
+    client = MasterClient(store, config)
+    try:
+        store.ec.unmount(VID, 3)
+        store.ec.mount("m", VID, 3)
+        store.add_volume(7, "c")
+        store.delete_volume(7)
+        sent = []
+        while not client._outbox.empty():
+            sent.append(client._outbox.get_nowait())
+        where = {(h.ip, h.port, h.data_center, h.rack) for h in sent}
+        assert where == {("127.0.0.1", 18080, "dc1", "r1")}
+        deleted, added = sent[0].deleted_ec_shards[0], sent[1].new_ec_shards[0]
+        assert (deleted.id, deleted.disk_id, deleted.ec_index_bits, list(deleted.shard_sizes)) == (
+            VID,
+            1,
+            1 << 3,
+            [0],
+        )
+        assert (added.disk_id, added.ec_index_bits) == (1, 1 << 3)
+        volume_disk = sent[2].new_volumes[0].disk_id
+        assert sent[3].deleted_volumes[0].disk_id == volume_disk
+    finally:
+        client.stop()
         store.close()
