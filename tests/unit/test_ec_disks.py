@@ -15,10 +15,11 @@ import pytest
 from seaweed_volume.adapters.grpc.master_client import MasterClient
 from seaweed_volume.config import VolumeServerConfig
 from seaweed_volume.core.disk_location import DiskLocation
+from seaweed_volume.core.erasure_coding.decode import decode_to_volume
 from seaweed_volume.core.erasure_coding.generate import generate_ec_shards
 from seaweed_volume.core.erasure_coding.layout import shard_size
 from seaweed_volume.core.erasure_coding.reader import read_ec_needle
-from seaweed_volume.core.errors import AlreadyDeleted, VolumeError
+from seaweed_volume.core.errors import AlreadyDeleted, NotFound, VolumeError
 from seaweed_volume.core.events import EcShardEvent, VolumeEvent
 from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
 from seaweed_volume.core.store import Store
@@ -338,4 +339,24 @@ def test_delta_heartbeats_name_the_disk_and_the_sender(split) -> None:
         assert sent[3].deleted_volumes[0].disk_id == volume_disk
     finally:
         client.stop()
+        store.close()
+
+
+def test_decoding_shards_mounted_with_a_sibling_index(split) -> None:
+    """``VolumeEcShardsToVolume`` folds and reads the index the shards were mounted with."""
+    d0, d1 = split
+    os.mkdir(os.path.join(d1, NAME + ".ecx.mirror.tmp"))
+    store = open_store(split)
+    try:
+        assert dict(store.ec.all())[1].index_base == os.path.join(d0, NAME)
+        assert dict(store.ec.all())[0].delete_needle(2)
+        decode_to_volume(store, "m", VID)
+        assert not os.path.exists(os.path.join(d0, NAME + ".ecj"))  # folded into disk 0's .ecx
+        for shard_id in range(14):
+            store.ec.unmount(VID, shard_id)
+        volume = store.mount_volume(VID)
+        assert volume.read_needle(5).data == DATA[5]
+        with pytest.raises(NotFound):
+            volume.read_needle(2)
+    finally:
         store.close()
