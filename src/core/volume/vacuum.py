@@ -245,9 +245,7 @@ def finish_swap(directory: str, base_path: str, kinds: Iterable[NeedleMapKind]) 
     _fsync_dir(directory)
 
 
-def reconcile_compaction(
-    directory: str, base_path: str, kinds: Iterable[NeedleMapKind]
-) -> None:
+def reconcile_compaction(directory: str, base_path: str, kinds: Iterable[NeedleMapKind]) -> None:
     """At load: finish a commit whose marker survived a crash, or drop orphan copies."""
     if os.path.exists(base_path + ".cpc"):
         log.info("%s: rolling forward an interrupted compaction commit", base_path)
