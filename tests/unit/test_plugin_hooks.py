@@ -11,10 +11,12 @@ import grpc
 import pytest
 from dependency_injector import providers
 
+from seaweed_volume.adapters.grpc.master_client import MasterClient
 from seaweed_volume.adapters.grpc.pb import remote_pb2
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2_grpc as pb_grpc
 from seaweed_volume.adapters.grpc.server import start_grpc_server
+from seaweed_volume.adapters.http.auth import JwtGuard
 from seaweed_volume.adapters.http.context import HttpContext
 from seaweed_volume.adapters.http.images import PillowImages
 from seaweed_volume.config import VolumeServerConfig
@@ -34,8 +36,10 @@ from seaweed_volume.plugins.manager import (
     remote_readers,
     tier_backend_factories,
 )
+from seaweed_volume.server import make_http_context
 from seaweed_volume.startup import StartupError, check_tier_config
-from tests.support.go_cluster import free_port_pair
+from tests.support.go_cluster import free_port_pair, http
+from tests.support.native_server import running_native
 
 
 class SideFileKind:
@@ -77,7 +81,14 @@ class MemoryReaderFactory:
 
 
 class Images(PillowImages):
-    """A transformer of a plugin (here Pillow's, told apart by its class)."""
+    """A transformer of a plugin (Pillow's, told apart by its class), noting its calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int]] = []
+
+    def resize(self, data: bytes, ext: str, width: int, height: int, mode: str) -> bytes:
+        self.calls.append((ext, width, height))
+        return b"resized by the plugin"
 
 
 class NotS3:
@@ -269,3 +280,21 @@ def test_tier_config_refusals(tmp_path) -> None:
     with pytest.raises(StartupError, match="cannot read"):
         check_tier_config(str(tmp_path / "missing.toml"), ["s3"])
     check_tier_config("", [])
+
+
+def test_http_reads_resize_through_the_plugins_transformer(tmp_path) -> None:
+    plugin = Plugin()
+    transformer = image_transformer(_manager_with(plugin))
+
+    def server_context(store: Store, config: VolumeServerConfig) -> HttpContext:
+        client = MasterClient(store, config, heartbeat=False)
+        return make_http_context(store, config, JwtGuard(), client, transformer)
+
+    with running_native(str(tmp_path), context=server_context) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        png = b"\x89PNG\r\n\x1a\n not really"
+        status, _, _ = http("PUT", f"{base}/3,01637037d6", png, {"Content-Type": "image/png"})
+        assert status == 201
+        status, _, body = http("GET", f"{base}/3,01637037d6.png?width=10&height=20")
+    assert (status, body) == (200, b"resized by the plugin")
+    assert plugin.images.calls == [(".png", 10, 20)]
