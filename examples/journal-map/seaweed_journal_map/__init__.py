@@ -2,9 +2,11 @@
 file ``<volume>.jnl`` that journals every change as a text line (``put <key> <offset> <size>``
 or ``delete <key>``), e.g. for an external indexer to follow.
 
-The journal starts with the volume's index entries when the map is opened. The kind names the
-file through ``side_files``, so the server removes it when the volume is deleted and when a
-vacuum swaps in a new ``.idx`` (the next open writes it again from the compacted index).
+Each time the map is opened (at start, on mount, after a vacuum, in each ``-workers`` process)
+it appends the volume's index entries, so a reader applies the lines idempotently: a ``put``
+sets, a ``delete`` marks deleted. The kind names the file through ``side_files``, so the server
+removes it when the volume is deleted and when a vacuum swaps in a new ``.idx`` (the next open
+writes it again from the compacted index).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ class JournalNeedleMap:
     def __init__(self, inner: MemoryNeedleMap, journal_path: str) -> None:
         self.inner = inner
         self.metrics = inner.metrics
-        self.journal = open(journal_path, "w", buffering=1, encoding="ascii")  # noqa: SIM115
+        # Appending (O_APPEND): processes sharing the volume never overwrite each other's lines.
+        self.journal = open(journal_path, "a", buffering=1, encoding="ascii")
         for key, offset, size in inner.items():
             self.journal.write(f"put {key} {offset} {size}\n")
 
