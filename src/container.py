@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
+import pluggy
 from dependency_injector import containers, providers
 from starlette.types import ASGIApp
 
@@ -23,16 +24,26 @@ from .adapters.grpc.server import VolumeServerServicer
 from .adapters.http.app import create_app
 from .adapters.http.auth import JwtGuard
 from .adapters.http.context import HeartbeatState, HttpContext
-from .adapters.http.images import PillowImages
 from .adapters.http.metrics import push_forever
 from .adapters.http.throttle import SharedLimits
 from .config import VolumeServerConfig
 from .core.disk_location import DiskLocation, MinFreeSpace
-from .core.ports import ImageTransformer, NeedleMapKind, TierBackendFactory, VolumeRepository
+from .core.ports import (
+    ImageTransformer,
+    NeedleMapKind,
+    RemoteReaderFactory,
+    VolumeRepository,
+)
 from .core.store import Store
-from .core.tier import TierRegistry
+from .core.tier import TierRegistry, load_tier_config
 from .core.types import OffsetWidth
-from .plugins.manager import create_plugin_manager, needle_map_kinds, tier_backend_factories
+from .plugins.manager import (
+    create_plugin_manager,
+    image_transformer,
+    needle_map_kinds,
+    remote_readers,
+    tier_backend_factories,
+)
 from .version import version_string
 
 if TYPE_CHECKING:
@@ -59,15 +70,17 @@ HttpApp = tuple[ASGIApp, int, bool]
 MetricsPusher = Callable[[str, int, threading.Event], None]
 
 
-def _select_kind(kinds: Mapping[str, object], name: str) -> NeedleMapKind:
+def _select_kind(kinds: Mapping[str, NeedleMapKind], name: str) -> NeedleMapKind:
     try:
-        return cast(NeedleMapKind, kinds[name])
+        return kinds[name]
     except KeyError:
         known = ", ".join(sorted(kinds))
         raise ValueError(f"unknown needle map kind {name!r} (known: {known})") from None
 
 
-def _locations(config: VolumeServerConfig, kind: NeedleMapKind) -> list[DiskLocation]:
+def _locations(
+    config: VolumeServerConfig, kind: NeedleMapKind, kinds: dict[str, NeedleMapKind]
+) -> list[DiskLocation]:
     min_free = MinFreeSpace.parse(config.min_free_space)
     width = OffsetWidth.parse(config.offset_bytes)
     disk_types = config.disk_types or [""] * len(config.dirs)
@@ -79,6 +92,7 @@ def _locations(config: VolumeServerConfig, kind: NeedleMapKind) -> list[DiskLoca
             default_width=width,
             min_free_space=min_free,
             disk_type=disk_types[i] if i < len(disk_types) else "",
+            known_kinds=list(kinds.values()),
         )
         for i, (directory, count) in enumerate(
             zip(config.dirs, config.max_volume_counts, strict=True)
@@ -86,8 +100,13 @@ def _locations(config: VolumeServerConfig, kind: NeedleMapKind) -> list[DiskLoca
     ]
 
 
-def _tiers(factories: Mapping[str, object]) -> TierRegistry:
-    return TierRegistry(cast(dict[str, TierBackendFactory], dict(factories)))
+def _tiers(config: VolumeServerConfig, manager: pluggy.PluginManager) -> TierRegistry:
+    """The registry of tier backend types; the backends of ``-tierConfig`` are configured
+    now, before the master's (which then add only names the file does not have)."""
+    tiers = TierRegistry(tier_backend_factories(manager))
+    if config.tier_config:
+        tiers.configure_all(load_tier_config(config.tier_config))
+    return tiers
 
 
 def _store(config: VolumeServerConfig, locations: list[DiskLocation], tiers: TierRegistry) -> Store:
@@ -153,6 +172,7 @@ def _grpc_servicer(
     config: VolumeServerConfig,
     remote_shards: GrpcRemoteShards,
     master: MasterClient,
+    remote_readers: Mapping[str, RemoteReaderFactory],
 ) -> VolumeServerServicer:
     return VolumeServerServicer(
         store,
@@ -160,6 +180,7 @@ def _grpc_servicer(
         version=version_string(config.offset_bytes),
         remote_shards=remote_shards,
         master_client=master,
+        remote_readers=remote_readers,
     )
 
 
@@ -184,23 +205,25 @@ class Container(containers.DeclarativeContainer):
     needle_map_kind = providers.Singleton(
         lambda kinds, config: _select_kind(kinds, config.index), needle_map_kinds, config
     )
-    locations = providers.Singleton(_locations, config, needle_map_kind)
-    tiers = providers.Singleton(
-        lambda manager: _tiers(tier_backend_factories(manager)), plugin_manager
-    )
+    locations = providers.Singleton(_locations, config, needle_map_kind, needle_map_kinds)
+    tiers = providers.Singleton(_tiers, config, plugin_manager)
     store = providers.Singleton(_store, config, locations, tiers)
 
     # --- what each process builds for itself ----------------------------------------------
     guard = providers.Singleton(_guard, config)
-    image_transformer = providers.Singleton(PillowImages)
-    """The ``ImageTransformer`` behind ``HttpContext.images``."""
+    image_transformer = providers.Singleton(image_transformer, plugin_manager)
+    """The ``ImageTransformer`` for ``HttpContext.images`` (a plugin's, else Pillow)."""
+    remote_readers = providers.Singleton(remote_readers, plugin_manager)
+    """``RemoteConf.type`` -> ``RemoteReaderFactory`` for FetchAndWriteNeedle."""
     master_client = providers.Singleton(_master_client, store, config, role)
     remote_shards = providers.Singleton(_remote_shards, master_client, config)
     http_context = providers.Singleton(
         _http_context, store, config, guard, master_client, remote_shards, image_transformer, role
     )
     http_apps = providers.Singleton(_http_apps, http_context, config)
-    grpc_servicer = providers.Singleton(_grpc_servicer, store, config, remote_shards, master_client)
+    grpc_servicer = providers.Singleton(
+        _grpc_servicer, store, config, remote_shards, master_client, remote_readers
+    )
 
 
 def build_container(config: VolumeServerConfig) -> Container:

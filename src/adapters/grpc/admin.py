@@ -98,7 +98,12 @@ class AdminRpcs(ServicerBase):
             if volume is not None:
                 needle = volume.read_needle(request.needle_id)
             else:
-                needle = read_ec_needle(ec_volume, request.needle_id, self.remote_shards)
+                needle = read_ec_needle(
+                    ec_volume,
+                    request.needle_id,
+                    self.remote_shards,
+                    self.store.ec.local_shards(ec_volume),
+                )
         except (VolumeError, ValueError) as err:
             fail(context, err)
         return pb.VolumeNeedleStatusResponse(

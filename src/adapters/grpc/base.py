@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
 import grpc
 
 from ...config import VolumeServerConfig
-from ...core.ports import RemoteShards, VolumeRepository
+from ...core.ports import RemoteReaderFactory, RemoteShards, VolumeRepository
 from ...core.server_state import ServerState, StateStore
 from ...version import version_string
 from .master_client import MasterClient
@@ -72,6 +72,7 @@ class ServicerBase:
         version: str | None = None,
         remote_shards: RemoteShards | None = None,
         master_client: MasterClient | None = None,
+        remote_readers: Mapping[str, RemoteReaderFactory] | None = None,
     ) -> None:
         """``version``: what ``VolumeServerStatus`` reports (default: from the offset width);
         ``remote_shards``: EC shards on other servers (``None``: local shards only);
@@ -81,6 +82,9 @@ class ServicerBase:
         self.version = version_string(config.offset_bytes) if version is None else version
         self.remote_shards = remote_shards
         self.master_client = master_client
+        self.remote_readers: Mapping[str, RemoteReaderFactory] | None = remote_readers
+        """``RemoteConf.type`` -> reader factory (plugins' included); ``None``: the built-in
+        ones (see :mod:`.remote_fetch`)."""
         self.state = StateStore(store.locations[0].directory) if store.locations else None
 
     @property

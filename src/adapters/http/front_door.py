@@ -140,6 +140,7 @@ class Route:
         "fsync",
         "heavy",
         "request",
+        "content_type",
     )
 
     def __init__(self, path: str, query: bytes) -> None:
@@ -155,6 +156,8 @@ class Route:
         self.heavy: int | None = None
         """Set once a read proved too large for the event loop: the bytes it will hold."""
         self.request: HttpRequest | None = None
+        self.content_type = ""
+        """Of a plain upload: the only header its parsing reads."""
 
 
 class Answer(NamedTuple):
@@ -219,35 +222,36 @@ class FrontDoor:
                 and _plain_query(query, False)[0]
             )
         elif (method == "POST" or method == "PUT") and not self.public:
-            route.plain, route.fsync = self._plain_upload_shape(raw, query)
+            self._classify_upload(raw, route)
         return route
 
-    def _plain_upload_shape(self, raw: RawRequest, query: bytes) -> tuple[bool, bool]:
-        """(plain, fsync) of an upload: see the module's description."""
+    def _classify_upload(self, raw: RawRequest, route: Route) -> None:
+        """Whether an upload is plain (see the module's description), and its type."""
         ctx = self.ctx
-        plain, fsync, token = _plain_query(query, True)
+        plain, fsync, token = _plain_query(route.query, True)
         if not plain or (token and not ctx.guard.write_key) or ctx.config.fix_jpg_orientation:
-            return False, False
+            return
         if raw.counted > read.INLINE_LIMIT or (
             ctx.uploads.limit and ctx.uploads.over_without(raw.counted)
         ):
-            return False, False  # large, or waits for the upload limit
+            return  # large, or waits for the upload limit
         content_type = None
         for name, value in raw.headers:
             if name not in _PLAIN_UPLOAD_HEADERS:
-                return False, False
+                return
             if name == b"content-type":
                 if content_type is not None:
-                    return False, False  # sent twice: the general path takes the first
-                content_type = value
+                    return  # sent twice: the general path takes the first
+                content_type = value.decode("latin-1")
         if content_type is None:
-            return False, False
+            return
         try:
-            media_type, _ = parse_media_type(content_type.decode("latin-1"))
+            media_type, _ = parse_media_type(content_type)
         except MediaTypeError:
-            return False, False  # ParseForm's 400: the general path answers it
-        # ParseForm consumes a form-urlencoded body
-        return media_type != "application/x-www-form-urlencoded", fsync
+            return  # ParseForm's 400: the general path answers it
+        if media_type == "application/x-www-form-urlencoded":
+            return  # ParseForm consumes such a body
+        route.plain, route.fsync, route.content_type = True, fsync, content_type
 
     def request_of(self, raw: RawRequest) -> HttpRequest:
         """The handlers' view of the request, built once."""
@@ -331,7 +335,8 @@ class FrontDoor:
         try:
             found = read.plain_needle(ctx, route.vid, route.key_cookie)
         except read.MustRunInThread as heavy:
-            route.heavy = heavy.cost
+            if method == "GET":  # a HEAD reads no data: the general path answers it here
+                route.heavy = heavy.cost
             return None
         if found is None:
             return None
@@ -365,7 +370,7 @@ class FrontDoor:
         if ctx.store.find_volume(volume_id) is None or needs_replication(ctx, volume_id, {}):
             return None
         started = time.perf_counter()
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw.headers}
+        headers = {"content-type": route.content_type}
         reply = write.write_plain_upload(
             ctx, raw.method, route.path, volume_id, headers, body_of(raw), route.fsync
         )

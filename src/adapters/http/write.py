@@ -31,7 +31,14 @@ from .replicate import (
     replicate_delete,
     replicate_write,
 )
-from .responses import HttpReply, HttpRequest, write_json, write_json_error
+from .responses import (
+    JSON_ANSWER_HEADERS,
+    HttpReply,
+    HttpRequest,
+    go_json_string,
+    write_json,
+    write_json_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +151,14 @@ def upload_reply(needle, upload: ParsedUpload, written: WriteResult, pretty: boo
         reply["mime"] = needle.mime.decode("utf-8", "replace")
     if upload.content_md5:
         reply["contentMd5"] = upload.content_md5
-    return write_json(201, reply, pretty, etag_header)
+    if pretty:
+        return write_json(201, reply, pretty, etag_header)
+    # Go's UploadResult, compact: every answer to an upload, so encoded without json.dumps.
+    members = ",".join(
+        f'"{key}":{value}' if isinstance(value, int) else f'"{key}":{go_json_string(value)}'
+        for key, value in reply.items()
+    )
+    return HttpReply(201, {**etag_header, **JSON_ANSWER_HEADERS}, f"{{{members}}}".encode())
 
 
 def sync_failed(err: OSError, pretty: bool) -> HttpReply:
@@ -277,7 +291,12 @@ def _delete_from_ec(
     then journal the delete. Go answers with the length it read, which applies the record
     size twice (a quirk kept for the answer only)."""
     try:
-        needle = read_ec_needle(ec_volume, needle_id, ctx.ec_remote)  # type: ignore[arg-type]
+        needle = read_ec_needle(
+            ec_volume,
+            needle_id,
+            ctx.ec_remote,  # type: ignore[arg-type]
+            ctx.store.ec.local_shards(ec_volume),
+        )
         if cookie and needle.cookie != cookie:
             raise VolumeError(f"unexpected cookie {cookie:x}")
         ec_volume.delete_needle(needle_id)
