@@ -19,10 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .erasure_coding.encoder import remove_ec_files
+from .erasure_coding.layout import MAX_SHARD_COUNT, shard_ext
 from .errors import InvalidCollection, VolumeError
 from .goparse import GoNumError, parse_uint
 from .heap import trim_heap
 from .ports import NeedleMapKind
+from .store_ec import interrupted_encode
 from .types import OffsetWidth
 from .volume.loading import open_volume
 from .volume.sharing import ProcessView
@@ -32,6 +35,7 @@ from .volume.volume import (
     Volume,
     check_collection,
 )
+from .volume_info import load_volume_info
 
 if TYPE_CHECKING:
     from .tier import TierRegistry
@@ -331,10 +335,6 @@ def _sweep_unfinished(base: str) -> None:
 def _drop_unfinished_encode(base: str) -> bool:
     """With an ``.ecx`` beside a ``.dat``, the EC set wins, as in Go, unless it is the rest of
     an encode that never finished: then it is removed and the ``.dat`` loads (True)."""
-    from .erasure_coding.encoder import remove_ec_files  # the EC modules import volumes
-    from .erasure_coding.layout import MAX_SHARD_COUNT, shard_ext
-    from .store_ec import interrupted_encode
-
     shard_ids = [
         i
         for i in range(MAX_SHARD_COUNT)
@@ -349,8 +349,6 @@ def _drop_unfinished_encode(base: str) -> bool:
 
 def _tiered(base: str) -> bool:
     """The volume's ``.dat`` lives on a remote tier (its ``.vif`` lists the remote file)."""
-    from .volume.loading import load_volume_info
-
     try:
         info = load_volume_info(base + ".vif")
     except ValueError:

@@ -25,10 +25,9 @@ from .store_ec import EcStore
 from .tier import TierRegistry
 from .ttl import EMPTY_TTL, TTL
 from .volume import vacuum
-from .volume.loading import load_volume_info, save_volume_info
 from .volume.sharing import StaleVolume
 from .volume.volume import Volume, WriteResult, volume_base_name
-from .volume_info import VolumeInfo, VolumeInfoError
+from .volume_info import VolumeInfo, VolumeInfoError, load_volume_info, save_volume_info
 
 if TYPE_CHECKING:
     from .store_view import StoreView

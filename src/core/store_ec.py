@@ -18,8 +18,8 @@ from .errors import VolumeError
 from .events import EcShardEvent, EventBus
 from .goparse import GoNumError, parse_uint
 from .super_block import SUPER_BLOCK_SIZE
-from .volume.loading import load_volume_info
 from .volume.volume import volume_base_name
+from .volume_info import load_volume_info
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import os
 from ..atomic_file import replace_file
 from ..errors import VolumeError
 from ..types import actual_size
-from ..volume.loading import load_volume_info, save_volume_info
+from ..volume_info import load_volume_info, save_volume_info
 from .bitrot import SIDECAR_EXT
 from .ec_volume import infer_index_width
 from .layout import rows

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from ..errors import AlreadyDeleted, NotFound, VolumeError
 from ..idx import decode_entry
 from ..types import TOMBSTONE_FILE_SIZE, OffsetWidth, actual_size
-from ..volume.loading import load_volume_info
 from ..volume.sharing import FileLock
 from ..volume.volume import volume_base_name
+from ..volume_info import load_volume_info
 from .encoder import ShardCounts
 from .layout import LARGE_BLOCK, SMALL_BLOCK, shard_ext
 

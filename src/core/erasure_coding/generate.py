@@ -8,8 +8,8 @@ import logging
 import os
 
 from ..errors import VolumeError, VolumeNotFound
-from ..volume.loading import load_volume_info, save_volume_info
 from ..volume.volume import volume_base_name
+from ..volume_info import load_volume_info, save_volume_info
 from .encoder import (
     ShardCounts,
     ec_volume_info,

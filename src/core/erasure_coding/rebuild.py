@@ -11,8 +11,8 @@ import numpy as np
 
 from ..errors import VolumeError
 from ..types import OffsetWidth
-from ..volume.loading import load_volume_info
 from ..volume.volume import volume_base_name
+from ..volume_info import load_volume_info
 from .ec_volume import infer_index_width
 from .encoder import ShardCounts
 from .gf256 import ReedSolomon

@@ -27,7 +27,7 @@ from ..super_block import SUPER_BLOCK_SIZE, SuperBlock, SuperBlockError
 from ..tier import RemoteDatFile, TierRegistry
 from ..ttl import EMPTY_TTL, TTL
 from ..types import NEEDLE_PADDING_SIZE, TOMBSTONE_FILE_SIZE, OffsetWidth, needle_body_length
-from ..volume_info import VolumeInfo, VolumeInfoError
+from ..volume_info import VolumeInfo, VolumeInfoError, load_volume_info
 from .checking import IntegrityError, check_and_repair_tail
 from .scan import scan_records
 from .vacuum import reconcile_compaction
@@ -38,24 +38,6 @@ log = logging.getLogger(__name__)
 
 class VolumeLoadError(VolumeError):
     pass
-
-
-def load_volume_info(path: str) -> VolumeInfo | None:
-    """``MaybeLoadVolumeInfo``: ``None`` when there is no (or an empty) ``.vif``."""
-    try:
-        with open(path, "rb") as src:
-            text = src.read()
-    except FileNotFoundError:
-        return None
-    if not text.strip():
-        log.warning("empty volume info file %s, treating as non-existent", path)
-        return None
-    return VolumeInfo.from_json(text)
-
-
-def save_volume_info(path: str, info: VolumeInfo) -> None:
-    """``SaveVolumeInfo``, made atomic: write a temporary file, fsync, rename."""
-    replace_file(path, info.to_json().encode())
 
 
 def rebuild_index(

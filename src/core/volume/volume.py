@@ -49,7 +49,7 @@ from ..types import (
     OffsetWidth,
     actual_size,
 )
-from ..volume_info import VolumeInfo
+from ..volume_info import VolumeInfo, save_volume_info
 from .sharing import FileLock, ProcessView, StaleVolume
 
 log = logging.getLogger(__name__)
@@ -760,8 +760,6 @@ class Volume:
 
     # --- state changes -----------------------------------------------------------------------
     def save_info(self) -> None:
-        from .loading import save_volume_info  # loading imports this module
-
         save_volume_info(self.file_name(".vif"), self.info)
 
     def mark_read_only(self, persist: bool, can_delete: bool = False) -> None:
