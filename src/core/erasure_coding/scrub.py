@@ -23,7 +23,7 @@ Broken = list[tuple[int, int]]
 
 
 def _index(ec: EcVolume) -> bytes:
-    return os.pread(ec._ecx, ec.ecx_size, 0) if ec.ecx_size else b""  # noqa: SLF001
+    return os.pread(ec._ecx, ec.ecx_size, 0) if ec.ecx_size else b""
 
 
 def scrub_ec_index(ec: EcVolume) -> tuple[int, list[str]]:
