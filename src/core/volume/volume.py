@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..backend import DiskFile
+from ..backend import BackendFile, DiskFile
 from ..crc import crc32c_of, is_accepted
 from ..errors import (
     AlreadyDeleted,
@@ -158,7 +158,7 @@ class Volume:
         super_block: SuperBlock,
         width: OffsetWidth,
         info: VolumeInfo,
-        dat: DiskFile,
+        dat: BackendFile,
         idx: DiskFile,
         needle_map: NeedleMap,
         needle_map_kind: str,
