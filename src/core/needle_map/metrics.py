@@ -146,7 +146,8 @@ def _actual_sizes(sizes: np.ndarray, version: int) -> np.ndarray:
     """Vectorised :func:`actual_size` (header + body + checksum + timestamp + padding)."""
     tail = 4 + (8 if version == 3 else 0)
     unpadded = _HEADER + sizes + tail
-    return unpadded + (NEEDLE_PADDING_SIZE - unpadded % NEEDLE_PADDING_SIZE)
+    padded: np.ndarray = unpadded + (NEEDLE_PADDING_SIZE - unpadded % NEEDLE_PADDING_SIZE)
+    return padded
 
 
 _FNV64_OFFSET = np.uint64(0xCBF29CE484222325)
