@@ -311,7 +311,11 @@ class Store:
         return vacuum.garbage_level(volume)
 
     def compact_volume(
-        self, vid: int, preallocate: int = 0, bytes_per_second: int = 0, progress=None
+        self,
+        vid: int,
+        preallocate: int = 0,
+        bytes_per_second: int = 0,
+        progress: vacuum.ProgressFn | None = None,
     ) -> None:
         volume = self._require(vid, "volume id {vid} is not found during compact")
         vacuum.compact(volume, preallocate, bytes_per_second, progress)

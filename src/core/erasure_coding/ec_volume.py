@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import AlreadyDeleted, NotFound, VolumeError
@@ -81,7 +82,9 @@ def locate(
     return intervals
 
 
-def infer_index_width(raw_size: int, read_at, default: OffsetWidth) -> OffsetWidth:
+def infer_index_width(
+    raw_size: int, read_at: Callable[[int, int], bytes], default: OffsetWidth
+) -> OffsetWidth:
     """The entry width of a sorted index whose writer did not record it: the width that
     divides the file and reads its keys in ascending order (the default when both do)."""
     candidates = [w for w in (OffsetWidth.FOUR, OffsetWidth.FIVE) if raw_size % w.entry_size == 0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from ..errors import VolumeError, VolumeNotFound
 from ..volume.volume import volume_base_name
@@ -20,10 +21,13 @@ from .encoder import (
     write_sorted_index,
 )
 
+if TYPE_CHECKING:
+    from ..store import Store
+
 log = logging.getLogger(__name__)
 
 
-def generate_ec_shards(store, vid: int, collection: str) -> ShardCounts:
+def generate_ec_shards(store: Store, vid: int, collection: str) -> ShardCounts:
     volume = store.find_volume(vid)
     if volume is None:
         raise VolumeNotFound(f"volume {vid} not found")

@@ -47,9 +47,9 @@ def _read_interval(
             )
         return data
     if remote is not None:
-        data = remote.read(ec, interval.shard_id, interval.offset, interval.length, needle_id)
-        if data is not None:
-            return data
+        fetched = remote.read(ec, interval.shard_id, interval.offset, interval.length, needle_id)
+        if fetched is not None:
+            return fetched
     return _reconstruct(ec, interval, needle_id, remote)
 
 
@@ -59,7 +59,7 @@ def _reconstruct(
     """Rebuild one interval from the same range of ``data_shards`` other shards."""
     counts = ec.counts
     shards: list[np.ndarray | None] = [None] * counts.total
-    found = []
+    found: list[int] = []
     for shard_id in range(counts.total):
         if shard_id == interval.shard_id or len(found) >= counts.data:
             continue

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..atomic_file import replace_file
 from ..errors import VolumeError
@@ -15,13 +17,17 @@ from ..write_throttle import WriteThrottle
 from .bitrot import SIDECAR_EXT
 from .layout import shard_ext
 
+if TYPE_CHECKING:
+    from ..disk_location import DiskLocation
+    from ..store import Store
+
 WHOLE_FILE = (1 << 63) - 1
 NEEDLE_ID_SIZE = 8
 
 
 @dataclass
 class ShardCopy:
-    store: object
+    store: Store
     peer: VolumePeer
     collection: str
     vid: int
@@ -63,7 +69,7 @@ class ShardCopy:
         except (VolumeError, OSError) as err:
             raise VolumeError(f"VolumeEcShardsCopy volume {self.vid}: {err}") from err
 
-    def _target(self):
+    def _target(self) -> DiskLocation:
         locations = self.store.locations
         if self.disk_id > 0:
             if self.disk_id >= len(locations):
@@ -74,7 +80,7 @@ class ShardCopy:
         base_name = volume_base_name(self.collection, self.vid)
         mounted = {disk for disk, ec in self.store.ec.all() if ec.id == self.vid}
 
-        def rank(item: tuple[int, object]) -> tuple[int, int]:
+        def rank(item: tuple[int, DiskLocation]) -> tuple[int, int]:
             disk, location = item
             ecx = os.path.join(location.directory, base_name + ".ecx")
             if disk in mounted:
@@ -97,7 +103,7 @@ class ShardCopy:
         return max(candidates, key=rank)[1]
 
     @staticmethod
-    def _merge_journal(base: str, pull) -> None:
+    def _merge_journal(base: str, pull: Callable[[str, str, bool], int]) -> None:
         """The peer's deletions joined with ours (Go overwrites the start of the local file
         with the peer's, which can leave stale ids behind or lose local ones)."""
         local = b""

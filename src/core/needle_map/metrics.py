@@ -53,7 +53,7 @@ class MapMetrics:
 
 
 def delete_live(
-    entry: tuple[int, int] | None, store: Callable[[int, int], None], metrics: MapMetrics
+    entry: tuple[int, int] | None, store: Callable[[int, int], object], metrics: MapMetrics
 ) -> int:
     """Go's delete in a needle map (``CompactMapSegment.delete``): only a live entry changes,
     keeping its offset with its size negated (-1 for an empty needle), written by

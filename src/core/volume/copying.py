@@ -15,12 +15,15 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..backend import reserve_blocks
 from ..errors import NoFreeSpace, VolumeError
 from ..write_throttle import WriteThrottle
 from .volume import volume_base_name
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +143,7 @@ class VolumeCopy:
     """One ``VolumeCopy`` run: pull the files into a free location of this store and mount
     them. ``progress(bytes)`` is told how much ``.dat`` arrived; returning ``False`` stops."""
 
-    store: object
+    store: Store
     peer: VolumePeer
     vid: int
     collection: str = ""

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..backend import BackendFile, DiskFile
 from ..crc import crc32c_of, is_accepted
@@ -51,6 +52,9 @@ from ..types import (
 )
 from ..volume_info import VolumeInfo, save_volume_info
 from .sharing import FileLock, ProcessView, StaleVolume
+
+if TYPE_CHECKING:
+    from .vacuum import CompactionState
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +193,7 @@ class Volume:
         self.read_only_metrics: MapMetrics | None = None
         """Set when the volume was loaded read-only: Go then counts with its sorted-file map
         (:func:`~..needle_map.metrics.read_only_metrics`), which a delete leaves unchanged."""
-        self.compaction: object | None = None
+        self.compaction: CompactionState | None = None
         """The state of a finished, not yet committed compaction (see :mod:`.vacuum`)."""
         self.compacting = False
         self.compaction_guard = threading.Lock()
