@@ -181,11 +181,13 @@ def passes(line: Node, field: str, op: str, value: str) -> bool:
     return False
 
 
-def query_lines(data: bytes, selections: list[str], field: str, op: str, value: str) -> bytes:
+def query_lines(
+    data: bytes | bytearray | memoryview, selections: list[str], field: str, op: str, value: str
+) -> bytes:
     """Every line passing the filter as ``{sel:raw,...}`` (Go's ``ToJson``: keys unquoted, a
     missing field empty), concatenated."""
     out = []
-    for raw_line in data.decode("utf-8", "replace").split("\n"):
+    for raw_line in str(data, "utf-8", "replace").split("\n"):
         if not raw_line.strip():
             continue
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
@@ -14,6 +14,10 @@ from ...config import VolumeServerConfig
 from ...core.server_state import ServerState, StateStore
 from ...core.store import Store
 from .pb import volume_server_pb2 as pb
+
+if TYPE_CHECKING:
+    from ...core.volume.volume import Volume
+    from .master_client import MasterClient
 
 
 def fail(context: grpc.ServicerContext, err: Exception | str) -> NoReturn:
@@ -66,7 +70,7 @@ class ServicerBase:
         store: Store,
         config: VolumeServerConfig,
         http_ctx: object,
-        master_client: object | None = None,
+        master_client: MasterClient | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -87,7 +91,7 @@ class ServicerBase:
 
     def volume_or_fail(
         self, context: grpc.ServicerContext, vid: int, message: str = "not found volume id {vid}"
-    ):
+    ) -> Volume:
         """The mounted volume, or the RPC fails with Go's wording for it (which varies by
         RPC: ``message`` is a template with ``{vid}``)."""
         volume = self.store.find_volume(vid)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
+
 from ...core.errors import VolumeError
 from ...core.file_id import FileId
 from ...core.needle.record import Needle
@@ -26,7 +28,9 @@ ones (Azure and GCS are not built here yet)."""
 
 
 class RemoteFetchRpcs(ServicerBase):
-    def FetchAndWriteNeedle(self, request, context):  # noqa: N802
+    def FetchAndWriteNeedle(  # noqa: N802
+        self, request: pb.FetchAndWriteNeedleRequest, context: grpc.ServicerContext
+    ) -> pb.FetchAndWriteNeedleResponse:
         self.check_maintenance(context)
         volume = self.volume_or_fail(context, request.volume_id)
         conf = request.remote_conf

@@ -21,6 +21,7 @@ from .announce import ChangeAnnouncer
 from .copy import CopyRpcs
 from .erasure_coding import ErasureCodingRpcs
 from .guard import AdminGuard
+from .master_client import MasterClient
 from .needle_blob import NeedleBlobRpcs
 from .pb import volume_server_pb2 as pb
 from .pb import volume_server_pb2_grpc as pb_grpc
@@ -48,8 +49,8 @@ class VolumeServerServicer(
     """The whole service; each base class holds one family of RPCs."""
 
 
-def _unimplemented(name: str):
-    def handler(self, request, context):
+def _unimplemented(name: str) -> Callable[[object, object, grpc.ServicerContext], None]:
+    def handler(self: object, request: object, context: grpc.ServicerContext) -> None:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{name} is not implemented yet")
 
     handler.__name__ = name
@@ -74,7 +75,7 @@ def start_grpc_server(
     config: VolumeServerConfig,
     http_ctx: object,
     bind: str,
-    master_client: object | None = None,
+    master_client: MasterClient | None = None,
     white_list: WhiteList | None = None,
     announce: Callable[[], None] | None = None,
 ) -> grpc.Server:
