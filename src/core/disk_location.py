@@ -17,7 +17,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .erasure_coding.encoder import remove_ec_files
 from .erasure_coding.layout import MAX_SHARD_COUNT, shard_ext
@@ -54,7 +54,16 @@ def validate_new_collection(collection: str) -> None:
         raise InvalidCollection(f"invalid collection name {collection!r}")
 
 
-def disk_status(directory: str) -> dict[str, object]:
+class DiskStatus(TypedDict):
+    dir: str
+    all: int
+    used: int
+    free: int
+    percent_free: float
+    percent_used: float
+
+
+def disk_status(directory: str) -> DiskStatus:
     """Size, use and free space of a directory's file system, as ``/status`` and
     VolumeServerStatus report them (Go's ``stats.NewDiskStatus``)."""
     stat = os.statvfs(directory)

@@ -33,7 +33,9 @@ async def _to_request(request: Request, with_body: bool = False) -> HttpRequest:
 
 def _to_response(reply: HttpReply, server: bytes) -> Response:
     if reply.stream is not None and not reply.head_only:
-        response = StreamingResponse(iterate_in_threadpool(iter(reply.stream)), reply.status)
+        response: Response = StreamingResponse(
+            iterate_in_threadpool(iter(reply.stream)), reply.status
+        )
         response.raw_headers = encode_headers(reply, server)
         return response
     response = Response(status_code=reply.status)

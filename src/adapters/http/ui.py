@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import html
 import io
+from collections.abc import Sequence
 
 from ...core.disk_location import disk_status
 from .context import HttpContext
@@ -26,7 +27,7 @@ def _size(count: float) -> str:
     return str(count)
 
 
-def _table(headers: list[str], rows: list[list[object]]) -> str:
+def _table(headers: list[str], rows: Sequence[Sequence[object]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"

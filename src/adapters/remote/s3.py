@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -13,14 +14,19 @@ from botocore.config import Config
 
 from ...core.goparse import GoNumError, parse_bool
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
-def _client(endpoint: str, region: str, key_id: str, secret: str, path_style: bool):
+    from ..grpc.pb.remote_pb2 import RemoteConf
+
+
+def _client(endpoint: str, region: str, key_id: str, secret: str, path_style: bool) -> S3Client:
     """An S3 client; without keys, the default credential chain (environment, profile,
     instance role) as Go's SDK uses it, and anonymous requests when that finds nothing."""
-    addressing = {"addressing_style": "path" if path_style else "auto"}
-    config = Config(s3=addressing)
+    style: Literal["path", "auto"] = "path" if path_style else "auto"
+    config = Config(s3={"addressing_style": style})
     if not (key_id and secret) and boto3.Session().get_credentials() is None:
-        config = Config(s3=addressing, signature_version=UNSIGNED)
+        config = Config(s3={"addressing_style": style}, signature_version=UNSIGNED)
     return boto3.client(
         "s3",
         endpoint_url=endpoint or None,
@@ -102,7 +108,7 @@ class S3TierBackendFactory:
         return S3TierBackend(backend_id, properties)
 
 
-def s3_range_reader(conf) -> Callable[[str, str, int, int], bytes]:
+def s3_range_reader(conf: RemoteConf) -> Callable[[str, str, int, int], bytes]:
     """``read(bucket, key, offset, size)`` over a ``remote_pb.RemoteConf`` of type ``s3``
     (``remote_storage/s3``: path-style unless the configuration says otherwise)."""
     client = _client(
