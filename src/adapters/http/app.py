@@ -1,9 +1,10 @@
 """The HTTP application of the admin port (and, read-only, of the public port).
 
-FastAPI holds every route and describes them in OpenAPI; a raw ASGI fast path in front of it
-(:mod:`.fastpath`) serves file-id requests through the same handlers without the framework's
-per-request cost. Go's ``privateStoreHandler`` dispatches the same way: named routes first,
-every other path is a file id.
+FastAPI describes every route in OpenAPI and serves ``/docs``; the server's own HTTP/1.1
+front door (:mod:`.front_door`) answers the requests. Each route here hands its request to
+the same dispatcher, so the application also answers as the server does (the ``uvicorn``
+mode and in-process tests use it). Go's ``privateStoreHandler`` dispatches the same way:
+named routes first, every other path is a file id.
 """
 
 from __future__ import annotations
@@ -14,20 +15,22 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp
 
 from .context import HttpContext
-from .dispatch import dispatch
 from .docs import install_docs
-from .fastpath import FidFastPath, encode_headers
+from .front_door import dispatch
 from .responses import HttpReply, HttpRequest
+from .wire import encode_headers
 
 
 async def _to_request(request: Request, with_body: bool = False) -> HttpRequest:
     body = await request.body() if with_body else b""
+    client = request.client
     return HttpRequest.from_raw(
         request.method,
         request.url.path,
         request.scope.get("query_string", b""),
         request.scope["headers"],
         body,
+        client.host if client else "",
     )
 
 
@@ -46,8 +49,8 @@ def _to_response(reply: HttpReply, server: bytes) -> Response:
 
 
 def create_app(ctx: HttpContext, public: bool = False) -> ASGIApp:
-    """The FastAPI application (routes and OpenAPI) behind the file-id fast path. Every route
-    answers through the same dispatcher the fast path and the native server use."""
+    """The FastAPI application (routes and OpenAPI). Every route answers through the
+    dispatcher the native server uses."""
     server = ctx.server_header.encode()
     app = FastAPI(
         title="seaweed-volume",
@@ -98,4 +101,4 @@ def create_app(ctx: HttpContext, public: bool = False) -> ASGIApp:
         )(file_route)
         app.delete(fid_route, summary="Delete a file", operation_id="delete_file")(file_route)
 
-    return FidFastPath(app, ctx, public)
+    return app
