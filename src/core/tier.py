@@ -70,6 +70,9 @@ class RemoteDatFile:
     def write_at(self, data: bytes | memoryview, offset: int) -> None:
         raise ReadOnlyVolume(f"{self.name} is on remote tier {self.backend_name}")
 
+    def write_pieces_at(self, pieces: list[bytes | bytearray | memoryview], offset: int) -> None:
+        raise ReadOnlyVolume(f"{self.name} is on remote tier {self.backend_name}")
+
     def append(self, data: bytes) -> int:
         raise ReadOnlyVolume(f"{self.name} is on remote tier {self.backend_name}")
 

@@ -650,7 +650,7 @@ class Volume:
         needle.append_at_ns = max(time.time_ns(), self.last_append_at_ns + 1)
         pieces = needle.to_pieces(self.version)
         # A large record is written with one pwritev, not copied whole; others joined once.
-        whole = len(needle.data) > _WRITE_PIECES_OVER and hasattr(self.dat, "write_pieces_at")
+        whole = len(needle.data) > _WRITE_PIECES_OVER
         record = None if whole else b"".join(pieces)
         length = actual_size(needle.size, self.version) if record is None else len(record)
         end = self.dat.size()
