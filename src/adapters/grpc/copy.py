@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import grpc
 
@@ -109,23 +109,9 @@ class CopyRpcs(ServicerBase):
             check_collection(request.collection)
         except VolumeError as err:
             fail(context, err)
-        if not request.is_ec_volume:
-            volume = self.volume_or_fail(context, request.volume_id)
-            revision = volume.super_block.compaction_revision
-            if request.compaction_revision not in (revision, COPY_EVERYTHING):
-                fail(context, f"volume {request.volume_id} is compacted")
-            volume.sync()
-            path = volume.file_name(request.ext)
-        else:
-            mounted = self.store.ec.find(request.volume_id)
-            if mounted is not None:
-                mounted.sync()  # journalled deletes reach the copy (as Go syncs first)
-            ec_file = self._ec_file(request.collection, request.volume_id, request.ext)
-            if ec_file is None:
-                if request.ignore_source_file_not_found:
-                    return
-                fail(context, f"CopyFile not found ec volume id {request.volume_id}")
-            path = ec_file
+        path = self._copy_source(request, context)
+        if path is None:
+            return
         try:
             source = open(path, "rb")  # noqa: SIM115 - closed below, across yields
         except FileNotFoundError:
@@ -147,6 +133,26 @@ class CopyRpcs(ServicerBase):
         if modified:
             yield pb.CopyFileResponse(modified_ts_ns=modified)
 
+    def _copy_source(
+        self, request: pb.CopyFileRequest, context: grpc.ServicerContext
+    ) -> str | None:
+        """The file to send, synced first; ``None`` for a missing EC file the request allows
+        to be missing."""
+        if not request.is_ec_volume:
+            volume = self.volume_or_fail(context, request.volume_id)
+            revision = volume.super_block.compaction_revision
+            if request.compaction_revision not in (revision, COPY_EVERYTHING):
+                fail(context, f"volume {request.volume_id} is compacted")
+            volume.sync()
+            return volume.file_name(request.ext)
+        mounted = self.store.ec.find(request.volume_id)
+        if mounted is not None:
+            mounted.sync()  # journalled deletes reach the copy (as Go syncs first)
+        ec_file = self._ec_file(request.collection, request.volume_id, request.ext)
+        if ec_file is None and not request.ignore_source_file_not_found:
+            fail(context, f"CopyFile not found ec volume id {request.volume_id}")
+        return ec_file
+
     def _ec_file(self, collection: str, vid: int, ext: str) -> str | None:
         """The last location holding ``<collection>_<vid><ext>`` (Go searches them all)."""
         found = None
@@ -162,7 +168,7 @@ class CopyRpcs(ServicerBase):
         """A file pushed by a client: an info message, then content. Problems with the
         request come back in the response's ``error`` field, as Go answers them."""
         self.check_maintenance(context)
-        target = None
+        target: BinaryIO | None = None
         path = ""
         written = 0
         try:
@@ -171,13 +177,10 @@ class CopyRpcs(ServicerBase):
                 if kind == "info":
                     if target is not None:
                         target.close()
-                    try:
-                        path = self._received_file_path(request.info)
-                        target = open(path, "wb")  # noqa: SIM115 - closed in finally
-                    except VolumeError as err:
-                        return pb.ReceiveFileResponse(error=str(err))
-                    except OSError as err:
-                        return pb.ReceiveFileResponse(error=f"failed to create file: {err}")
+                    opened = self._create_received_file(request.info)
+                    if isinstance(opened, str):
+                        return pb.ReceiveFileResponse(error=opened)
+                    target, path = opened
                 elif kind == "file_content":
                     if target is None:
                         return pb.ReceiveFileResponse(error="file info must be sent first")
@@ -205,6 +208,16 @@ class CopyRpcs(ServicerBase):
         finally:
             if target is not None:
                 target.close()
+
+    def _create_received_file(self, info: pb.ReceiveFileInfo) -> tuple[BinaryIO, str] | str:
+        """The file a ``ReceiveFile`` writes, opened, and its path; or the error to answer."""
+        try:
+            path = self._received_file_path(info)
+            return open(path, "wb"), path  # closed by ReceiveFile
+        except VolumeError as err:
+            return str(err)
+        except OSError as err:
+            return f"failed to create file: {err}"
 
     def _received_file_path(self, info: pb.ReceiveFileInfo) -> str:
         check_file_extension(info.ext)
@@ -293,9 +306,7 @@ class CopyRpcs(ServicerBase):
         )
 
 
-def _ec_target_location(
-    locations: Sequence[DiskLocation], base_name: str
-) -> DiskLocation | None:
+def _ec_target_location(locations: Sequence[DiskLocation], base_name: str) -> DiskLocation | None:
     """Where EC shards of a volume go: the disk that has its ``.ecx``, else the first
     hard-disk location, else the first (``FindEcShardTargetLocation``)."""
     for location in locations:

@@ -65,7 +65,17 @@ class RemoteFetchRpcs(ServicerBase):
         needle = Needle(id=request.needle_id, cookie=request.cookie, data=data)
         needle.update_checksum()
         needle.set_last_modified(int(time.time()))
-        fid = str(FileId(volume.id, request.needle_id, request.cookie))
+        error = self._write_everywhere(volume.id, needle, request)
+        if error:
+            fail(context, error)
+        return pb.FetchAndWriteNeedleResponse(e_tag=needle.etag)
+
+    def _write_everywhere(
+        self, volume_id: int, needle: Needle, request: pb.FetchAndWriteNeedleRequest
+    ) -> str | None:
+        """Write the needle here and push it to every replica at once; the first failure
+        (the local one first), or ``None``."""
+        fid = str(FileId(volume_id, request.needle_id, request.cookie))
 
         def replicate(url: str) -> None:
             upload_needle(url, f"http://{url}/{fid}?type=replicate", needle)
@@ -74,7 +84,7 @@ class RemoteFetchRpcs(ServicerBase):
             pushes = [pool.submit(replicate, r.url) for r in request.replicas]
             error = None
             try:
-                self.store.write_needle(volume.id, needle, check_cookie=True)
+                self.store.write_needle(volume_id, needle, check_cookie=True)
             except (VolumeError, OSError) as err:
                 error = f"local write needle {request.needle_id} size {request.size}: {err}"
             for push in pushes:
@@ -84,6 +94,4 @@ class RemoteFetchRpcs(ServicerBase):
                     error = error or (
                         f"remote write needle {request.needle_id} size {request.size}: {err}"
                     )
-        if error:
-            fail(context, error)
-        return pb.FetchAndWriteNeedleResponse(e_tag=needle.etag)
+        return error
