@@ -21,6 +21,10 @@ from .config import VolumeServerConfig
 from .core.goparse import GoNumError, parse_bool, parse_int
 from .hostaddr import detected_host_address
 
+MAX_DEFAULT_WORKERS = 8
+"""The default ``-workers`` stops here: each worker costs ~30 MB of PSS (benchmarks/
+workers_memory.py) and every admin change is published to all of them; more can be asked for."""
+
 log = logging.getLogger("seaweed_volume")
 
 
@@ -103,19 +107,42 @@ FLAGS: tuple[Flag, ...] = (
     Flag("readMode", "string", "proxy", "[local|proxy|redirect] for non-local volumes"),
     Flag("securityFile", "string", "", "path to security.toml"),
     Flag("tags", "string", "", "comma-separated tag groups per data dir"),
+    Flag(
+        "tierConfig",
+        "string",
+        "",
+        "a file of remote tiers in master.toml's [storage.backend.<type>.<id>] form, for types"
+        " the master does not know (a plugin's); merged with the master's, this file first",
+        ours=True,
+    ),
     Flag("volume.allowUntrustedRemoteEndpoints", "bool", "false", "accept any S3 endpoint"),
     Flag("whiteList", "string", "", "comma separated Ip addresses having write permission"),
     Flag(
         "workers",
         "int",
-        "1",
+        "cores",
         "processes serving HTTP (one more serves gRPC and the heartbeat); see docs/workers.md",
         ours=True,
     ),
 )
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
-DETECTED_DEFAULTS: dict[str, Callable[[], str]] = {"ip": detected_host_address}
-"""Defaults worked out at start-up, as Go's: ``-ip`` is the machine's detected address."""
+
+
+def default_workers() -> str:
+    """One HTTP worker per core this process may run on, at most ``MAX_DEFAULT_WORKERS``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return str(max(1, min(cores, MAX_DEFAULT_WORKERS)))
+
+
+DETECTED_DEFAULTS: dict[str, Callable[[], str]] = {
+    "ip": detected_host_address,
+    "workers": default_workers,
+}
+"""Defaults worked out at start-up: ``-ip`` is the machine's detected address (as Go's),
+``-workers`` the number of cores."""
 
 
 class UsageError(Exception):
@@ -231,6 +258,7 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         maintenance_mbps=int(get("maintenanceMBps")),
         http_server=get("httpServer"),
         security_file=get("securityFile"),
+        tier_config=get("tierConfig"),
         white_list=_comma_list(get("whiteList")),
         concurrent_upload_limit_mb=int(get("concurrentUploadLimitMB")),
         concurrent_download_limit_mb=int(get("concurrentDownloadLimitMB")),
@@ -267,6 +295,8 @@ def _default_note(flag: Flag) -> str:
     if flag.name == "ip":
         detected = detected_host_address()
         return f' (default "{detected}": the first non-loopback IPv4 address of an up interface)'
+    if flag.name == "workers":
+        return f" (default {default_workers()}: one per core, at most {MAX_DEFAULT_WORKERS})"
 
     if flag.default in ("", "0", "false"):
         return ""
@@ -307,11 +337,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return 2
     # Imported late: flag errors need none of this.
-    from .plugins.manager import create_plugin_manager, needle_map_kinds
+    from .plugins.manager import create_plugin_manager, needle_map_kinds, tier_backend_factories
     from .startup import StartupError, preflight
 
     try:
-        preflight(config, needle_map_kinds(create_plugin_manager()))
+        manager = create_plugin_manager()
+        preflight(config, needle_map_kinds(manager), tier_backend_factories(manager))
         from .server import serve  # the heavy imports, once the checks have passed
 
         return serve(config)

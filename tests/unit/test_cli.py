@@ -173,7 +173,7 @@ def test_help(spelling: str) -> None:
             flags[head.split()[0][1:]] = body.strip()
     assert set(flags) == set(FLAGS_BY_NAME)
     marked = {name for name, body in flags.items() if body.startswith("[ours]")}
-    assert marked == {"httpServer", "offsetBytes", "workers"}
+    assert marked == {"httpServer", "offsetBytes", "tierConfig", "workers"}
     assert flags["cpuprofile"].startswith("[ignored]")
     assert flags["port"].endswith("(default 8080)")
     assert flags["dir"].endswith('(default "/tmp")')
@@ -205,3 +205,15 @@ def test_request_bounds_flags() -> None:
         100,
     )
     assert config.read_header_timeout == "2s"
+
+
+def test_workers_default_to_one_per_core_up_to_the_cap(monkeypatch) -> None:
+    """``-workers`` defaults to the cores this process may use (as Go uses them all), capped
+    at MAX_DEFAULT_WORKERS; an explicit value is taken as given."""
+    from seaweed_volume import cli
+
+    for cores, expected in ((1, 1), (2, 2), (64, cli.MAX_DEFAULT_WORKERS)):
+        monkeypatch.setattr(cli.os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert build_config({}).workers == expected
+        assert f"(default {expected}: one per core" in cli.usage()
+    assert build_config(parse_flags(["-workers=12"])).workers == 12

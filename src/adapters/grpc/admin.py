@@ -107,7 +107,9 @@ class AdminRpcs(ServicerBase):
                 needle = volume.read_needle(request.needle_id)
             elif ec_volume is not None:
                 remote = getattr(self.http_ctx, "ec_remote", None)
-                needle = read_ec_needle(ec_volume, request.needle_id, remote)
+                needle = read_ec_needle(
+                    ec_volume, request.needle_id, remote, self.store.ec.local_shards(ec_volume)
+                )
             else:
                 fail(context, f"volume not found {request.volume_id}")
         except (VolumeError, ValueError) as err:

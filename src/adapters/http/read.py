@@ -222,7 +222,9 @@ def _read_ec(ctx: HttpContext, request: HttpRequest, parts, ec_volume, needle_id
     """A read of an erasure-coded volume: the whole record from its shards (local ones,
     else rebuilt), then answered as any read (``ReadEcShardNeedle``)."""
     try:
-        needle = read_ec_needle(ec_volume, needle_id, ctx.ec_remote)
+        needle = read_ec_needle(
+            ec_volume, needle_id, ctx.ec_remote, ctx.store.ec.local_shards(ec_volume)
+        )
     except Exception as err:  # noqa: BLE001 - mapped as Go maps read errors
         return _read_failed(request, err)
     return _answer_found(ctx, request, parts, None, needle, cookie, False)

@@ -291,7 +291,12 @@ def _delete_from_ec(
     then journal the delete. Go answers with the length it read, which applies the record
     size twice (a quirk kept for the answer only)."""
     try:
-        needle = read_ec_needle(ec_volume, needle_id, ctx.ec_remote)  # type: ignore[arg-type]
+        needle = read_ec_needle(
+            ec_volume,
+            needle_id,
+            ctx.ec_remote,  # type: ignore[arg-type]
+            ctx.store.ec.local_shards(ec_volume),
+        )
         if cookie and needle.cookie != cookie:
             raise VolumeError(f"unexpected cookie {cookie:x}")
         ec_volume.delete_needle(needle_id)

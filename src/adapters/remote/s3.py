@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Literal
 
 import boto3
@@ -16,8 +16,6 @@ from ...core.goparse import GoNumError, parse_bool
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-    from ..grpc.pb.remote_pb2 import RemoteConf
 
 
 def _client(endpoint: str, region: str, key_id: str, secret: str, path_style: bool) -> S3Client:
@@ -108,21 +106,32 @@ class S3TierBackendFactory:
         return S3TierBackend(backend_id, properties)
 
 
-def s3_range_reader(conf: RemoteConf) -> Callable[[str, str, int, int], bytes]:
-    """``read(bucket, key, offset, size)`` over a ``remote_pb.RemoteConf`` of type ``s3``
-    (``remote_storage/s3``: path-style unless the configuration says otherwise)."""
-    client = _client(
-        conf.s3_endpoint,
-        conf.s3_region,
-        conf.s3_access_key,
-        conf.s3_secret_key,
-        conf.s3_force_path_style,
-    )
+class S3RemoteReader:
+    """Ranged ``GetObject`` reads over one S3 client (``RemoteReader``)."""
 
-    def read(bucket: str, key: str, offset: int, size: int) -> bytes:
-        reply = client.get_object(
+    def __init__(self, client: S3Client) -> None:
+        self.client = client
+
+    def read(self, bucket: str, key: str, offset: int, size: int) -> bytes:
+        reply = self.client.get_object(
             Bucket=bucket, Key=key, Range=f"bytes={offset}-{offset + size - 1}"
         )
         return reply["Body"].read()
 
-    return read
+
+class S3RemoteReaderFactory:
+    """Readers for a ``remote_pb.RemoteConf`` of type ``s3`` (``remote_storage/s3``:
+    path-style unless the configuration says otherwise)."""
+
+    type = "s3"
+
+    def create(self, conf: Mapping[str, object]) -> S3RemoteReader:
+        return S3RemoteReader(
+            _client(
+                str(conf.get("s3_endpoint") or ""),
+                str(conf.get("s3_region") or ""),
+                str(conf.get("s3_access_key") or ""),
+                str(conf.get("s3_secret_key") or ""),
+                bool(conf.get("s3_force_path_style")),
+            )
+        )
