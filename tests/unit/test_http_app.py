@@ -166,8 +166,8 @@ def test_gzip_upload_reports_original_size(client: TestClient) -> None:
 
 def test_openapi_describes_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/status", "/healthz", "/{fid_path}"} <= set(paths)
-    assert set(paths["/{fid_path}"]) == {"get", "head", "options", "post", "put", "delete"}
+    assert {"/status", "/healthz", "/{vid},{fid}", "/{vid}/{fid}/{filename}"} <= set(paths)
+    assert set(paths["/{vid},{fid}"]) == {"get", "head", "options", "post", "put", "delete"}
 
 
 def test_fast_path_and_fastapi_routes_answer_alike(client: TestClient) -> None:

@@ -1,22 +1,23 @@
 """The HTTP application of the admin port (and, read-only, of the public port).
 
-FastAPI holds every route and describes them in OpenAPI; a raw ASGI fast path in front of it
-(:mod:`.fastpath`) serves file-id requests through the same handlers without the framework's
-per-request cost. Go's ``privateStoreHandler`` dispatches the same way: named routes first,
-every other path is a file id.
+Every request goes to :func:`.dispatch.dispatch` (named routes first, every other path is a
+file id, as Go's ``privateStoreHandler``); a raw ASGI fast path in front of FastAPI
+(:mod:`.fastpath`) does so without the framework's per-request cost. FastAPI itself serves
+only ``/docs`` and ``/openapi.json``, whose document is declared in :mod:`.openapi`.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from starlette.concurrency import iterate_in_threadpool
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp
 
 from .context import HttpContext
 from .dispatch import dispatch
-from .docs import install_docs
+from .docs import OPENAPI_PATH, install_docs
 from .fastpath import FidFastPath, encode_headers
+from .openapi import openapi_document
 from .responses import HttpReply, HttpRequest
 
 
@@ -33,9 +34,9 @@ async def _to_request(request: Request, with_body: bool = False) -> HttpRequest:
 
 def _to_response(reply: HttpReply, server: bytes) -> Response:
     if reply.stream is not None and not reply.head_only:
-        response = StreamingResponse(iterate_in_threadpool(iter(reply.stream)), reply.status)
-        response.raw_headers = encode_headers(reply, server)
-        return response
+        streamed = StreamingResponse(iterate_in_threadpool(iter(reply.stream)), reply.status)
+        streamed.raw_headers = encode_headers(reply, server)
+        return streamed
     response = Response(status_code=reply.status)
     response.raw_headers = encode_headers(reply, server)
     if not reply.head_only and reply.status not in (204, 304):
@@ -43,57 +44,36 @@ def _to_response(reply: HttpReply, server: bytes) -> Response:
     return response
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
+
+
 def create_app(ctx: HttpContext, public: bool = False) -> ASGIApp:
-    """The FastAPI application (routes and OpenAPI) behind the file-id fast path. Every route
-    answers through the same dispatcher the fast path and the native server use."""
+    """The FastAPI application (``/docs``, ``/openapi.json``) behind the file-id fast path;
+    any other request answers through the dispatcher the fast path and native server use."""
     server = ctx.server_header.encode()
     app = FastAPI(
         title="seaweed-volume",
-        description="A SeaweedFS volume server. Routes and answers match Go's volume server.",
         version=ctx.version,
         docs_url=None,  # served by install_docs, without a CDN
-        openapi_url=None if public else "/openapi.json",
+        openapi_url=None,  # the document is declared in .openapi, served below
         redoc_url=None,
     )
     app.state.ctx = ctx
     if not public:
         install_docs(app)
+        document = openapi_document(ctx.version)
+
+        @app.get(OPENAPI_PATH, include_in_schema=False)
+        async def openapi() -> JSONResponse:
+            return JSONResponse(document)
 
     async def answer(request: Request) -> Response:
         body = request.method in ("POST", "PUT")
         reply = await dispatch(ctx, await _to_request(request, with_body=body), public)
         return _to_response(reply, server)
 
-    if not public:
-        app.get("/status", summary="Volumes and disks of this server")(answer)
-        app.get("/healthz", summary="200 while serving and heartbeating, else 503")(answer)
-        app.get("/readyz", summary="Same as /healthz")(answer)
-        app.get("/ui/index.html", summary="A status page: disks, masters, volumes")(answer)
-    app.get("/favicon.ico", summary="The icon")(answer)
-
-    fid_route = "/{fid_path:path}"
-
-    async def file_route(request: Request, fid_path: str) -> Response:
-        return await answer(request)
-
-    app.get(
-        fid_route,
-        summary="Read a file: /vid,fid[.ext], /vid/fid[.ext], /vid/fid/name",
-        operation_id="get_file",
-    )(file_route)
-    app.head(
-        fid_route, summary="A file's headers, as GET without the body", operation_id="head_file"
-    )(file_route)
-    app.options(fid_route, summary="CORS preflight", operation_id="options_file")(file_route)
-    if not public:
-        app.post(
-            fid_route,
-            summary="Upload a file (multipart form or raw body)",
-            operation_id="post_file",
-        )(file_route)
-        app.put(
-            fid_route, summary="Upload a file (raw body or multipart form)", operation_id="put_file"
-        )(file_route)
-        app.delete(fid_route, summary="Delete a file", operation_id="delete_file")(file_route)
+    # One catch-all route: the dispatcher routes (named routes first, then file ids, as
+    # Go's privateStoreHandler does); the OpenAPI document describes what it answers.
+    app.api_route("/{path:path}", methods=list(_METHODS), include_in_schema=False)(answer)
 
     return FidFastPath(app, ctx, public)
