@@ -368,6 +368,20 @@ WRITE_ANSWERS: dict[int, Answer] = {
     ),
 }
 
+NO_UPLOAD_ANSWERS: dict[int, Answer] = {
+    400: Answer(
+        "Always: the needle id is read from after the path's last comma (Go's "
+        "`CreateNeedleFromRequest`), so these forms never parse",
+        _ERROR,
+    ),
+    401: WRITE_ANSWERS[401],
+    429: _TOO_BUSY,
+}
+_NO_UPLOAD_DESCRIPTION = (
+    "Go's upload handler takes the file id from after the path's last comma, so an upload to "
+    "this form is refused with 400, as Go refuses it; use `/{vid},{fid}`."
+)
+
 DELETE_ANSWERS: dict[int, Answer] = {
     202: Answer(
         "Deleted (a chunk manifest with its chunks)", {"application/json": _ref(DeleteAnswer)}
@@ -405,6 +419,9 @@ def _fid_operations(form: str) -> list[Operation]:
     suffix = {"/{vid},{fid}": "", "/{vid}/{fid}": "_by_path", "/{vid}/{fid}/{filename}": "_named"}
     tail = suffix[form]
     tags = ("files",)
+    comma = form == "/{vid},{fid}"
+    writes = WRITE_ANSWERS if comma else NO_UPLOAD_ANSWERS
+    upload = _UPLOAD_DESCRIPTION if comma else _NO_UPLOAD_DESCRIPTION
     return [
         Operation(
             "get",
@@ -442,20 +459,20 @@ def _fid_operations(form: str) -> list[Operation]:
         Operation(
             "post",
             f"upload_file{tail}",
-            "Upload a file",
-            WRITE_ANSWERS,
+            "Upload a file" if comma else "Refused: uploads take the `/vid,fid` form",
+            writes,
             WRITE_PARAMS,
-            _UPLOAD_DESCRIPTION,
+            upload,
             {"multipart/form-data": _FORM, "application/octet-stream": _BINARY},
             tags,
         ),
         Operation(
             "put",
             f"put_file{tail}",
-            "Upload a file (raw body)",
-            WRITE_ANSWERS,
+            "Upload a file (raw body)" if comma else "Refused: uploads take the `/vid,fid` form",
+            writes,
             WRITE_PARAMS,
-            _UPLOAD_DESCRIPTION,
+            upload,
             {"application/octet-stream": _BINARY},
             tags,
         ),
