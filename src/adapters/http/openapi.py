@@ -191,24 +191,32 @@ _ASCII = {"type": "string", "pattern": "^[ -~]*$"}
 
 # Path parameters of the file-id routes (Go's ``parseURLPath``).
 VID = Param("vid", "path", "Volume id, decimal", {"type": "string", "pattern": "^[0-9]{1,10}$"})
+_KEY_COOKIE = "[0-9a-fA-F]{9,24}(_[0-9]{1,19})?"
 FID = Param(
     "fid",
     "path",
     "Needle key then 8 hex digits of cookie (`01637037d6`), optionally `_<delta>` (the n-th id "
-    "of a batch assignment) and, when no name follows, `.<ext>` (image resizing reads it)",
-    {"type": "string", "pattern": "^[0-9a-fA-F]{9,24}(_[0-9]{1,19})?(\\.[A-Za-z0-9]{1,8})?$"},
+    "of a batch assignment) and `.<ext>` (image resizing reads it)",
+    {"type": "string", "pattern": f"^{_KEY_COOKIE}(\\.[A-Za-z0-9]{{1,8}})?$"},
+)
+NAMED_FID = Param(
+    "fid",
+    "path",
+    "Needle key then 8 hex digits of cookie, optionally `_<delta>` (no extension: the name "
+    "carries it)",
+    {"type": "string", "pattern": f"^{_KEY_COOKIE}$"},
 )
 FILENAME = Param(
     "filename",
     "path",
     "A name for the answer (`Content-Disposition`, content type by extension); the stored "
-    "name is not checked",
-    {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+    "name is not checked. No control characters: the server copies it into a header",
+    {"type": "string", "pattern": "^[^/\\x00-\\x1f\\x7f]{1,255}$"},
 )
 FID_FORMS: dict[str, tuple[Param, ...]] = {
     "/{vid},{fid}": (VID, FID),
     "/{vid}/{fid}": (VID, FID),
-    "/{vid}/{fid}/{filename}": (VID, FID, FILENAME),
+    "/{vid}/{fid}/{filename}": (VID, NAMED_FID, FILENAME),
 }
 
 JWT = Param(
@@ -344,7 +352,11 @@ READ_ANSWERS: dict[int, Answer] = {
     429: _TOO_BUSY,
     500: Answer("The volume could not be read, or a peer could not be reached"),
 }
-HEAD_ANSWERS = {code: a for code, a in READ_ANSWERS.items() if code not in (206, 416)}
+HEAD_ANSWERS = {
+    code: Answer(a.description, headers=a.headers)  # the same answers without a body
+    for code, a in READ_ANSWERS.items()
+    if code not in (206, 416)
+}
 
 _UPLOAD_HEADERS = {"ETag": "The needle's CRC, quoted", "Content-MD5": "Base64 MD5, if sent"}
 WRITE_ANSWERS: dict[int, Answer] = {
@@ -504,7 +516,7 @@ def _get_and_head(
             "head",
             f"{name}_head",
             f"{summary} (headers only)",
-            answers,
+            {code: Answer(a.description, headers=a.headers) for code, a in answers.items()},
             description=description,
             tags=("server",),
         ),
