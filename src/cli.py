@@ -21,6 +21,10 @@ from .config import VolumeServerConfig
 from .core.goparse import GoNumError, parse_bool, parse_int
 from .hostaddr import detected_host_address
 
+MAX_DEFAULT_WORKERS = 8
+"""The default ``-workers`` stops here: each worker costs ~30 MB of PSS (benchmarks/
+workers_memory.py) and every admin change is published to all of them; more can be asked for."""
+
 log = logging.getLogger("seaweed_volume")
 
 
@@ -108,14 +112,29 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "workers",
         "int",
-        "1",
+        "cores",
         "processes serving HTTP (one more serves gRPC and the heartbeat); see docs/workers.md",
         ours=True,
     ),
 )
 FLAGS_BY_NAME = {flag.name: flag for flag in FLAGS}
-DETECTED_DEFAULTS: dict[str, Callable[[], str]] = {"ip": detected_host_address}
-"""Defaults worked out at start-up, as Go's: ``-ip`` is the machine's detected address."""
+
+
+def default_workers() -> str:
+    """One HTTP worker per core this process may run on, at most ``MAX_DEFAULT_WORKERS``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return str(max(1, min(cores, MAX_DEFAULT_WORKERS)))
+
+
+DETECTED_DEFAULTS: dict[str, Callable[[], str]] = {
+    "ip": detected_host_address,
+    "workers": default_workers,
+}
+"""Defaults worked out at start-up: ``-ip`` is the machine's detected address (as Go's),
+``-workers`` the number of cores."""
 
 
 class UsageError(Exception):
@@ -267,6 +286,8 @@ def _default_note(flag: Flag) -> str:
     if flag.name == "ip":
         detected = detected_host_address()
         return f' (default "{detected}": the first non-loopback IPv4 address of an up interface)'
+    if flag.name == "workers":
+        return f" (default {default_workers()}: one per core, at most {MAX_DEFAULT_WORKERS})"
 
     if flag.default in ("", "0", "false"):
         return ""

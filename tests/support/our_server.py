@@ -53,6 +53,9 @@ class OurServer:
             "-max=8",
             f"-master={self.master_ip}:{self.master_port}",
             "-preStopSeconds=0",
+            # One process unless a test asks for workers: the default (one per core) is run
+            # by the quickstart test, tests/cluster/test_workers.py and the fuzz suite.
+            *([] if any(arg.startswith("-workers=") for arg in self.extra) else ["-workers=1"]),
             *self.extra,
         ]
         with open(self.log_path, "ab") as log:

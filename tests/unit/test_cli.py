@@ -205,3 +205,15 @@ def test_request_bounds_flags() -> None:
         100,
     )
     assert config.read_header_timeout == "2s"
+
+
+def test_workers_default_to_one_per_core_up_to_the_cap(monkeypatch) -> None:
+    """``-workers`` defaults to the cores this process may use (as Go uses them all), capped
+    at MAX_DEFAULT_WORKERS; an explicit value is taken as given."""
+    from seaweed_volume import cli
+
+    for cores, expected in ((1, 1), (2, 2), (64, cli.MAX_DEFAULT_WORKERS)):
+        monkeypatch.setattr(cli.os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert build_config({}).workers == expected
+        assert f"(default {expected}: one per core" in cli.usage()
+    assert build_config(parse_flags(["-workers=12"])).workers == 12

@@ -53,7 +53,7 @@ def test_public_port_has_no_docs(tmp_path) -> None:
     store = build_container(config).store()
     try:
         app = create_app(HttpContext(store, config), public=True)
-        routes = {getattr(route, "path", "") for route in app.app.routes}
+        routes = {getattr(route, "path", "") for route in app.routes}
         assert not {"/docs", "/docs/static/{name}", "/openapi.json"} & routes
     finally:
         store.close()

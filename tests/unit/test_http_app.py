@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -13,6 +14,7 @@ from seaweed_volume.adapters.http.context import HttpContext
 from seaweed_volume.adapters.http.fid_path import FidPath, parse_url_path
 from seaweed_volume.config import VolumeServerConfig
 from seaweed_volume.container import build_container
+from tests.support.native_server import running_native
 
 FID = "3,01637037d6"
 
@@ -189,28 +191,37 @@ def test_answers_fit_the_documented_models(client: TestClient) -> None:
     assert refused.status_code == 400 and ErrorAnswer.model_validate(refused.json()).error
 
 
-def test_fast_path_and_fastapi_routes_answer_alike(client: TestClient) -> None:
-    """The raw fast path and the FastAPI routes share handlers: same status, headers, body."""
-    framework = TestClient(client.app.app)  # the FastAPI app behind the fast path
-    client.post(f"/{FID}", files={"file": ("same.txt", b"same answer " * 20, "text/plain")})
-    requests = [
-        ("GET", f"/{FID}", {"Accept-Encoding": "identity"}),
-        ("GET", f"/{FID}", {"Accept-Encoding": "gzip"}),
-        ("HEAD", f"/{FID}", {}),
-        ("GET", f"/{FID}", {"Range": "bytes=2-5", "Accept-Encoding": "identity"}),
-        ("GET", "/3,zz", {}),
-        ("GET", "/9,01637037d6", {}),
-        ("DELETE", "/3,01637037d7", {}),
-    ]
-    for method, path, headers in requests:
-        fast = client.request(method, path, headers=headers)
-        slow = framework.request(method, path, headers=headers)
-        assert fast.status_code == slow.status_code, (method, path)
-        drop = {"date", "x-amz-request-id"}  # per request by nature
-        assert {k: v for k, v in fast.headers.items() if k not in drop} == {
-            k: v for k, v in slow.headers.items() if k not in drop
-        }, (method, path)
-        assert fast.content == slow.content, (method, path)
+def test_the_server_and_the_fastapi_routes_answer_alike(tmp_path) -> None:
+    """The native front door (plain branches included) and the FastAPI routes share
+    handlers: same status, headers and body for the same request on the same store."""
+    with running_native(str(tmp_path)) as native:
+        framework = TestClient(create_app(native.native.ctx))
+        with httpx.Client(base_url=f"http://127.0.0.1:{native.port}") as server:
+            server.post(f"/{FID}", files={"file": ("same.txt", b"same answer " * 20, "text/plain")})
+            server.post("/3,02637037d6", content=b"raw bytes " * 9, headers={"Content-Type": "a/b"})
+            requests = [
+                ("GET", f"/{FID}", {"Accept-Encoding": "identity"}),
+                ("GET", f"/{FID}", {"Accept-Encoding": "gzip"}),
+                ("HEAD", f"/{FID}", {}),
+                ("GET", f"/{FID}", {"Range": "bytes=2-5", "Accept-Encoding": "identity"}),
+                ("GET", "/3,02637037d6", {}),
+                ("GET", "/3,02637037d6", {}),  # a kept head
+                ("HEAD", "/3,02637037d6", {}),
+                ("GET", "/3,zz", {}),
+                ("GET", "/9,01637037d6", {}),
+                ("DELETE", "/3,01637037d7", {}),
+                ("GET", "/status", {}),
+            ]
+            for method, path, headers in requests:
+                fast = server.request(method, path, headers=headers)
+                slow = framework.request(method, path, headers=headers)
+                assert fast.status_code == slow.status_code, (method, path)
+                drop = {"date", "x-amz-request-id"}  # per request by nature
+                assert {k: v for k, v in fast.headers.items() if k not in drop} == {
+                    k: v for k, v in slow.headers.items() if k not in drop
+                }, (method, path)
+                assert fast.content == slow.content, (method, path)
+                assert fast.headers["x-amz-request-id"] != slow.headers["x-amz-request-id"]
 
 
 def test_parse_range_follows_net_http() -> None:

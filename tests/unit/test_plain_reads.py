@@ -1,5 +1,6 @@
-"""The plain-read lane keeps answer heads: repeated reads must still see every change to the
-record (overwrite, delete, vacuum, remount, on-disk corruption) and memory stays bounded."""
+"""The front door keeps the answer heads of plain reads: repeated reads must still see every
+change to the record (overwrite, delete, vacuum, remount, on-disk corruption), answer as the
+general path does, and memory stays bounded."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 
 import pytest
 
-from seaweed_volume.adapters.http import plain_reads
+from seaweed_volume.adapters.http import kept_heads
 from tests.support.native_server import NativeServer, running_native
 
 FID = "3,01637037d6"
@@ -41,7 +42,7 @@ def put(
 
 
 def kept(server: NativeServer) -> set[tuple[str, str]]:
-    return set(server.native.plain_reads._kept)
+    return set(server.native.door.kept._kept)
 
 
 def without_per_request(headers: dict[str, str]) -> dict[str, str]:
@@ -114,7 +115,7 @@ def test_ttl_needles_are_never_kept(server) -> None:
 
 
 def test_kept_heads_are_bounded(server, monkeypatch) -> None:
-    monkeypatch.setattr(plain_reads, "CAPACITY", 4)
+    monkeypatch.setattr(kept_heads, "CAPACITY", 4)
     for key in range(1, 11):
         put(server, f"3,{key:02x}637037d6", b"x")
         assert request(server, "GET", f"/3,{key:02x}637037d6")[0] == 200
@@ -148,27 +149,19 @@ UPLOADS = [
 
 @pytest.mark.parametrize("index", range(len(UPLOADS)))
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
-def test_plain_head_is_what_the_general_code_writes(tmp_path, index: int, method: str) -> None:
-    """The lane writes first-read heads itself; they must equal the general answer's."""
-    from seaweed_volume.adapters.http import read, write
-    from seaweed_volume.adapters.http.fastpath import encode_headers
-    from seaweed_volume.adapters.http.plain_reads import plain_head
-    from seaweed_volume.adapters.http.responses import HttpRequest
-
+def test_plain_reads_answer_as_the_general_path(server, index: int, method: str) -> None:
+    """First and kept answers of a plain read equal the general path's (a query the read
+    ignores, ``?x=1``, makes the request not plain)."""
     headers, body, query = UPLOADS[index]
-    with running_native(str(tmp_path)) as server:
-        ctx = server.native.ctx
-        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        upload = HttpRequest.from_raw("PUT", f"/{FID}", query.lstrip("?").encode(), raw, body)
-        assert server.call(write.write_needle, ctx, upload).status == 201
-        found = server.call(read.plain_needle, ctx, f"/{FID}", [])
-        assert found is not None
-        general = read.plain_reply(ctx, method, f"/{FID}", "", found)
-        expected = sorted(encode_headers(general, b"SeaweedFS Volume"))
-        head = plain_head(found[1], method == "HEAD", b"SeaweedFS Volume")
-        lines = head.split(b"\r\n")
-        assert lines[0] == b"HTTP/1.1 200 OK" and lines[-1] == b""
-        assert sorted(tuple(line.split(b": ", 1)) for line in lines[1:-1]) == expected
+    status, _, _ = request(server, "PUT", f"/{FID}{query}", body, **headers)
+    assert status == 201
+    general = request(server, method, f"/{FID}?x=1")
+    for _ in range(2):  # read, then resent from its kept head
+        plain = request(server, method, f"/{FID}")
+        assert plain[0] == general[0] == 200
+        assert without_per_request(plain[1]) == without_per_request(general[1])
+        assert plain[2] == general[2]
+    assert ("GET", f"/{FID}") in kept(server) or ("HEAD", f"/{FID}") in kept(server) or not body
 
 
 def test_pairs_are_left_to_the_general_code(server) -> None:

@@ -1,5 +1,5 @@
-"""The plain-write lane stores and answers a raw upload exactly as the general code does, and
-leaves every upload with options to it."""
+"""The front door's plain-upload branch stores and answers an upload exactly as the general
+code does, and leaves every upload with options to it."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ import jwt
 import pytest
 
 from seaweed_volume.adapters.http import write
+from seaweed_volume.adapters.http.app import create_app
 from seaweed_volume.adapters.http.auth import JwtGuard
 from seaweed_volume.adapters.http.context import HttpContext
-from seaweed_volume.adapters.http.fastpath import encode_headers, status_line
-from seaweed_volume.adapters.http.plain_writes import PlainWrites
+from seaweed_volume.adapters.http.front_door import Answer, FrontDoor, RawRequest
 from seaweed_volume.adapters.http.responses import HttpRequest
+from seaweed_volume.adapters.http.wire import reply_head
 from seaweed_volume.config import VolumeServerConfig
 from seaweed_volume.container import build_container
 from seaweed_volume.core.white_list import WhiteList
 
-SERVER = b"SeaweedFS Volume"
 PER_REQUEST = b"X-Amz-Request-Id"
 
 
@@ -96,10 +96,33 @@ def _raw_headers(content_type: str, body: bytes) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _head_of(reply) -> bytes:
+def _head_of(reply, ctx: HttpContext) -> bytes:
     """What the general path sends before the per-request headers."""
-    lines = [n + b": " + v + b"\r\n" for n, v in encode_headers(reply, SERVER) if n != PER_REQUEST]
-    return status_line(reply.status) + b"".join(lines)
+    return reply_head(reply, ctx.server_header.encode())
+
+
+class _Door:
+    """A front door over ``ctx``: requests as the protocol hands them over."""
+
+    def __init__(self, ctx: HttpContext) -> None:
+        self.door = FrontDoor(ctx, create_app(ctx), public=False)
+        self.route = None
+
+    def answer(
+        self, method: str, url: bytes, raw_headers: list, body: bytes, client: str
+    ) -> tuple[bytes, bytes] | None:
+        """(head without per-request lines, body) when the plain branch answered, else
+        ``None`` (the general path then answered)."""
+        raw = RawRequest(client)
+        raw.method, raw.url, raw.headers, raw.body = method, url, raw_headers, [body]
+        raw.counted = len(body)  # as the protocol counts an upload at its headers
+        self.door.ctx.uploads.add(raw.counted)
+        answer = self.door.answer_now(raw)
+        self.route = raw.route
+        if not raw.route.plain:
+            return None
+        assert isinstance(answer, Answer) and answer.request_id
+        return answer.head, answer.body
 
 
 @pytest.mark.parametrize("index", range(len(PLAIN)))
@@ -107,10 +130,10 @@ def test_lane_answers_and_stores_as_the_general_code(two_stores, index: int) -> 
     lane_ctx, general_ctx = two_stores
     method, path, content_type, body = PLAIN[index]
     raw = _raw_headers(content_type, body)
-    head, answer = PlainWrites(lane_ctx, SERVER).answer(method, path.encode(), raw, body, "c")
+    head, answer = _Door(lane_ctx).answer(method, path.encode(), raw, body, "c")
     request = HttpRequest.from_raw(method, path, b"", raw, body, "c")
     general = write.write_needle(general_ctx, request)
-    assert head == _head_of(general)
+    assert head == _head_of(general, general_ctx)
     assert answer == general.body and json.loads(answer)["eTag"]
     needle_id = int(path.split(",")[1][:-8], 16)
     ours, theirs = (ctx.store.read_needle(3, needle_id) for ctx in two_stores)
@@ -124,7 +147,7 @@ def test_an_unchanged_rewrite_answers_204_as_the_general_code(two_stores) -> Non
     lane_ctx, general_ctx = two_stores
     body = os.urandom(100)
     raw = _raw_headers("image/x", body)
-    lane = PlainWrites(lane_ctx, SERVER)
+    lane = _Door(lane_ctx)
     lane.answer("PUT", b"/3,07637037d6", raw, body, "c")
     head, answer = lane.answer("PUT", b"/3,07637037d6", raw, body, "c")
     assert head.startswith(b"HTTP/1.1 204 No Content\r\n") and answer == b""
@@ -132,13 +155,13 @@ def test_an_unchanged_rewrite_answers_204_as_the_general_code(two_stores) -> Non
     write.write_needle(general_ctx, request)
     general = write.write_needle(general_ctx, request)
     assert general.status == 204
-    assert head == _head_of(general)
+    assert head == _head_of(general, general_ctx)
 
 
 def test_a_cookie_mismatch_is_answered_as_the_general_code(two_stores) -> None:
     lane_ctx, general_ctx = two_stores
     raw = _raw_headers("image/x", b"a")
-    lane = PlainWrites(lane_ctx, SERVER)
+    lane = _Door(lane_ctx)
     lane.answer("PUT", b"/3,08637037d6", raw, b"a", "c")
     head, answer = lane.answer("PUT", b"/3,08000000d6", raw, b"b", "c")
     write.write_needle(general_ctx, HttpRequest.from_raw("PUT", "/3,08637037d6", b"", raw, b"a"))
@@ -172,14 +195,12 @@ def test_a_cookie_mismatch_is_answered_as_the_general_code(two_stores) -> None:
 def test_uploads_with_options_are_left_to_the_general_code(two_stores, url, headers) -> None:
     raw = dict(_raw_headers("image/x", b"data"))
     raw.update(headers)
-    found = PlainWrites(two_stores[0], SERVER).answer("POST", url, list(raw.items()), b"data", "")
+    found = _Door(two_stores[0]).answer("POST", url, list(raw.items()), b"data", "")
     assert found is None
-    assert two_stores[0].store.find_volume(3).file_count == 0
 
 
-def test_limits_and_guards_are_left_to_the_general_code(tmp_path) -> None:
+def test_guards_and_image_fixes_are_left_to_the_general_code(tmp_path) -> None:
     for options, guard in (
-        ({"concurrent_upload_limit_mb": 1}, JwtGuard()),
         ({}, JwtGuard(white_list=WhiteList(["10.0.0.1"]))),
         ({}, JwtGuard(write_key=b"secret")),
         ({"fix_jpg_orientation": True}, JwtGuard()),
@@ -188,10 +209,29 @@ def test_limits_and_guards_are_left_to_the_general_code(tmp_path) -> None:
         store = build_container(config).store()
         if store.find_volume(3) is None:
             store.add_volume(3)
-        lane = PlainWrites(HttpContext(store, config, guard=guard), SERVER)
+        lane = _Door(HttpContext(store, config, guard=guard))
         raw = _raw_headers("image/x", b"data")
         assert lane.answer("POST", b"/3,01637037d6", raw, b"data", "127.0.0.1") is None
         store.close()
+
+
+def test_uploads_under_the_upload_limit_take_the_plain_branch(tmp_path) -> None:
+    """``-concurrentUploadLimitMB`` keeps the plain branch while under the limit (the bytes
+    counted at the headers are given back once answered); over it, the general path waits."""
+    config = VolumeServerConfig(
+        dirs=[str(tmp_path)], max_volume_counts=[2], concurrent_upload_limit_mb=1
+    )
+    store = build_container(config).store()
+    store.add_volume(3)
+    ctx = HttpContext(store, config)
+    lane = _Door(ctx)
+    raw = _raw_headers("image/x", b"data")
+    assert lane.answer("POST", b"/3,01637037d6", raw, b"data", "c") is not None
+    assert ctx.uploads.in_flight == 0
+    ctx.uploads.add(2 * 1024 * 1024)
+    assert lane.answer("POST", b"/3,02637037d6", raw, b"data", "c") is None
+    assert lane.route is not None and not lane.route.plain
+    store.close()
 
 
 def test_signed_and_whitelisted_uploads_take_the_lane_with_the_general_answer(tmp_path) -> None:
@@ -199,7 +239,7 @@ def test_signed_and_whitelisted_uploads_take_the_lane_with_the_general_answer(tm
     a whitelisted caller; a bad token or an unlisted caller is left to the general path's 401."""
     key = b"lane-write-key-0123456789abcdefghijklmnopqrstuv"
     contexts = _contexts(tmp_path, JwtGuard(write_key=key, white_list=WhiteList(["10.1.0.0/16"])))
-    lane = PlainWrites(contexts[0], SERVER)
+    lane = _Door(contexts[0])
     body = os.urandom(300)
     for i, (signed_by, where, client, accepted) in enumerate(
         [
@@ -224,6 +264,6 @@ def test_signed_and_whitelisted_uploads_take_the_lane_with_the_general_answer(tm
             assert found is None, (signed_by, where, client)
             continue
         head, answer = found
-        assert head == _head_of(general) and answer == general.body
+        assert head == _head_of(general, contexts[1]) and answer == general.body
     for ctx in contexts:
         ctx.store.close()

@@ -99,7 +99,9 @@ class AdminRpcs(ServicerBase):
                 needle = volume.read_needle(request.needle_id)
             else:
                 remote = getattr(self.http_ctx, "ec_remote", None)
-                needle = read_ec_needle(ec_volume, request.needle_id, remote)
+                needle = read_ec_needle(
+                    ec_volume, request.needle_id, remote, self.store.ec.local_shards(ec_volume)
+                )
         except (VolumeError, ValueError) as err:
             fail(context, err)
         return pb.VolumeNeedleStatusResponse(

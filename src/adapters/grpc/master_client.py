@@ -251,19 +251,24 @@ class MasterClient:
         shards = [_ec_shard_message(report) for report in self.store.ec.reports()]
         return master_pb2.Heartbeat(ec_shards=shards, has_no_ec_shards=not shards)
 
+    def _delta(self, **change: Any) -> master_pb2.Heartbeat:
+        """A delta heartbeat: the change, and who sends it (Go puts the address, data
+        center and rack on every delta: volume_grpc_client_to_master.go)."""
+        config = self.config
+        return master_pb2.Heartbeat(
+            ip=config.ip,
+            port=config.port,
+            data_center=config.data_center,
+            rack=config.rack,
+            **change,
+        )
+
     def _on_ec_event(self, event: EcShardEvent) -> None:
         message = _ec_shard_message(event)
-        config = self.config
-        where = {
-            "ip": config.ip,
-            "port": config.port,
-            "data_center": config.data_center,
-            "rack": config.rack,
-        }
         if event.added:
-            self._outbox.put(master_pb2.Heartbeat(new_ec_shards=[message], **where))
+            self._outbox.put(self._delta(new_ec_shards=[message]))
         else:
-            self._outbox.put(master_pb2.Heartbeat(deleted_ec_shards=[message], **where))
+            self._outbox.put(self._delta(deleted_ec_shards=[message]))
 
     def _on_volume_event(self, event: VolumeEvent | EcShardEvent) -> None:
         if isinstance(event, EcShardEvent):
@@ -282,9 +287,9 @@ class MasterClient:
             disk_id=event.disk_id,
         )
         if event.kind is VolumeEventKind.ADDED:
-            self._outbox.put(master_pb2.Heartbeat(new_volumes=[short]))
+            self._outbox.put(self._delta(new_volumes=[short]))
         else:
-            self._outbox.put(master_pb2.Heartbeat(deleted_volumes=[short]))
+            self._outbox.put(self._delta(deleted_volumes=[short]))
 
     def _requests(self) -> Iterator[master_pb2.Heartbeat]:
         yield self.full_heartbeat()

@@ -1,9 +1,11 @@
 """The HTTP application of the admin port (and, read-only, of the public port).
 
-Every request goes to :func:`.dispatch.dispatch` (named routes first, every other path is a
-file id, as Go's ``privateStoreHandler``); a raw ASGI fast path in front of FastAPI
-(:mod:`.fastpath`) does so without the framework's per-request cost. FastAPI itself serves
-only ``/docs`` and ``/openapi.json``, whose document is declared in :mod:`.openapi`.
+The server's own HTTP/1.1 front door (:mod:`.front_door`) answers the requests; it hands
+FastAPI only ``/docs`` and ``/openapi.json``, whose document is declared in :mod:`.openapi`
+(FastAPI cannot describe routes it does not serve). Every other request reaching this
+application (the ``uvicorn`` mode, in-process tests) goes through one catch-all route to the
+same dispatcher, which routes as Go's ``privateStoreHandler``: named routes first, every other
+path is a file id.
 """
 
 from __future__ import annotations
@@ -14,21 +16,23 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp
 
 from .context import HttpContext
-from .dispatch import dispatch
 from .docs import OPENAPI_PATH, install_docs
-from .fastpath import FidFastPath, encode_headers
+from .front_door import dispatch
 from .openapi import openapi_document
 from .responses import HttpReply, HttpRequest
+from .wire import encode_headers
 
 
 async def _to_request(request: Request, with_body: bool = False) -> HttpRequest:
     body = await request.body() if with_body else b""
+    client = request.client
     return HttpRequest.from_raw(
         request.method,
         request.url.path,
         request.scope.get("query_string", b""),
         request.scope["headers"],
         body,
+        client.host if client else "",
     )
 
 
@@ -48,8 +52,8 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 
 
 def create_app(ctx: HttpContext, public: bool = False) -> ASGIApp:
-    """The FastAPI application (``/docs``, ``/openapi.json``) behind the file-id fast path;
-    any other request answers through the dispatcher the fast path and native server use."""
+    """The FastAPI application: ``/docs`` and ``/openapi.json`` (admin port), and one
+    catch-all route into the dispatcher the native server uses."""
     server = ctx.server_header.encode()
     app = FastAPI(
         title="seaweed-volume",
@@ -72,8 +76,7 @@ def create_app(ctx: HttpContext, public: bool = False) -> ASGIApp:
         reply = await dispatch(ctx, await _to_request(request, with_body=body), public)
         return _to_response(reply, server)
 
-    # One catch-all route: the dispatcher routes (named routes first, then file ids, as
-    # Go's privateStoreHandler does); the OpenAPI document describes what it answers.
+    # Registered last: /docs and /openapi.json match first.
     app.api_route("/{path:path}", methods=list(_METHODS), include_in_schema=False)(answer)
 
-    return FidFastPath(app, ctx, public)
+    return app

@@ -1,7 +1,7 @@
 """The OpenAPI description of the HTTP surface the handlers really serve.
 
-Requests are answered by our own HTTP/1.1 server (:mod:`.protocol` -> :mod:`.dispatch`), not
-by FastAPI, so FastAPI cannot describe them from its routes. This module declares them, as
+Requests are answered by our own HTTP/1.1 server (:mod:`.protocol` -> :mod:`.front_door`),
+not by FastAPI, so FastAPI cannot describe them from its routes. This module declares them, as
 data: the answer models (pydantic), each route's parameters, headers, bodies and the status
 codes the handlers give (nothing else: no 422, which nothing here ever answers). It never
 serves a request; ``tests/cluster/test_openapi_conformance.py`` holds it to the live server.

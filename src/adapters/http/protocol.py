@@ -1,8 +1,10 @@
-"""An HTTP/1.1 server on asyncio + httptools that serves file ids without ASGI overhead.
+"""An HTTP/1.1 server on asyncio + httptools: bytes in, requests to the front door, answers
+out in order.
 
-File-id requests go straight to the shared handlers (:mod:`.read`, :mod:`.write`); every
-other request (``/status``, ``/healthz``, ``/docs``, ``/openapi.json``...) is bridged to the
-FastAPI application as ASGI, so FastAPI stays the HTTP surface and the OpenAPI source.
+This module only speaks HTTP/1.1; what a request means is :mod:`.front_door`'s business, and
+how an answer is written is :mod:`.wire`'s. A parsed request (a ``RawRequest``) is offered to
+``FrontDoor.answer_now`` the moment it is complete; when that cannot answer without waiting,
+the connection's task awaits ``FrontDoor.answer``, answers leaving in request order.
 
 HTTP/1.1 as clients expect it: keep-alive (and ``Connection: close``, HTTP/1.0), pipelined
 requests answered in order, chunked request bodies, ``Expect: 100-continue``, write-side flow
@@ -22,55 +24,21 @@ import asyncio
 import collections
 import logging
 import socket
-import time
-from collections.abc import Iterable
-from urllib.parse import unquote
+from collections.abc import Callable, Iterable
 
 import httptools
 from starlette.types import ASGIApp
 
 from ...core import stats
 from .context import HttpContext
-from .dispatch import answer_now, dispatch, is_framework_route, request_id
-from .fastpath import canonical_name, encode_headers, status_line
-from .plain_reads import PlainReads, per_request_tail
-from .plain_writes import PlainWrites
-from .responses import HttpReply, HttpRequest, http_date, write_json_error
+from .front_door import Answer, FrontDoor, RawRequest, body_of
+from .responses import HttpReply, write_json_error
 from .throttle import parse_go_duration
+from .wire import go_error_answer, per_request_tail, reply_head, request_id
+
+__all__ = ["HttpServer", "body_of"]
 
 log = logging.getLogger(__name__)
-
-
-class _DateHeader:
-    """The ``Date`` value, formatted once per second."""
-
-    def __init__(self) -> None:
-        self.second = -1
-        self.value = b""
-
-    def get(self) -> bytes:
-        now = int(time.time())
-        if now != self.second:
-            self.second = now
-            self.value = http_date(now).encode()
-        return self.value
-
-
-_date = _DateHeader()
-
-
-def serialize(
-    status: int, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool
-) -> bytes:
-    lines = [status_line(status)]
-    for name, value in headers:
-        lines.append(name + b": " + value + b"\r\n")
-    lines.append(b"Date: " + _date.get() + b"\r\n")
-    if not keep_alive:
-        lines.append(b"Connection: close\r\n")
-    lines.append(b"\r\n")
-    lines.append(body)
-    return b"".join(lines)
 
 
 MULTIPART_SLACK = 1 << 20
@@ -78,14 +46,6 @@ MULTIPART_SLACK = 1 << 20
 small fields) before it is refused unread; the file part itself is held to the limit."""
 READ_CHUNK = 256 * 1024
 """The most one ``data_received`` call delivers (asyncio's and uvloop's read size)."""
-_GO_STATUS_TEXT = {
-    400: "Bad Request",
-    408: "Request Timeout",
-    413: "Request Entity Too Large",
-    414: "Request URI Too Long",
-    431: "Request Header Fields Too Large",
-    505: "HTTP Version Not Supported",
-}
 _RST_AVOIDANCE_SECONDS = 0.5
 """Go's ``rstAvoidanceDelay``: a refused connection is half-closed, read and dropped this
 long, then closed, so the client reads the answer before a reset can discard it."""
@@ -107,17 +67,6 @@ class HttpLimits:
         """A head that arrives in one read can only exceed a limit this small: measure it."""
 
 
-def go_error_answer(status: int, detail: str = "") -> bytes:
-    """What Go's ``net/http`` writes for a request it cannot read (``conn.serve``)."""
-    text = f"{status} {_GO_STATUS_TEXT[status]}"
-    if detail:
-        text += f": {detail}"
-    return (
-        f"HTTP/1.1 {text}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Connection: close\r\n\r\n{text}"
-    ).encode()
-
-
 class _BodyBuffer:
     """The body of a large upload, appended to one buffer as it arrives (a list of pieces
     joined at the end would hold it twice). The buffer grows with what arrived, never with
@@ -137,16 +86,6 @@ BUFFERED_BODY = 256 * 1024
 """Bodies declared longer than this are received into a :class:`_BodyBuffer`."""
 
 
-def body_of(request: _Request) -> bytes | bytearray:
-    """The whole body: joined pieces, or the filled buffer of a large upload."""
-    body = request.body
-    if isinstance(body, _BodyBuffer):
-        return body.buffer
-    if len(body) == 1:
-        return body[0]  # joined already (or one piece): joining a bytearray would copy it
-    return b"".join(body)
-
-
 class _Refused(Exception):
     """Raised in a parser callback to stop parsing; the answer is the protocol's ``refusal``."""
 
@@ -162,24 +101,9 @@ class _Discard:
 _DISCARD = _Discard()
 
 
-def _head_size(request: _Request) -> int:
+def _head_size(request: RawRequest) -> int:
     """The bytes of a parsed request head, as sent (request line and header lines)."""
     return len(request.url) + 16 + sum(len(n) + len(v) + 4 for n, v in request.headers)
-
-
-def split_target(url: bytes) -> tuple[str, bytes]:
-    """The path and query of a request target. httptools' URL parser stops at 64 KiB; a
-    longer target (up to ``-maxUrlBytes``) is split by hand, as Go's parser has no such
-    bound (a long query reaches the handler, a long path its 400)."""
-    try:
-        parsed = httptools.parse_url(url)
-    except httptools.HttpParserInvalidURLError:
-        target = url.split(b"#", 1)[0]
-        if not target.startswith(b"/"):
-            return "", b""  # no handler matches an empty path: a 400
-        path, _, query = target.partition(b"?")
-        return path.decode("utf-8", "replace"), query
-    return parsed.path.decode("utf-8", "replace"), parsed.query or b""
 
 
 def _declared_length(headers: list[tuple[bytes, bytes]]) -> int:
@@ -190,33 +114,6 @@ def _declared_length(headers: list[tuple[bytes, bytes]]) -> int:
             except ValueError:
                 return 0
     return 0
-
-
-class _Request:
-    __slots__ = (
-        "method",
-        "url",
-        "headers",
-        "body",
-        "keep_alive",
-        "http_version",
-        "client",
-        "on_sent",
-        "counted",
-        "body_bytes",
-    )
-
-    def __init__(self, client: str = "") -> None:
-        self.client = client
-        self.counted = 0
-        self.body_bytes = 0
-        self.on_sent = None
-        self.method = ""
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] | _BodyBuffer = []
-        self.keep_alive = True
-        self.http_version = "1.1"
 
 
 class _Canned:
@@ -234,8 +131,21 @@ class _Drained:
 
     __slots__ = ("on_sent",)
 
-    def __init__(self, on_sent) -> None:
+    def __init__(self, on_sent: Callable[[], object]) -> None:
         self.on_sent = on_sent
+
+
+class _Ready:
+    """A queue entry: an answer made already, to be sent in turn (a streamed body)."""
+
+    __slots__ = ("request", "answer")
+
+    def __init__(self, request: RawRequest, answer: Answer) -> None:
+        self.request = request
+        self.answer = answer
+
+
+_INTERNAL_ERROR = Answer(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n", False, b"")
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -243,8 +153,10 @@ class HttpProtocol(asyncio.Protocol):
         self.server = server
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
-        self.current: _Request | None = None
-        self.pending: collections.deque[_Request] = collections.deque()
+        self.current: RawRequest | None = None
+        self.pending: collections.deque[RawRequest | _Canned | _Drained | _Ready] = (
+            collections.deque()
+        )
         self.worker: asyncio.Task | None = None
         self.writable = asyncio.Event()
         self.writable.set()
@@ -271,7 +183,7 @@ class HttpProtocol(asyncio.Protocol):
         self.closing = True
         # Uploads cut off mid-body never reach dispatch: give their bytes back.
         for request in (self.current, *self.pending):
-            if isinstance(request, _Request) and request.counted:  # not a queue marker
+            if isinstance(request, RawRequest) and request.counted:  # not a queue marker
                 self.server.ctx.uploads.release(request.counted)
                 request.counted = 0
         self.server.connections.discard(self)
@@ -316,7 +228,7 @@ class HttpProtocol(asyncio.Protocol):
         leading = len(data) - len(data.lstrip(b"\r\n"))
         return leading <= 4
 
-    def _head_arriving(self, request: _Request, data: bytes) -> None:
+    def _head_arriving(self, request: RawRequest, data: bytes) -> None:
         """A head is still incomplete after a read (rare: heads come whole): bound its bytes,
         header count, URL and the time it may take."""
         if self.head_bytes:
@@ -401,7 +313,7 @@ class HttpProtocol(asyncio.Protocol):
 
     # --- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
-        self.current = _Request(self.peer)
+        self.current = RawRequest(self.peer)
         self.head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
@@ -469,106 +381,86 @@ class HttpProtocol(asyncio.Protocol):
         if self.worker is None or self.worker.done():
             self.worker = self.server.loop.create_task(self._serve_pending())
 
-    def _answer_at_once(self, request: _Request) -> bool:
+    def _answer_at_once(self, request: RawRequest) -> bool:
         """Most requests (small reads and writes) need no waiting: answer them right here,
         without a task, when nothing earlier on this connection is still being answered."""
         try:
-            if self._plain_read(request) or self._plain_write(request):
-                return True
-            answer = self.server.answer_now(request)
+            answer = self.server.door.answer_now(request)
         except Exception:  # noqa: BLE001 - one bad request must not kill the connection
-            log.exception("unhandled error serving %s %s", request.method, request.url)
-            answer = 500, [(b"Content-Length", b"0")], b""
-            if request.counted:
-                self.server.ctx.uploads.release(request.counted)
-                request.counted = 0
+            answer = self._failed(request)
         if answer is None:
             return False
-        status, headers, body = answer
-        keep_alive = request.keep_alive and not self.server.stopping
-        self.transport.write(serialize(status, headers, body, keep_alive))
-        if request.on_sent is not None:
+        if answer.streamed:  # its pieces are read on a worker thread: send it from a task
+            self.pending.append(_Ready(request, answer))
+            self.worker = self.server.loop.create_task(self._serve_pending())
+            return True
+        keep_alive = self._write_head_and_body(request, answer)
+        on_sent = answer.on_sent
+        if on_sent is not None:
             if self.writable.is_set():
-                request.on_sent()
-            else:  # the answer is still buffered: release its bytes once it drains
-                self.pending.append(_Drained(request.on_sent))
+                on_sent()
+            else:  # the answer is still buffered: let go of its bytes once it drains
+                self.pending.append(_Drained(on_sent))
                 self.worker = self.server.loop.create_task(self._serve_pending())
         if not keep_alive:
             self.transport.close()
         return True
 
-    def _plain_read(self, request: _Request) -> bool:
-        """The plain-read lane (:mod:`.plain_reads`): the answer written in one piece."""
-        if request.method not in ("GET", "HEAD") or b"?" in request.url:
-            return False
-        server = self.server
-        found = server.plain_reads.answer(
-            request.method, request.url.decode("latin-1"), request.headers, request.client
-        )
-        if found is None:
-            return False
-        head, body = found
-        self._send_whole(request, head, body)
-        return True
-
-    def _plain_write(self, request: _Request) -> bool:
-        """The plain-write lane (:mod:`.plain_writes`), on the admin port only."""
-        server = self.server
-        if request.method not in ("POST", "PUT") or server.plain_writes is None:
-            return False
-        body = body_of(request)
-        request.body = [body]  # joined once, also for the general path if the lane declines
-        found = server.plain_writes.answer(
-            request.method, request.url, request.headers, body, request.client
-        )
-        if found is None:
-            return False
+    def _failed(self, request: RawRequest) -> Answer:
+        log.exception("unhandled error serving %s %s", request.method, request.url)
         if request.counted:
-            server.ctx.uploads.release(request.counted)
+            self.server.ctx.uploads.release(request.counted)
             request.counted = 0
-        head, body = found
-        self._send_whole(request, head, body)
-        return True
+        return _INTERNAL_ERROR
 
-    def _send_whole(self, request: _Request, head: bytes, body: bytes) -> None:
+    def _write_head_and_body(self, request: RawRequest, answer: Answer) -> bool:
+        """Write the answer's head (and its body unless streamed); whether the connection
+        stays open."""
         keep_alive = request.keep_alive and not self.server.stopping
-        self.transport.write(b"".join((head, per_request_tail(keep_alive, _date.get()), body)))
-        if not keep_alive:
-            self.transport.close()
+        tail = per_request_tail(keep_alive, answer.request_id)
+        body = b"" if answer.streamed else answer.body
+        self.transport.write(b"".join((answer.head, tail, body)))  # type: ignore[arg-type]
+        return keep_alive
 
     # --- answering, in arrival order -------------------------------------------------------
     async def _serve_pending(self) -> None:
         while self.pending and not self.closing:
-            request = self.pending.popleft()
-            if isinstance(request, _Canned):
-                self._send_and_close(request.answer)
+            entry = self.pending.popleft()
+            if isinstance(entry, _Canned):
+                self._send_and_close(entry.answer)
                 return
-            if isinstance(request, _Drained):
+            if isinstance(entry, _Drained):
                 await self.writable.wait()
-                request.on_sent()
+                entry.on_sent()
                 continue
-            try:
-                status, headers, body = await self.server.answer(request)
-            except Exception:  # noqa: BLE001 - one bad request must not kill the connection
-                log.exception("unhandled error serving %s %s", request.method, request.url)
-                status, headers, body = 500, [(b"Content-Length", b"0")], b""
-            if self.closing:
-                if request.on_sent is not None:
-                    request.on_sent()
+            if isinstance(entry, _Ready):
+                request, answer = entry.request, entry.answer
+            else:
+                request = entry
+                try:
+                    answer = await self.server.door.answer(request)
+                except Exception:  # noqa: BLE001 - one bad request must not kill the connection
+                    answer = self._failed(request)
+            if not await self._send(request, answer):
                 return
-            keep_alive = request.keep_alive and not self.server.stopping
-            streamed = not isinstance(body, bytes)
-            self.transport.write(serialize(status, headers, b"" if streamed else body, keep_alive))
-            try:
-                if streamed and not await self._stream(body):
-                    return
-                if not keep_alive:
-                    self.transport.close()
-                    return
-                await self.writable.wait()
-            finally:
-                if request.on_sent is not None:
-                    request.on_sent()
+
+    async def _send(self, request: RawRequest, answer: Answer) -> bool:
+        """Send one answer and wait for it to drain; whether the connection goes on."""
+        on_sent = answer.on_sent
+        try:
+            if self.closing:
+                return False
+            keep_alive = self._write_head_and_body(request, answer)
+            if answer.streamed and not await self._stream(answer.body):  # type: ignore[arg-type]
+                return False
+            if not keep_alive:
+                self.transport.close()
+                return False
+            await self.writable.wait()
+            return True
+        finally:
+            if on_sent is not None:
+                on_sent()
 
     async def _stream(self, pieces: Iterable[bytes]) -> bool:
         """Send a body read piece by piece on a worker thread, each piece only once the
@@ -613,8 +505,7 @@ class HttpServer:
         )
         self.body_limit = ctx.file_size_limit + MULTIPART_SLACK
         self.server_header = ctx.server_header.encode()
-        self.plain_reads = PlainReads(ctx, self.server_header, public)
-        self.plain_writes = None if public else PlainWrites(ctx, self.server_header)
+        self.door = FrontDoor(ctx, app, public)
         self.connections: set[HttpProtocol] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping = False
@@ -642,7 +533,7 @@ class HttpServer:
             await self._server.wait_closed()
 
     # --- bounds ---------------------------------------------------------------------------
-    def upload_limit(self, request: _Request) -> int:
+    def upload_limit(self, request: RawRequest) -> int:
         """The largest ``Content-Length`` an upload may declare: the file size limit for a
         raw body (``ParseUpload`` refuses a longer one), more for a multipart form."""
         if request.method == "POST":
@@ -655,7 +546,7 @@ class HttpServer:
                 return self.body_limit
         return self.ctx.file_size_limit
 
-    def oversize_answer(self, request: _Request) -> bytes:
+    def oversize_answer(self, request: RawRequest) -> bytes:
         """Go's answer to an upload over ``-fileSizeLimitMB``, sent before the body is read;
         the connection then closes. The public port stores nothing and answers any write an
         empty 200 (``publicReadOnlyHandler``), large or not."""
@@ -667,105 +558,5 @@ class HttpServer:
             stats.FILE_WRITE_FAILURES.inc()
         stats.REQUESTS.inc(request.method, str(reply.status))
         reply.headers["X-Amz-Request-Id"] = request_id()
-        headers = encode_headers(reply, self.server_header)
-        return serialize(reply.status, headers, reply.body, False)
-
-    # --- dispatch -------------------------------------------------------------------------
-    def _request(self, request: _Request) -> tuple[str, bytes, bytes, HttpRequest | None]:
-        path, query = split_target(request.url)
-        body = body_of(request)
-        if is_framework_route(path):
-            return path, query, body, None
-        # Go routes on URL.Path, the decoded path (a file name may carry %20 and the like).
-        decoded = unquote(path) if "%" in path else path
-        http_request = HttpRequest.from_raw(
-            request.method, decoded, query, request.headers, body, request.client
-        )
-        http_request.counted_upload = request.counted
-        return path, query, body, http_request
-
-    def _encode(
-        self, request: _Request, reply: HttpReply
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes | Iterable[bytes]]:
-        if request.counted:
-            self.ctx.uploads.release(request.counted)
-            request.counted = 0
-        request.on_sent = reply.on_sent
-        headers = encode_headers(reply, self.server_header)
-        if reply.head_only or reply.status in (204, 304):
-            return reply.status, headers, b""
-        return reply.status, headers, reply.body if reply.stream is None else reply.stream
-
-    def answer_now(self, request: _Request) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
-        """The answer when it needs no waiting (see :func:`.dispatch.answer_now`)."""
-        if request.method not in ("GET", "HEAD", "POST", "PUT", "OPTIONS"):
-            return None
-        _, _, _, http_request = self._request(request)
-        if http_request is None:
-            return None
-        reply = answer_now(self.ctx, http_request, self.public)
-        return None if reply is None else self._encode(request, reply)  # type: ignore[return-value]
-
-    async def answer(
-        self, request: _Request
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes | Iterable[bytes]]:
-        path, query, body, http_request = self._request(request)
-        if http_request is None:
-            return await self._bridge(request, path, query, body)
-        try:
-            reply = await dispatch(self.ctx, http_request, self.public)
-        except BaseException:
-            if request.counted:
-                self.ctx.uploads.release(request.counted)
-                request.counted = 0
-            raise
-        return self._encode(request, reply)
-
-    async def _bridge(
-        self, request: _Request, path: str, query: bytes, body: bytes
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """Run the FastAPI application for one buffered request."""
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": request.http_version,
-            "method": request.method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": request.url.split(b"?", 1)[0],
-            "query_string": query,
-            "root_path": "",
-            "headers": request.headers,
-            "client": None,
-            "server": None,
-        }
-        delivered = False
-        status = 500
-        headers: list[tuple[bytes, bytes]] = []
-        chunks: list[bytes] = []
-
-        async def receive() -> dict:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await asyncio.Event().wait()  # no disconnect until the answer is written
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict) -> None:
-            nonlocal status, headers
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [
-                    (canonical_name(k.decode("latin-1")), v) for k, v in message.get("headers", [])
-                ]
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await self.app(scope, receive, send)
-        payload = b"".join(chunks)
-        if not any(k == b"Content-Length" for k, _ in headers) and status not in (204, 304):
-            headers.append((b"Content-Length", str(len(payload)).encode()))
-        if request.method == "HEAD":
-            payload = b""
-        return status, headers, payload
+        head = reply_head(reply, self.server_header)
+        return head + per_request_tail(False, False) + reply.body

@@ -96,21 +96,19 @@ def has_conditions(raw_headers: list[tuple[bytes, bytes]]) -> bool:
 
 
 def plain_needle(
-    ctx: HttpContext, path: str, raw_headers: list[tuple[bytes, bytes]]
+    ctx: HttpContext, vid: str, key_cookie: str
 ) -> tuple[Volume, Needle, FidPath] | None:
-    """The needle of the most common read: ``GET|HEAD /vid,keycookie`` without a query,
-    range, condition, CORS origin or read key, of a small, plain (neither compressed nor a
-    chunk manifest), local needle. Anything else, including every error, is ``None``: the
-    general path reads again and answers it."""
-    match = PLAIN_FID.fullmatch(path)
-    if match is None or ctx.guard.read_key or has_conditions(raw_headers):
-        return None
-    volume = ctx.store.find_volume(int(match[1]) & 0xFFFFFFFF)
+    """The needle of a plain read (``GET|HEAD /vid,keycookie``, classified by the front door)
+    when it is small, local and plain itself (neither compressed nor a chunk manifest).
+    Anything else, every error included, is ``None``: the general path reads again and
+    answers it; a record too large for the event loop raises :class:`MustRunInThread`."""
+    volume = ctx.store.find_volume(int(vid) & 0xFFFFFFFF)
     if volume is None:
         return None
-    key_cookie = match[2]
     try:
         needle = volume.read_needle(int(key_cookie[:-8], 16), size_limit=INLINE_LIMIT)
+    except SizeLimitExceeded as err:
+        raise MustRunInThread(err.size) from None
     except Exception:  # noqa: BLE001 - the general path reads again and answers the error
         return None
     if (
@@ -119,7 +117,7 @@ def plain_needle(
         or needle.is_compressed
     ):
         return None
-    return volume, needle, FidPath(match[1], key_cookie, "", "")
+    return volume, needle, FidPath(vid, key_cookie, "", "")
 
 
 def plain_reply(
@@ -224,7 +222,9 @@ def _read_ec(ctx: HttpContext, request: HttpRequest, parts, ec_volume, needle_id
     """A read of an erasure-coded volume: the whole record from its shards (local ones,
     else rebuilt), then answered as any read (``ReadEcShardNeedle``)."""
     try:
-        needle = read_ec_needle(ec_volume, needle_id, ctx.ec_remote)
+        needle = read_ec_needle(
+            ec_volume, needle_id, ctx.ec_remote, ctx.store.ec.local_shards(ec_volume)
+        )
     except Exception as err:  # noqa: BLE001 - mapped as Go maps read errors
         return _read_failed(request, err)
     return _answer_found(ctx, request, parts, None, needle, cookie, False)

@@ -75,6 +75,8 @@ class HttpReply:
 
 
 JSON_HEADERS = {"X-Content-Type-Options": "nosniff"}
+JSON_ANSWER_HEADERS = {"Content-Type": "application/json", **JSON_HEADERS}
+"""What :func:`write_json` adds to an answer with a body."""
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -99,6 +101,17 @@ def go_json_bytes(obj: Any, pretty: bool = False) -> bytes:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
 
 
+_NEEDS_ESCAPE = frozenset('"\\<>&')
+
+
+def go_json_string(text: str) -> str:
+    """One string as ``json.Marshal`` writes it (HTML-safe); printable ASCII without
+    characters to escape, the common case, as it is."""
+    if text.isascii() and text.isprintable() and _NEEDS_ESCAPE.isdisjoint(text):
+        return f'"{text}"'
+    return go_json_bytes(text).decode()
+
+
 def write_json(
     status: int, obj: Any, pretty: bool = False, headers: dict[str, str] | None = None
 ) -> HttpReply:
@@ -106,11 +119,7 @@ def write_json(
     extra = dict(headers or {})
     if status in (204, 304) or 100 <= status < 200:
         return HttpReply(status, extra)
-    return HttpReply(
-        status,
-        {**extra, "Content-Type": "application/json", **JSON_HEADERS},
-        go_json_bytes(obj, pretty),
-    )
+    return HttpReply(status, {**extra, **JSON_ANSWER_HEADERS}, go_json_bytes(obj, pretty))
 
 
 def write_json_error(status: int, message: str, pretty: bool = False) -> HttpReply:

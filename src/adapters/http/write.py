@@ -31,7 +31,14 @@ from .replicate import (
     replicate_delete,
     replicate_write,
 )
-from .responses import HttpReply, HttpRequest, write_json, write_json_error
+from .responses import (
+    JSON_ANSWER_HEADERS,
+    HttpReply,
+    HttpRequest,
+    go_json_string,
+    write_json,
+    write_json_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +105,36 @@ def write_needle(ctx: HttpContext, request: HttpRequest, defer_sync: bool = Fals
     return answer
 
 
+def write_plain_upload(
+    ctx: HttpContext,
+    method: str,
+    path: str,
+    volume_id: int,
+    headers: dict[str, str],
+    body: bytes | bytearray,
+    fsync: bool,
+) -> HttpReply | None:
+    """``PostHandler`` for an upload the front door classified plain (no form fields in
+    the query, no option headers, a local volume without replicas, guards passed): the same
+    parse, store and answer as :func:`write_needle` without its form parsing and lookups.
+    ``None`` on an upload that does not parse: :func:`write_needle` parses it again and
+    answers the error. An ``fsync`` write is deferred, as :func:`write_needle` defers it."""
+    try:
+        upload = parse_upload(UploadRequest(method, path, headers, {}, body), ctx.file_size_limit)
+        needle = needle_from_upload(upload, path)
+    except (UploadError, FileIdError, GoNumError):
+        return None
+    try:
+        written = write_locally(ctx, volume_id, needle, False)
+    except VolumeError as err:
+        return local_write_failed(err, False)
+    stats.REPLICATION_TARGETS.observe(0)
+    reply = upload_reply(needle, upload, written, False)
+    if fsync and not written.unchanged:
+        reply.pending_sync = (ctx.store.find_volume(volume_id), written.ticket)
+    return reply
+
+
 def upload_reply(needle, upload: ParsedUpload, written: WriteResult, pretty: bool) -> HttpReply:
     """The answer to a stored upload: 204 when unchanged, else 201 with Go's JSON."""
     etag = needle.etag
@@ -114,7 +151,21 @@ def upload_reply(needle, upload: ParsedUpload, written: WriteResult, pretty: boo
         reply["mime"] = needle.mime.decode("utf-8", "replace")
     if upload.content_md5:
         reply["contentMd5"] = upload.content_md5
-    return write_json(201, reply, pretty, etag_header)
+    if pretty:
+        return write_json(201, reply, pretty, etag_header)
+    # Go's UploadResult, compact: every answer to an upload, so encoded without json.dumps.
+    members = ",".join(
+        f'"{key}":{value}' if isinstance(value, int) else f'"{key}":{go_json_string(value)}'
+        for key, value in reply.items()
+    )
+    return HttpReply(201, {**etag_header, **JSON_ANSWER_HEADERS}, f"{{{members}}}".encode())
+
+
+def sync_failed(err: OSError, pretty: bool) -> HttpReply:
+    """An ``fsync=true`` write whose fsync failed: the write is not acknowledged."""
+    stats.FILE_WRITE_FAILURES.inc()
+    stats.HANDLER.inc(stats.ERROR_WRITE_TO_LOCAL_DISK)
+    return write_json_error(500, f"failed to write to local disk: {err}", pretty)
 
 
 def local_write_failed(err: VolumeError, pretty: bool) -> HttpReply:
@@ -240,7 +291,12 @@ def _delete_from_ec(
     then journal the delete. Go answers with the length it read, which applies the record
     size twice (a quirk kept for the answer only)."""
     try:
-        needle = read_ec_needle(ec_volume, needle_id, ctx.ec_remote)  # type: ignore[arg-type]
+        needle = read_ec_needle(
+            ec_volume,
+            needle_id,
+            ctx.ec_remote,  # type: ignore[arg-type]
+            ctx.store.ec.local_shards(ec_volume),
+        )
         if cookie and needle.cookie != cookie:
             raise VolumeError(f"unexpected cookie {cookie:x}")
         ec_volume.delete_needle(needle_id)

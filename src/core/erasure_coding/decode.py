@@ -38,11 +38,11 @@ def decode_to_volume(store, collection: str, vid: int) -> None:
             raise VolumeError(f"ec volume {vid} missing shard {shard_id}")
     base = ec.base
     location = next(loc for loc in store.locations if loc.directory == ec.directory)
-    try:
-        fold_journal(base, location.default_width)
+    try:  # the index may be a sibling disk's (shards mounted where no .ecx was)
+        fold_journal(ec.index_base, location.default_width)
     except (VolumeError, OSError) as err:
-        raise VolumeError(f"RebuildEcxFile {base}: {err}") from err
-    with open(base + ".ecx", "rb") as src:
+        raise VolumeError(f"RebuildEcxFile {ec.index_base}: {err}") from err
+    with open(ec.index_base + ".ecx", "rb") as src:
         index = src.read()
 
     def read_at(length: int, offset: int) -> bytes:

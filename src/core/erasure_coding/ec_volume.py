@@ -36,6 +36,10 @@ class EcVolumeError(VolumeError):
     pass
 
 
+class MissingEcIndex(EcVolumeError):
+    """No ``.ecx`` where the shards are nor on the disk named for their index."""
+
+
 @dataclass(frozen=True, slots=True)
 class Interval:
     """A piece of a needle's record: ``length`` bytes of shard ``shard_id`` at ``offset``."""
@@ -101,6 +105,31 @@ def infer_index_width(raw_size: int, read_at, default: OffsetWidth) -> OffsetWid
     return sorted_widths[0] if len(sorted_widths) == 1 else default
 
 
+def _file_size(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _resolve_index_base(local: str, shared: str) -> str:
+    """The base whose ``.ecx`` indexes the shards at ``local``: a non-empty local one, else a
+    non-empty one at ``shared``, else whichever exists (an empty ``.ecx`` is a valid index of
+    a volume without live needles, but yields to a real one elsewhere: Go's ``NewEcVolume``)."""
+    local_size = _file_size(local + ".ecx")
+    shared_size = _file_size(shared + ".ecx") if shared != local else None
+    if local_size:
+        return local
+    if shared_size:
+        return shared
+    if local_size is not None:
+        return local
+    if shared_size is not None:
+        return shared
+    where = local + ".ecx" if shared == local else f"{local}.ecx (or {shared}.ecx)"
+    raise MissingEcIndex(f"cannot open ec volume index {where}: no such file or directory")
+
+
 class EcShard:
     def __init__(self, path: str, shard_id: int) -> None:
         self.shard_id = shard_id
@@ -125,18 +154,25 @@ class EcVolume:
         volume_id: int,
         disk_type: str = "",
         default_width: OffsetWidth = OffsetWidth.FOUR,
+        index_directory: str | None = None,
     ) -> None:
+        """``index_directory``: a sibling disk whose ``.ecx``/``.ecj`` (and ``.vif``, when
+        this disk has none) serve shards that sit here without an index of their own."""
         self.directory = directory
         self.collection = collection
         self.id = volume_id
         self.disk_type = disk_type
-        self.base = os.path.join(directory, volume_base_name(collection, volume_id))
-        ecx_path = self.base + ".ecx"
-        if not os.path.exists(ecx_path):
-            raise EcVolumeError(
-                f"cannot open ec volume index {ecx_path}: no such file or directory"
-            )
-        info = load_volume_info(self.base + ".vif")
+        name = volume_base_name(collection, volume_id)
+        self.base = os.path.join(directory, name)
+        self.index_base = _resolve_index_base(
+            self.base, os.path.join(index_directory or directory, name)
+        )
+        """Where ``.ecx`` and ``.ecj`` are: beside the shards, or on the sibling disk."""
+        ecx_path = self.index_base + ".ecx"
+        vif_path = self.base + ".vif"
+        if not os.path.exists(vif_path) and os.path.exists(self.index_base + ".vif"):
+            vif_path = self.index_base + ".vif"
+        info = load_volume_info(vif_path)
         self.version = info.version if info and info.version else 3
         self.dat_file_size = info.dat_file_size if info else 0
         self.expire_at_sec = info.expire_at_sec if info else 0
@@ -151,9 +187,9 @@ class EcVolume:
             self.width = infer_index_width(self.ecx_size, self._read_ecx, default_width)
         self._journal_lock = threading.Lock()
         self._ecj = os.open(
-            self.base + ".ecj", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
+            self.index_base + ".ecj", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
         )
-        self._journal_file_lock = FileLock(self.base + ".ecj")
+        self._journal_file_lock = FileLock(self.index_base + ".ecj")
         self.deleted: set[int] = set()
         self._journal_read = 0
         self._read_journal()

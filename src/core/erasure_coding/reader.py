@@ -7,13 +7,14 @@ peer holding that shard (through the :class:`RemoteShards` port), else it is reb
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
 
 from ..errors import VolumeError
 from ..needle.record import Needle
-from .ec_volume import EcVolume, Interval
+from .ec_volume import EcShard, EcVolume, Interval
 from .gf256 import ReedSolomon
 
 
@@ -27,17 +28,30 @@ class RemoteShards(Protocol):
         a peer says the needle was deleted."""
 
 
-def read_ec_needle(ec: EcVolume, needle_id: int, remote: RemoteShards | None = None) -> Needle:
-    """The needle, CRC-checked; ``NotFound``/``AlreadyDeleted`` as for a volume."""
+def read_ec_needle(
+    ec: EcVolume,
+    needle_id: int,
+    remote: RemoteShards | None = None,
+    local: Mapping[int, EcShard] | None = None,
+) -> Needle:
+    """The needle, CRC-checked; ``NotFound``/``AlreadyDeleted`` as for a volume. ``local``:
+    the shards this server holds on any of its disks (default: those mounted with ``ec``)."""
+    shards = ec.shards if local is None else local
     offset, size, intervals = ec.locate_needle(needle_id)
-    record = b"".join(_read_interval(ec, interval, needle_id, remote) for interval in intervals)
+    record = b"".join(
+        _read_interval(ec, shards, interval, needle_id, remote) for interval in intervals
+    )
     return Needle.from_bytes(record, ec.version, size, offset)
 
 
 def _read_interval(
-    ec: EcVolume, interval: Interval, needle_id: int, remote: RemoteShards | None
+    ec: EcVolume,
+    local: Mapping[int, EcShard],
+    interval: Interval,
+    needle_id: int,
+    remote: RemoteShards | None,
 ) -> bytes:
-    shard = ec.shards.get(interval.shard_id)
+    shard = local.get(interval.shard_id)
     if shard is not None:
         data = shard.read_at(interval.length, interval.offset)
         if len(data) != interval.length:
@@ -47,23 +61,27 @@ def _read_interval(
             )
         return data
     if remote is not None:
-        data = remote.read(ec, interval.shard_id, interval.offset, interval.length, needle_id)
-        if data is not None:
-            return data
-    return _reconstruct(ec, interval, needle_id, remote)
+        fetched = remote.read(ec, interval.shard_id, interval.offset, interval.length, needle_id)
+        if fetched is not None:
+            return fetched
+    return _reconstruct(ec, local, interval, needle_id, remote)
 
 
 def _reconstruct(
-    ec: EcVolume, interval: Interval, needle_id: int, remote: RemoteShards | None
+    ec: EcVolume,
+    local: Mapping[int, EcShard],
+    interval: Interval,
+    needle_id: int,
+    remote: RemoteShards | None,
 ) -> bytes:
     """Rebuild one interval from the same range of ``data_shards`` other shards."""
     counts = ec.counts
     shards: list[np.ndarray | None] = [None] * counts.total
-    found = []
+    found: list[int] = []
     for shard_id in range(counts.total):
         if shard_id == interval.shard_id or len(found) >= counts.data:
             continue
-        data = _fetch(ec, shard_id, interval, needle_id, remote)
+        data = _fetch(ec, local, shard_id, interval, needle_id, remote)
         if data is not None and len(data) == interval.length:
             shards[shard_id] = np.frombuffer(data, dtype=np.uint8)
             found.append(shard_id)
@@ -78,11 +96,16 @@ def _reconstruct(
 
 
 def _fetch(
-    ec: EcVolume, shard_id: int, interval: Interval, needle_id: int, remote: RemoteShards | None
+    ec: EcVolume,
+    local: Mapping[int, EcShard],
+    shard_id: int,
+    interval: Interval,
+    needle_id: int,
+    remote: RemoteShards | None,
 ) -> bytes | None:
-    local = ec.shards.get(shard_id)
-    if local is not None:
-        return local.read_at(interval.length, interval.offset)
+    shard = local.get(shard_id)
+    if shard is not None:
+        return shard.read_at(interval.length, interval.offset)
     if remote is None:
         return None
     return remote.read(ec, shard_id, interval.offset, interval.length, needle_id)

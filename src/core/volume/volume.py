@@ -645,7 +645,10 @@ class Volume:
         """Stamp the append time and write the record at the end of ``.dat``."""
         needle.append_at_ns = max(time.time_ns(), self.last_append_at_ns + 1)
         pieces = needle.to_pieces(self.version)
-        length = sum(len(piece) for piece in pieces)
+        # A large record is written with one pwritev, not copied whole; others joined once.
+        whole = len(needle.data) > _WRITE_PIECES_OVER and hasattr(self.dat, "write_pieces_at")
+        record = None if whole else b"".join(pieces)
+        length = actual_size(needle.size, self.version) if record is None else len(record)
         end = self.dat.size()
         limit = self.width.max_volume_size
         if end >= limit and needle.data:
@@ -654,10 +657,10 @@ class Volume:
         if limit < content_size + length:
             raise VolumeFull(f"volume size limit {limit} exceeded! current size is {content_size}")
         try:
-            if length > _WRITE_PIECES_OVER and hasattr(self.dat, "write_pieces_at"):
-                self.dat.write_pieces_at(pieces, end)  # a large record is not copied whole
+            if record is None:
+                self.dat.write_pieces_at(pieces, end)
             else:
-                self.dat.write_at(b"".join(pieces), end)
+                self.dat.write_at(record, end)
         except OSError as err:
             with contextlib.suppress(OSError):
                 self.dat.truncate(end)

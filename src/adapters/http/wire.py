@@ -1,0 +1,128 @@
+"""HTTP/1.1 answers as bytes: the one place where a reply becomes what goes on the wire.
+
+Every answer the server writes is encoded here, in Go's ``net/http`` shape: header names in
+canonical form (``Content-Md5``), a sniffed ``Content-Type`` and a ``Content-Length`` added
+when the handler set none, ``Server`` and Go's per-answer request id, ``Date``, and
+``Connection: close`` when the connection ends. An answer is a *head* that depends only on the
+reply (cacheable: the read path keeps the heads of plain needles) and a *tail* that differs on
+every answer (:func:`per_request_tail`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from http import HTTPStatus
+
+from ...core.needle.mime_types import detect_content_type
+from .responses import HttpReply, http_date
+
+_STATUS_LINES = {
+    status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
+    for status in HTTPStatus
+}
+_CANONICAL: dict[str, bytes] = {}
+_GO_STATUS_TEXT = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
+    414: "Request URI Too Long",
+    431: "Request Header Fields Too Large",
+    505: "HTTP Version Not Supported",
+}
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else b"HTTP/1.1 %d Status\r\n" % status
+
+
+def canonical_name(name: str) -> bytes:
+    """``textproto.CanonicalMIMEHeaderKey``: ``content-md5`` -> ``Content-Md5``, cached."""
+    found = _CANONICAL.get(name)
+    if found is None:
+        found = "-".join(p[:1].upper() + p[1:].lower() for p in name.split("-")).encode("latin-1")
+        if len(_CANONICAL) < 4096:
+            _CANONICAL[name] = found
+    return found
+
+
+def request_id() -> str:
+    """Go's request-id middleware: a fresh ``%X%08X`` of the time in nanoseconds and 32 random
+    bits for every answer (4.48 ignores a caller's ``x-amz-request-id``). Not a secret: the
+    cheap generator will do."""
+    return f"{time.time_ns():X}{random.getrandbits(32):08X}"
+
+
+class _Date:
+    """The ``Date`` value, formatted once per second."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.value = b""
+
+    def get(self) -> bytes:
+        now = int(time.time())
+        if now != self.second:
+            self.second = now
+            self.value = http_date(now).encode()
+        return self.value
+
+
+date = _Date()
+
+
+def encode_headers(reply: HttpReply, server: bytes) -> list[tuple[bytes, bytes]]:
+    """The answer's header list, names in Go's canonical form, adding what Go's
+    ``net/http`` adds on its own (handlers name headers canonically: ``Content-Type``)."""
+    given = reply.headers
+    headers = [(canonical_name(k), v.encode("latin-1")) for k, v in given.items()]
+    body = reply.body
+    if body and "Content-Type" not in given and "Content-Encoding" not in given:
+        # net/http sniffs a Content-Type for any body written without one (and without a
+        # Content-Encoding: compressed bytes say nothing of the content).
+        headers.append((b"Content-Type", detect_content_type(body[:512]).encode()))
+    if (
+        "Content-Length" not in given
+        and reply.status not in (204, 304)
+        and (body or not reply.head_only)  # net/http: an empty HEAD answer has none
+    ):
+        headers.append((b"Content-Length", str(len(body)).encode()))
+    headers.append((b"Server", server))
+    return headers
+
+
+def head_of(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The status line and header lines of an answer, each CRLF-terminated."""
+    return status_line(status) + b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+
+
+def reply_head(reply: HttpReply, server: bytes) -> bytes:
+    """A handler's reply as :func:`head_of` writes it: what may be kept and resent, the
+    per-answer lines left to :func:`per_request_tail`."""
+    return head_of(reply.status, encode_headers(reply, server))
+
+
+_TAIL = b"X-Amz-Request-Id: %X%08X\r\nDate: %s\r\n%s"
+_DATE_TAIL = b"Date: %s\r\n%s"
+
+
+def per_request_tail(keep_alive: bool, with_request_id: bool) -> bytes:
+    """What differs on every answer: a fresh request id (as :func:`request_id` makes it) for
+    answers whose head carries none, ``Date``, and the blank line, after
+    ``Connection: close`` when the connection ends."""
+    end = b"\r\n" if keep_alive else b"Connection: close\r\n\r\n"
+    if with_request_id:
+        return _TAIL % (time.time_ns(), random.getrandbits(32), date.get(), end)
+    return _DATE_TAIL % (date.get(), end)
+
+
+def go_error_answer(status: int, detail: str = "") -> bytes:
+    """What Go's ``net/http`` writes for a request it cannot read (``conn.serve``)."""
+    text = f"{status} {_GO_STATUS_TEXT[status]}"
+    if detail:
+        text += f": {detail}"
+    return (
+        f"HTTP/1.1 {text}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Connection: close\r\n\r\n{text}"
+    ).encode()
