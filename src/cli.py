@@ -107,6 +107,14 @@ FLAGS: tuple[Flag, ...] = (
     Flag("readMode", "string", "proxy", "[local|proxy|redirect] for non-local volumes"),
     Flag("securityFile", "string", "", "path to security.toml"),
     Flag("tags", "string", "", "comma-separated tag groups per data dir"),
+    Flag(
+        "tierConfig",
+        "string",
+        "",
+        "a file of remote tiers in master.toml's [storage.backend.<type>.<id>] form, for types"
+        " the master does not know (a plugin's); merged with the master's, this file first",
+        ours=True,
+    ),
     Flag("volume.allowUntrustedRemoteEndpoints", "bool", "false", "accept any S3 endpoint"),
     Flag("whiteList", "string", "", "comma separated Ip addresses having write permission"),
     Flag(
@@ -250,6 +258,7 @@ def build_config(values: dict[str, str]) -> VolumeServerConfig:
         maintenance_mbps=int(get("maintenanceMBps")),
         http_server=get("httpServer"),
         security_file=get("securityFile"),
+        tier_config=get("tierConfig"),
         white_list=_comma_list(get("whiteList")),
         concurrent_upload_limit_mb=int(get("concurrentUploadLimitMB")),
         concurrent_download_limit_mb=int(get("concurrentDownloadLimitMB")),
@@ -328,11 +337,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return 2
     # Imported late: flag errors need none of this.
-    from .plugins.manager import create_plugin_manager, needle_map_kinds
+    from .plugins.manager import create_plugin_manager, needle_map_kinds, tier_backend_factories
     from .startup import StartupError, preflight
 
     try:
-        preflight(config, needle_map_kinds(create_plugin_manager()))
+        manager = create_plugin_manager()
+        preflight(config, needle_map_kinds(manager), tier_backend_factories(manager))
         from .server import serve  # the heavy imports, once the checks have passed
 
         return serve(config)

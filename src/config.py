@@ -34,6 +34,8 @@ class VolumeServerConfig(BaseModel):
     inflight_upload_data_timeout: str = "1m0s"
     inflight_download_data_timeout: str = "1m0s"
     fix_jpg_orientation: bool = False
+    tier_config: str = ""
+    """``-tierConfig``: a file of ``[storage.backend.<type>.<id>]`` tables (ours)."""
     allow_untrusted_remote_endpoints: bool = False
     """``-volume.allowUntrustedRemoteEndpoints``: FetchAndWriteNeedle may reach any host."""
     """``-images.fix.orientation``: rotate uploaded JPEGs by their EXIF orientation."""

@@ -21,11 +21,13 @@ from .adapters.grpc.server import start_grpc_server
 from .adapters.http.app import create_app
 from .adapters.http.auth import JwtGuard
 from .adapters.http.context import HttpContext
+from .adapters.http.images import PillowImages
 from .adapters.http.metrics import MetricsServer, push_forever
 from .adapters.http.metrics import install as install_metrics
 from .adapters.http.protocol import HttpServer
 from .config import VolumeServerConfig
 from .container import build_container
+from .core.ports import ImageTransformer
 from .core.store import Store
 from .startup import StartupError, bind_error, listening_ports
 
@@ -63,10 +65,15 @@ def make_guard(config: VolumeServerConfig) -> JwtGuard:
 
 
 def make_http_context(
-    store: Store, config: VolumeServerConfig, guard: JwtGuard, master_client: MasterClient
+    store: Store,
+    config: VolumeServerConfig,
+    guard: JwtGuard,
+    master_client: MasterClient,
+    images: ImageTransformer | None = None,
 ) -> HttpContext:
-    """Everything the HTTP handlers need, lookups through the master included."""
-    ctx = HttpContext(store, config, guard=guard)
+    """Everything the HTTP handlers need, lookups through the master included; ``images``:
+    the plugins' image transformer (``None``: the built-in one)."""
+    ctx = HttpContext(store, config, guard=guard, images=images or PillowImages())
     ctx.heartbeat_state = master_client
     ctx.lookup_volume = master_client.lookup_volume
     ctx.lookup_writable = master_client.lookup_writable
@@ -102,10 +109,16 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     bind = config.ip_bind or config.ip
     guard = make_guard(config)
     master_client = MasterClient(store, config)
-    ctx = make_http_context(store, config, guard, master_client)
+    ctx = make_http_context(store, config, guard, master_client, container.image_transformer())
     try:
         grpc_server = start_grpc_server(
-            store, config, ctx, bind, master_client, white_list=guard.white_list
+            store,
+            config,
+            ctx,
+            bind,
+            master_client,
+            white_list=guard.white_list,
+            remote_readers=container.remote_readers(),
         )
     except OSError:
         store.close()

@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Iterable
 
 from .config import VolumeServerConfig
+from .core.tier import TierConfigError, load_tier_config
 
 
 class StartupError(Exception):
@@ -98,9 +99,31 @@ def bind_error(flag: str, host: str, port: int, err: OSError) -> StartupError:
     return StartupError(flag, port, f"cannot listen on {host}:{port}: {cause}")
 
 
-def preflight(config: VolumeServerConfig, kinds: Iterable[str]) -> None:
+def check_tier_config(path: str, tier_types: Iterable[str]) -> None:
+    """``-tierConfig`` parses and names only registered backend types (the master's unknown
+    types are skipped with a warning, as Go does; a file of ours is a mistake to report)."""
+    if not path:
+        return
+    try:
+        configs = load_tier_config(path)
+    except TierConfigError as err:
+        raise StartupError("tierConfig", path, str(err)) from None
+    known = sorted(tier_types)
+    for config in configs:
+        if config.type not in known:
+            raise StartupError(
+                "tierConfig",
+                path,
+                f"backend storage type {config.type} not found (known: {', '.join(known)})",
+            )
+
+
+def preflight(
+    config: VolumeServerConfig, kinds: Iterable[str], tier_types: Iterable[str] = ()
+) -> None:
     """Every check, cheapest first."""
     check_index(kinds, config.index)
+    check_tier_config(config.tier_config, tier_types)
     check_dirs(config.dirs)
     check_security_file(config.security_file)
     check_ports(config)

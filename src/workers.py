@@ -31,7 +31,7 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .adapters.grpc.master_client import (
     MasterClient,
@@ -48,6 +48,7 @@ from .adapters.http.throttle import InflightLimit, SharedSlots
 from .config import VolumeServerConfig
 from .container import build_container
 from .core import stats
+from .core.ports import ImageTransformer, RemoteReaderFactory
 from .core.store import Store
 from .core.store_view import StoreView
 from .metrics_exchange import MetricsExchange
@@ -155,7 +156,15 @@ def serve_with_workers(config: VolumeServerConfig) -> int:
     )
     run_dir = tempfile.mkdtemp(prefix="seaweed-volume-")
     try:
-        supervisor = Supervisor(config, store, StoreView(run_dir), SharedFlags(), sockets)
+        supervisor = Supervisor(
+            config,
+            store,
+            StoreView(run_dir),
+            SharedFlags(),
+            sockets,
+            images=container.image_transformer(),
+            remote_readers=container.remote_readers(),
+        )
         supervisor.metrics = MetricsExchange(os.path.join(run_dir, "metrics"))
         gc.collect()
         gc.freeze()  # leave the loaded objects' pages shared with the forked processes
@@ -172,9 +181,14 @@ class Supervisor:
         view: StoreView,
         flags: SharedFlags,
         sockets: list[socket.socket],
+        images: ImageTransformer | None = None,
+        remote_readers: Mapping[str, RemoteReaderFactory] | None = None,
     ) -> None:
         self.config = config
         self.store = store
+        self.images = images
+        """The plugins' image transformer and remote readers (``None``: the built-ins)."""
+        self.remote_readers = remote_readers
         self.view = view
         self.flags = flags
         self.sockets = sockets
@@ -335,7 +349,7 @@ class Supervisor:
         config, store, view, flags = self.config, self.store, self.view, self.flags
         guard = make_guard(config)
         master_client = MasterClient(store, config)
-        ctx = make_http_context(store, config, guard, master_client)
+        ctx = make_http_context(store, config, guard, master_client, self.images)
         self._share_limits(ctx, config.workers)
 
         def announce() -> None:
@@ -351,6 +365,7 @@ class Supervisor:
             master_client,
             white_list=guard.white_list,
             announce=announce,
+            remote_readers=self.remote_readers,
         )
         push_metrics_when_asked(master_client, config)
         install_metrics(ctx)
@@ -383,7 +398,7 @@ class Supervisor:
     async def _worker(self, number: int) -> None:
         config, store, flags = self.config, self.store, self.flags
         master_client = MasterClient(store, config, heartbeat=False)
-        ctx = make_http_context(store, config, make_guard(config), master_client)
+        ctx = make_http_context(store, config, make_guard(config), master_client, self.images)
         self._share_limits(ctx, number)
         ctx.heartbeat_state = flags
         apps = http_apps(ctx, config)

@@ -8,13 +8,12 @@ that never finished, marked by its ``.note``, are removed at start, as Go remove
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import shutil
 import threading
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,15 +21,17 @@ from typing import TYPE_CHECKING, Any
 from .errors import InvalidCollection, VolumeError
 from .goparse import GoNumError, parse_uint
 from .heap import trim_heap
+from .needle_map.builtin import builtin_kinds
 from .ports import NeedleMapKind
 from .types import OffsetWidth
 from .volume.loading import open_volume
 from .volume.sharing import ProcessView
 from .volume.volume import (
-    SIDE_FILE_SUFFIXES,
     VOLUME_FILE_SUFFIXES,
     Volume,
     check_collection,
+    remove_side_files,
+    remove_volume_file,
 )
 
 if TYPE_CHECKING:
@@ -140,11 +141,17 @@ class DiskLocation:
         min_free_space: MinFreeSpace | None = None,
         disk_type: str = "",
         tags: tuple[str, ...] = (),
+        known_kinds: Sequence[NeedleMapKind] | None = None,
     ) -> None:
         self.directory = os.path.abspath(directory)
         os.makedirs(self.directory, exist_ok=True)
         self.max_volume_count = max_volume_count
         self.needle_map_kind = needle_map_kind
+        self.known_kinds: tuple[NeedleMapKind, ...] = tuple(
+            builtin_kinds() if known_kinds is None else known_kinds
+        )
+        """Every registered needle-map kind: a volume's side files left by any of them (a
+        restart with another ``-index``) are removed with the volume and on vacuum."""
         self.default_width = default_width
         self.min_free_space = min_free_space or MinFreeSpace()
         self.disk_type = disk_type
@@ -188,7 +195,7 @@ class DiskLocation:
             base = os.path.join(self.directory, name[:-4])
             if os.path.exists(base + ".note"):
                 if at_start and not os.path.exists(base + ".ecx"):
-                    _sweep_unfinished(base)
+                    _sweep_unfinished(base, (self.needle_map_kind, *self.known_kinds))
                 else:
                     log.warning("volume %s was not completed; skipping it", name[:-4])
                 continue
@@ -244,6 +251,7 @@ class DiskLocation:
             needle_map_kind=self.needle_map_kind,
             default_width=self.default_width,
             tiers=self.tiers,
+            side_kinds=self.known_kinds,
             **create,
         )
 
@@ -309,7 +317,7 @@ class DiskLocation:
             self.volumes.clear()
 
 
-def _sweep_unfinished(base: str) -> None:
+def _sweep_unfinished(base: str, kinds: Sequence[NeedleMapKind]) -> None:
     """A ``.note`` marks a copy that never finished (VolumeCopy writes it first and removes it
     last): at start Go removes that volume's files (``loadExistingVolume``), and so do we. The
     source still holds the volume; with an ``.ecx`` here nothing is touched."""
@@ -319,13 +327,9 @@ def _sweep_unfinished(base: str) -> None:
     except OSError:
         note = ""
     log.warning("volume %s was not completed: %s; removing its files", base, note)
-    for suffix in VOLUME_FILE_SUFFIXES + SIDE_FILE_SUFFIXES:
-        path = base + suffix
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
+    for suffix in VOLUME_FILE_SUFFIXES:
+        remove_volume_file(base + suffix)
+    remove_side_files(kinds, base)
 
 
 def _drop_unfinished_encode(base: str) -> bool:

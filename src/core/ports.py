@@ -5,7 +5,7 @@ Adapters and plugins implement these; ``core`` never imports an adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
 from .needle_map.metrics import MapMetrics
@@ -47,7 +47,13 @@ class NeedleMap(Protocol):
 
 
 class NeedleMapKind(Protocol):
-    """A factory registered through the ``seaweed_volume`` plugin hooks (``-index=<name>``)."""
+    """A factory registered through the ``seaweed_volume`` plugin hooks (``-index=<name>``).
+
+    A kind owns the files it keeps beside a volume (``<base_path><suffix>``): ``open`` creates
+    them, ``side_files`` names them so that the core removes them with the volume (delete, an
+    unfinished copy) and when a vacuum swaps in a new ``.idx`` (they mirror the old one; the
+    next ``open`` builds them again from the new index).
+    """
 
     name: str
 
@@ -55,6 +61,11 @@ class NeedleMapKind(Protocol):
         self, base_path: str, index_bytes: bytes, width: OffsetWidth, version: int
     ) -> NeedleMap:
         """Build the map of the volume at ``base_path`` from its ``.idx`` content."""
+        ...
+
+    def side_files(self, base_path: str) -> list[str]:
+        """Paths of the files or directories this kind keeps for the volume at ``base_path``
+        (whether they exist or not); ``[]`` for a map held in memory only."""
         ...
 
 
@@ -89,3 +100,23 @@ class ImageTransformer(Protocol):
     def crop(self, data: bytes, ext: str, x1: int, y1: int, x2: int, y2: int) -> bytes: ...
 
     def fix_orientation(self, data: bytes) -> bytes: ...
+
+
+class RemoteReader(Protocol):
+    """Ranged reads from one remote object store (``FetchAndWriteNeedle``'s source)."""
+
+    def read(self, bucket: str, key: str, offset: int, size: int) -> bytes:
+        """``size`` bytes of object ``key`` in ``bucket`` from ``offset`` (fewer at its end)."""
+        ...
+
+
+class RemoteReaderFactory(Protocol):
+    """Builds readers of one remote storage type (``RemoteConf.type``: ``s3``, ...).
+
+    ``conf`` holds every field of the filer's ``remote_pb.RemoteConf`` by its proto name
+    (``s3_endpoint``, ``s3_access_key``, ``gcs_google_application_credentials``, ...), unset
+    ones at their zero value."""
+
+    type: str
+
+    def create(self, conf: Mapping[str, object]) -> RemoteReader: ...

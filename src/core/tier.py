@@ -3,18 +3,82 @@
 The master names the backends (``GetMasterConfiguration``'s storage backends, from its
 ``master.toml``); factories registered by plugins build them by type. A volume whose ``.vif``
 lists a remote file reads its ``.dat`` from the tier, read-only.
+
+Beyond Go: ``-tierConfig=<file>`` names backends on the volume server's side, in
+``master.toml``'s ``[storage.backend.<type>.<id>]`` form. A stock Go master refuses to start
+on a type it was not built with, so a plugin's type can only be configured this way; the
+file's backends come first, the master's add the names the file does not have.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import tomllib
 import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from .errors import ReadOnlyVolume, VolumeError
 from .ports import TierBackend, TierBackendFactory
 
 log = logging.getLogger(__name__)
+
+
+class TierConfigError(ValueError):
+    """A ``-tierConfig`` file that cannot be read or is not in ``master.toml``'s form."""
+
+
+@dataclass(frozen=True, slots=True)
+class TierBackendConfig:
+    """One ``[storage.backend.<type>.<id>]`` table."""
+
+    type: str
+    id: str
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+def _property(value: object) -> str:
+    """A TOML value as the string Go's ``GetString`` would give (``true``, ``12``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def parse_tier_config(text: str) -> list[TierBackendConfig]:
+    """The enabled backends of a ``master.toml``-style text (other sections are ignored, so
+    the master's own file can be used as it is). Values become strings, as the master hands
+    them out; ``enabled`` is not passed on."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise TierConfigError(str(err)) from None
+    types = document.get("storage", {}).get("backend", {})
+    if not isinstance(types, dict):
+        raise TierConfigError("[storage.backend] must be a table of tables")
+    found = []
+    for backend_type, backends in types.items():
+        if not isinstance(backends, dict) or "." in backend_type:
+            raise TierConfigError(f"storage.backend.{backend_type}: expected [<type>.<id>] tables")
+        for backend_id, table in backends.items():
+            if not isinstance(table, dict) or "." in backend_id:
+                raise TierConfigError(
+                    f"storage.backend.{backend_type}.{backend_id}: expected a table"
+                )
+            enabled = table.get("enabled", False)
+            if enabled is not True and str(enabled).lower() != "true":
+                continue
+            properties = {k: _property(v) for k, v in table.items() if k != "enabled"}
+            found.append(TierBackendConfig(backend_type, backend_id, properties))
+    return found
+
+
+def load_tier_config(path: str) -> list[TierBackendConfig]:
+    try:
+        with open(path, encoding="utf-8") as src:
+            return parse_tier_config(src.read())
+    except OSError as err:
+        raise TierConfigError(f"cannot read: {err.strerror or err}") from None
 
 
 class TierRegistry:
@@ -38,6 +102,10 @@ class TierRegistry:
             self.backends[name] = backend
             if backend_id == "default":
                 self.backends[backend_type] = backend
+
+    def configure_all(self, configs: Iterable[TierBackendConfig]) -> None:
+        for config in configs:
+            self.configure(config.type, config.id, config.properties)
 
     def get(self, name: str) -> TierBackend:
         backend = self.backends.get(name)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from ..core.needle_map.leveldb_map import leveldb_kinds
-from ..core.needle_map.memory import MemoryNeedleMapKind
-from ..core.needle_map.sqlite_map import SqliteNeedleMapKind
+from ..core.needle_map.builtin import builtin_kinds
+from ..core.ports import NeedleMapKind
 from .hookspecs import hookimpl
 
 
 @hookimpl
-def seaweed_needle_map_kinds() -> list:
-    return [MemoryNeedleMapKind(), SqliteNeedleMapKind(), *leveldb_kinds()]
+def seaweed_needle_map_kinds() -> list[NeedleMapKind]:
+    return builtin_kinds()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from seaweed_volume.adapters.http.app import create_app
@@ -38,14 +38,16 @@ def running_native(
     data_dir: str,
     volumes: tuple[int, ...] = (3,),
     idle_timeout: float = 30,
+    context: Callable[[Store, VolumeServerConfig], HttpContext] = HttpContext,
     **settings: object,
 ) -> Iterator[NativeServer]:
-    """``settings``: more :class:`VolumeServerConfig` fields (limits, timeouts)."""
+    """``settings``: more :class:`VolumeServerConfig` fields (limits, timeouts); ``context``
+    builds the handlers' context (as the server does, say)."""
     config = VolumeServerConfig(dirs=[data_dir], max_volume_counts=[len(volumes) + 1], **settings)
     store = build_container(config).store()
     for volume_id in volumes:
         store.add_volume(volume_id)
-    ctx = HttpContext(store, config)
+    ctx = context(store, config)
     port = free_port_pair()
     loop = asyncio.new_event_loop()
     native = HttpServer(ctx, create_app(ctx), public=False, idle_timeout=idle_timeout)

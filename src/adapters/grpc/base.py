@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
 import grpc
 
 from ...config import VolumeServerConfig
+from ...core.ports import RemoteReaderFactory
 from ...core.server_state import ServerState, StateStore
 from ...core.store import Store
 from .pb import volume_server_pb2 as pb
@@ -67,11 +68,15 @@ class ServicerBase:
         config: VolumeServerConfig,
         http_ctx: object,
         master_client: object | None = None,
+        remote_readers: Mapping[str, RemoteReaderFactory] | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.http_ctx = http_ctx
         self.master_client = master_client
+        self.remote_readers: Mapping[str, RemoteReaderFactory] | None = remote_readers
+        """``RemoteConf.type`` -> reader factory (plugins' included); ``None``: the built-in
+        ones (see :mod:`.remote_fetch`)."""
         self.state = StateStore(store.locations[0].directory) if store.locations else None
 
     @property

@@ -6,23 +6,32 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from ...core.errors import VolumeError
 from ...core.file_id import FileId
 from ...core.needle.record import Needle
+from ...core.ports import RemoteReaderFactory
 from ...core.remote_endpoint import (
     BlockedEndpoint,
     validate_remote_endpoint,
     validate_replica_target,
 )
-from ..remote.s3 import s3_range_reader
+from ..remote.s3 import S3RemoteReaderFactory
 from ..replica_upload import ReplicationError, upload_needle
 from .base import ServicerBase, fail
 from .pb import volume_server_pb2 as pb
 
-_REMOTE_READERS = {"s3": s3_range_reader}
-"""Remote storage types by ``RemoteConf.type``; others are refused as Go refuses unknown
+BUILTIN_REMOTE_READERS: dict[str, RemoteReaderFactory] = {"s3": S3RemoteReaderFactory()}
+"""Remote storage types by ``RemoteConf.type`` when no plugin set is given; plugins add more
+through the ``seaweed_remote_readers`` hook. Other types are refused as Go refuses unknown
 ones (Azure and GCS are not built here yet)."""
+
+
+def conf_fields(conf: Any) -> dict[str, object]:
+    """Every field of a ``remote_pb.RemoteConf`` by its proto name (unset: zero value), the
+    form :class:`~...core.ports.RemoteReaderFactory` takes, free of protobuf types."""
+    return {field.name: getattr(conf, field.name) for field in conf.DESCRIPTOR.fields}
 
 
 class RemoteFetchRpcs(ServicerBase):
@@ -31,8 +40,9 @@ class RemoteFetchRpcs(ServicerBase):
         volume = self.volume_or_fail(context, request.volume_id)
         conf = request.remote_conf
         trusted = self.config.allow_untrusted_remote_endpoints
-        make = _REMOTE_READERS.get(conf.type)
-        if make is None:
+        readers = BUILTIN_REMOTE_READERS if self.remote_readers is None else self.remote_readers
+        factory = readers.get(conf.type)
+        if factory is None:
             fail(context, f"get remote client: remote storage type {conf.type} not found")
         if not trusted and conf.s3_endpoint:  # none: the provider's public default
             try:
@@ -41,7 +51,7 @@ class RemoteFetchRpcs(ServicerBase):
                 fail(context, f"reject remote endpoint: {err}")
         location = request.remote_location
         try:
-            data = make(conf)(
+            data = factory.create(conf_fields(conf)).read(
                 location.bucket, location.path.lstrip("/"), request.offset, request.size
             )
         except Exception as err:  # noqa: BLE001 - any client error, as Go reports it

@@ -8,12 +8,13 @@ a plain error becomes status ``UNKNOWN`` carrying the error text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent import futures
 
 import grpc
 
 from ...config import VolumeServerConfig
+from ...core.ports import RemoteReaderFactory
 from ...core.store import Store
 from ...core.white_list import WhiteList
 from .admin import AdminRpcs
@@ -77,11 +78,13 @@ def start_grpc_server(
     master_client: object | None = None,
     white_list: WhiteList | None = None,
     announce: Callable[[], None] | None = None,
+    remote_readers: Mapping[str, RemoteReaderFactory] | None = None,
 ) -> grpc.Server:
     """Serve the service on ``bind:-port.grpc``; with a whitelist, admin RPCs are gated
     (:mod:`.guard`). The port is bound without SO_REUSEPORT, so a second server on it fails
     instead of silently sharing it. ``announce``: called after every RPC that may change the
-    volumes (the authority process of ``-workers``, :mod:`.announce`)."""
+    volumes (the authority process of ``-workers``, :mod:`.announce`). ``remote_readers``:
+    FetchAndWriteNeedle's sources by type (``None``: the built-in ones)."""
     interceptors: list[grpc.ServerInterceptor] = []
     if white_list:
         interceptors.append(AdminGuard(white_list))
@@ -96,7 +99,7 @@ def start_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    servicer = VolumeServerServicer(store, config, http_ctx, master_client)
+    servicer = VolumeServerServicer(store, config, http_ctx, master_client, remote_readers)
     pb_grpc.add_VolumeServerServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(f"{bind}:{config.grpc_port}")

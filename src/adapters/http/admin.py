@@ -24,10 +24,11 @@ def _replica_placement_json(volume: Volume) -> dict[str, int]:
 def volume_status(volume: Volume, disk_type: str) -> dict[str, object]:
     """One entry of ``Volumes`` in Go's field order."""
     ttl = volume.super_block.ttl
+    remote = volume.info.files[0] if volume.info.files else None
     return {
         "Collection": volume.collection,
         "DiskType": disk_type,
-        "RemoteStorageName": "",
+        "RemoteStorageName": f"{remote.backend_type}.{remote.backend_id}" if remote else "",
         "ReplicaPlacement": _replica_placement_json(volume),
         "Ttl": {"Count": ttl.count, "Unit": ttl.unit},
         "Size": volume.content_size,

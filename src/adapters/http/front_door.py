@@ -335,7 +335,8 @@ class FrontDoor:
         try:
             found = read.plain_needle(ctx, route.vid, route.key_cookie)
         except read.MustRunInThread as heavy:
-            route.heavy = heavy.cost
+            if method == "GET":  # a HEAD reads no data: the general path answers it here
+                route.heavy = heavy.cost
             return None
         if found is None:
             return None

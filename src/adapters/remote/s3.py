@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -102,21 +103,32 @@ class S3TierBackendFactory:
         return S3TierBackend(backend_id, properties)
 
 
-def s3_range_reader(conf) -> Callable[[str, str, int, int], bytes]:
-    """``read(bucket, key, offset, size)`` over a ``remote_pb.RemoteConf`` of type ``s3``
-    (``remote_storage/s3``: path-style unless the configuration says otherwise)."""
-    client = _client(
-        conf.s3_endpoint,
-        conf.s3_region,
-        conf.s3_access_key,
-        conf.s3_secret_key,
-        conf.s3_force_path_style,
-    )
+class S3RemoteReader:
+    """Ranged ``GetObject`` reads over one S3 client (``RemoteReader``)."""
 
-    def read(bucket: str, key: str, offset: int, size: int) -> bytes:
-        reply = client.get_object(
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def read(self, bucket: str, key: str, offset: int, size: int) -> bytes:
+        reply = self.client.get_object(
             Bucket=bucket, Key=key, Range=f"bytes={offset}-{offset + size - 1}"
         )
         return reply["Body"].read()
 
-    return read
+
+class S3RemoteReaderFactory:
+    """Readers for a ``remote_pb.RemoteConf`` of type ``s3`` (``remote_storage/s3``:
+    path-style unless the configuration says otherwise)."""
+
+    type = "s3"
+
+    def create(self, conf: Mapping[str, object]) -> S3RemoteReader:
+        return S3RemoteReader(
+            _client(
+                str(conf.get("s3_endpoint") or ""),
+                str(conf.get("s3_region") or ""),
+                str(conf.get("s3_access_key") or ""),
+                str(conf.get("s3_secret_key") or ""),
+                bool(conf.get("s3_force_path_style")),
+            )
+        )

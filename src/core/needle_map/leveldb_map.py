@@ -214,6 +214,10 @@ class LevelDbNeedleMapKind:
     ) -> LevelDbNeedleMap:
         return LevelDbNeedleMap(base_path + SUFFIX, index_bytes, width, version, self.options)
 
+    def side_files(self, base_path: str) -> list[str]:
+        """The LevelDB directory."""
+        return [base_path + SUFFIX]
+
     @staticmethod
     def remove_files(base_path: str) -> None:
         if os.path.isdir(base_path + SUFFIX):

@@ -190,3 +190,6 @@ class MemoryNeedleMapKind:
         self, base_path: str, index_bytes: bytes, width: OffsetWidth, version: int
     ) -> MemoryNeedleMap:
         return MemoryNeedleMap.from_index(index_bytes, width, version)
+
+    def side_files(self, base_path: str) -> list[str]:
+        return []

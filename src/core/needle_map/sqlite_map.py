@@ -135,10 +135,13 @@ class SqliteNeedleMapKind:
     ) -> SqliteNeedleMap:
         return SqliteNeedleMap(base_path + SUFFIX, index_bytes, width, version)
 
-    @staticmethod
-    def remove_files(base_path: str) -> None:
-        for suffix in (SUFFIX, SUFFIX + "-wal", SUFFIX + "-shm"):
+    def side_files(self, base_path: str) -> list[str]:
+        """The database and SQLite's write-ahead log and shared-memory files."""
+        return [base_path + suffix for suffix in (SUFFIX, SUFFIX + "-wal", SUFFIX + "-shm")]
+
+    def remove_files(self, base_path: str) -> None:
+        for path in self.side_files(base_path):
             try:
-                os.remove(base_path + suffix)
+                os.remove(path)
             except FileNotFoundError:
                 pass

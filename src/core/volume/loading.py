@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 
 from ..atomic_file import replace_file
@@ -94,13 +95,16 @@ def open_volume(
     preallocate: int = 0,
     tiers: TierRegistry | None = None,
     follower: bool = False,
+    side_kinds: Sequence[NeedleMapKind] = (),
 ) -> Volume:
     """``follower``: open the volume as another process of this server already serves it:
     repair nothing, write nothing (that process checked the files, and appends may be under
-    way); see :mod:`..store_view`."""
+    way); see :mod:`..store_view`. ``side_kinds``: the other needle-map kinds whose side
+    files vacuum and delete remove (``needle_map_kind``'s always are)."""
     base = os.path.join(directory, volume_base_name(collection, volume_id))
+    kinds = [needle_map_kind, *(k for k in side_kinds if k.name != needle_map_kind.name)]
     if not follower:
-        reconcile_compaction(directory, base)
+        reconcile_compaction(directory, base, kinds)
     try:
         info = load_volume_info(base + ".vif")
     except VolumeInfoError as err:
@@ -232,6 +236,7 @@ def open_volume(
         needle_map_kind=needle_map_kind.name,
         last_append_at_ns=last_append_at_ns,
         read_only_reason=read_only_reason,
+        side_kinds=kinds,
     )
     if sorted_file_counts:
         volume.read_only_metrics = read_only_metrics(

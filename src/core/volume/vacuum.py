@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..backend import reserve_blocks
@@ -24,10 +24,11 @@ from ..errors import VolumeError
 from ..idx import encode_entry, parse_columns
 from ..needle.record import Needle, NeedleError
 from ..needle_map.metrics import replay
+from ..ports import NeedleMapKind
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock
 from ..types import NEEDLE_PADDING_SIZE, actual_size
 from ..write_throttle import WriteThrottle
-from .volume import Volume, remove_volume_file
+from .volume import Volume, remove_side_files, remove_volume_file
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def commit(volume: Volume) -> None:
                 out.flush()
                 os.fsync(out.fileno())
             _fsync_dir(volume.directory)
-            finish_swap(volume.directory, volume.base_path)
+            finish_swap(volume.directory, volume.base_path, volume.side_kinds)
             volume.announce_swap()
     except BaseException:
         for suffix in (".cpd", ".cpx"):
@@ -231,24 +232,24 @@ def _make_up_diff(volume: Volume, state: CompactionState) -> None:
         os.fsync(idx.fileno())
 
 
-def finish_swap(directory: str, base_path: str) -> None:
+def finish_swap(directory: str, base_path: str, kinds: Iterable[NeedleMapKind]) -> None:
     """Rename ``.cpd``/``.cpx`` over ``.dat``/``.idx`` and drop the marker (roll forward)."""
     for new, old in ((".cpd", ".dat"), (".cpx", ".idx")):
         if os.path.exists(base_path + new):
             os.replace(base_path + new, base_path + old)
-    # On-disk needle maps mirror the old .idx: they are built again from the new one.
-    for stale in (".sdx", ".ldb", ".nmdb", ".nmdb-wal", ".nmdb-shm"):
-        remove_volume_file(base_path + stale)
+    # On-disk needle maps mirror the old .idx: their kinds build them again from the new one.
+    remove_volume_file(base_path + ".sdx")
+    remove_side_files(kinds, base_path)
     _fsync_dir(directory)
     _remove(base_path + ".cpc")
     _fsync_dir(directory)
 
 
-def reconcile_compaction(directory: str, base_path: str) -> None:
+def reconcile_compaction(directory: str, base_path: str, kinds: Iterable[NeedleMapKind]) -> None:
     """At load: finish a commit whose marker survived a crash, or drop orphan copies."""
     if os.path.exists(base_path + ".cpc"):
         log.info("%s: rolling forward an interrupted compaction commit", base_path)
-        finish_swap(directory, base_path)
+        finish_swap(directory, base_path, kinds)
         return
     for suffix in (".cpd", ".cpx"):
         if os.path.exists(base_path + suffix):

@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..backend import DiskFile
@@ -40,7 +40,7 @@ from ..needle.record import (
     parse_header,
 )
 from ..needle_map.metrics import MapMetrics, replay
-from ..ports import NeedleMap
+from ..ports import NeedleMap, NeedleMapKind
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock
 from ..types import (
     NEEDLE_CHECKSUM_SIZE,
@@ -54,10 +54,9 @@ from .sharing import FileLock, ProcessView, StaleVolume
 
 log = logging.getLogger(__name__)
 
-# Every file a volume may own; Go's ``removeVolumeFiles`` list (``.ldb`` is the LevelDB
-# needle map's directory) plus our ``.nmdb`` needle map.
-VOLUME_FILE_SUFFIXES = (".dat", ".idx", ".vif", ".sdx", ".cpd", ".cpx", ".cpc", ".ldb", ".note")
-SIDE_FILE_SUFFIXES = (".nmdb", ".nmdb-wal", ".nmdb-shm")
+# Every file a volume owns itself (Go's ``removeVolumeFiles`` list); the needle map's side
+# files (``.ldb``, ``.nmdb``, a plugin's) are named by its kind (``NeedleMapKind.side_files``).
+VOLUME_FILE_SUFFIXES = (".dat", ".idx", ".vif", ".sdx", ".cpd", ".cpx", ".cpc", ".note")
 
 
 def remove_volume_file(path: str) -> None:
@@ -69,6 +68,16 @@ def remove_volume_file(path: str) -> None:
         os.remove(path)
     except FileNotFoundError:
         pass
+
+
+def remove_side_files(kinds: Iterable[NeedleMapKind], base_path: str) -> None:
+    """Remove what every one of ``kinds`` keeps beside the volume at ``base_path``: a map
+    built by another kind before a restart with another ``-index`` goes too, as it would be
+    stale once the volume changes."""
+    for kind in kinds:
+        side_files = getattr(kind, "side_files", None)  # kinds written before the method
+        for path in side_files(base_path) if side_files is not None else ():
+            remove_volume_file(path)
 
 
 _WRITE_PIECES_OVER = 1024 * 1024
@@ -164,6 +173,7 @@ class Volume:
         needle_map_kind: str,
         last_append_at_ns: int = 0,
         read_only_reason: str = "",
+        side_kinds: Sequence[NeedleMapKind] = (),
     ) -> None:
         self.directory = directory
         self.collection = collection
@@ -175,6 +185,9 @@ class Volume:
         self.idx = idx
         self.needle_map = needle_map
         self.needle_map_kind = needle_map_kind
+        self.side_kinds = tuple(side_kinds)
+        """The needle-map kinds whose side files this volume's files may include (its own
+        kind's, and those of the other registered kinds): removed on delete and vacuum."""
         self.last_append_at_ns = last_append_at_ns
         if info.files:  # a tiered .dat: the time it had when it was uploaded
             self.last_modified_ts_seconds = info.files[0].modified_time
@@ -831,7 +844,8 @@ class Volume:
         if only_empty and self.file_count - self.deleted_count > 0:
             raise VolumeNotEmpty()
         self.close()
-        for suffix in VOLUME_FILE_SUFFIXES + SIDE_FILE_SUFFIXES:
+        for suffix in VOLUME_FILE_SUFFIXES:
             if keep_vif and suffix == ".vif":
                 continue
             remove_volume_file(self.file_name(suffix))
+        remove_side_files(self.side_kinds, self.base_path)
