@@ -186,8 +186,9 @@ _TEXT = {"type": "string"}
 _BINARY = {"type": "string", "format": "binary"}
 _FLAG = {"type": "string", "enum": ["true", "false"]}
 _COUNT = {"type": "integer", "minimum": 0}
-_ASCII = {"type": "string", "pattern": "^[ -~]*$"}
-"""Printable ASCII: the server copies these values into response headers as they are."""
+_HEADER_TEXT = {"type": "string"}
+"""Any text: copied into a response header as Go's net/http writes one (line breaks become
+spaces, the ends are trimmed, text goes as its UTF-8)."""
 
 # Path parameters of the file-id routes (Go's ``parseURLPath``).
 VID = Param("vid", "path", "Volume id, decimal", {"type": "string", "pattern": "^[0-9]{1,10}$"})
@@ -256,7 +257,7 @@ READ_PARAMS: tuple[Param, ...] = (
         for n in ("x1", "y1", "x2", "y2")
     ),
     *(
-        Param(f"response-{h}", "query", f"Sets the answer's `{h.title()}` header", _ASCII)
+        Param(f"response-{h}", "query", f"Sets the answer's `{h.title()}` header", _HEADER_TEXT)
         for h in (
             "cache-control",
             "content-disposition",
