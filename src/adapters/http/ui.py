@@ -37,8 +37,8 @@ def _table(headers: list[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def index_page(ctx: HttpContext, request: HttpRequest) -> HttpReply:
-    disks = []
-    volumes = []
+    disks: list[list[object]] = []
+    volumes: list[list[object]] = []
     ctx.store.follow()
     for location in ctx.store.locations:
         status = disk_status(location.directory)
@@ -130,6 +130,12 @@ def static_asset(ctx: HttpContext, request: HttpRequest) -> HttpReply:
 
 
 def favicon(ctx: HttpContext, request: HttpRequest) -> HttpReply:
-    return HttpReply(
-        200, {"Content-Type": "image/x-icon", "Accept-Ranges": "bytes"}, _logo(32, "ICO")
-    )
+    """The icon; a HEAD gets its headers only (a body there would break the connection's
+    framing)."""
+    body = _logo(32, "ICO")
+    headers = {
+        "Content-Type": "image/x-icon",
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(len(body)),
+    }
+    return HttpReply(200, headers, body, head_only=request.method == "HEAD")
