@@ -26,14 +26,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from seaweed_volume.core.disk_location import DiskLocation  # noqa: E402
-from seaweed_volume.core.heap import trim_heap  # noqa: E402
-from seaweed_volume.core.needle.record import Needle  # noqa: E402
-from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind  # noqa: E402
-from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind  # noqa: E402
-from seaweed_volume.core.store import Store  # noqa: E402
-from seaweed_volume.core.types import OffsetWidth, actual_size  # noqa: E402
-from tests.support.go_cluster import GoCluster, http, wait_until  # noqa: E402
+from seaweed_volume.core.disk_location import DiskLocation
+from seaweed_volume.core.heap import trim_heap
+from seaweed_volume.core.needle.record import Needle
+from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
+from seaweed_volume.core.needle_map.sqlite_map import SqliteNeedleMapKind
+from seaweed_volume.core.store import Store
+from seaweed_volume.core.types import OffsetWidth, actual_size
+from tests.support.go_cluster import GoCluster, http, wait_until
 
 
 def rss_bytes(pid: int | str = "self") -> int:

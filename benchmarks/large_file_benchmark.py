@@ -22,9 +22,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from benchmarks.http_benchmark import server_pid  # noqa: E402
-from benchmarks.results import alternating, paired_ratio, status_bytes, store_result  # noqa: E402
-from tests.support.pair import go_and_ours  # noqa: E402
+from benchmarks.http_benchmark import server_pid
+from benchmarks.results import alternating, paired_ratio, status_bytes, store_result
+from tests.support.pair import go_and_ours
 
 FID = "/1,7777deadbeef"
 

@@ -19,9 +19,9 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from benchmarks.results import alternating, paired_ratio, status_bytes, store_result  # noqa: E402
-from tests.support.go_cluster import GoCluster, weed_binary  # noqa: E402
-from tests.support.our_server import OurServer  # noqa: E402
+from benchmarks.results import alternating, paired_ratio, status_bytes, store_result
+from tests.support.go_cluster import GoCluster, weed_binary
+from tests.support.our_server import OurServer
 
 _RATE = re.compile(r"Requests per second:\s+([\d.]+)")
 _FAILED = re.compile(r"Failed requests:\s+(\d+)")

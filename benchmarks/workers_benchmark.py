@@ -45,9 +45,9 @@ from http.client import HTTPConnection
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from benchmarks.results import alternating, store_result  # noqa: E402
-from tests.support.go_cluster import GoCluster, http, wait_until  # noqa: E402
-from tests.support.our_server import OurServer  # noqa: E402
+from benchmarks.results import alternating, store_result
+from tests.support.go_cluster import GoCluster, http, wait_until
+from tests.support.our_server import OurServer
 
 TESTS = ("GET", "POST", "POST fsync", "POST jwt")
 PRELOADED = 10_000

@@ -20,15 +20,15 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from benchmarks.results import store_result  # noqa: E402
-from benchmarks.workers_benchmark import descendants, total_pss  # noqa: E402
-from seaweed_volume.core.disk_location import DiskLocation  # noqa: E402
-from seaweed_volume.core.needle.record import Needle  # noqa: E402
-from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind  # noqa: E402
-from seaweed_volume.core.store import Store  # noqa: E402
-from seaweed_volume.core.types import OffsetWidth  # noqa: E402
-from tests.support.go_cluster import GoCluster, http  # noqa: E402
-from tests.support.our_server import OurServer  # noqa: E402
+from benchmarks.results import store_result
+from benchmarks.workers_benchmark import descendants, total_pss
+from seaweed_volume.core.disk_location import DiskLocation
+from seaweed_volume.core.needle.record import Needle
+from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
+from seaweed_volume.core.store import Store
+from seaweed_volume.core.types import OffsetWidth
+from tests.support.go_cluster import GoCluster, http
+from tests.support.our_server import OurServer
 
 COOKIE = 0xDEADBEEF
 

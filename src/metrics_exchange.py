@@ -66,7 +66,9 @@ class MetricsExchange:
     def _load(path: str) -> tuple[dict, dict] | None:
         try:
             with open(path, "rb") as src:
-                return pickle.load(src)  # noqa: S301 - our own processes' private files
+                # Unpickled: written by this server's own processes in their private directory.
+                snapshot: tuple[dict, dict] | None = pickle.load(src)  # noqa: S301
+                return snapshot
         except (OSError, pickle.UnpicklingError, EOFError) as err:
             if not isinstance(err, FileNotFoundError):
                 log.warning("metrics snapshot %s: %s", path, err)

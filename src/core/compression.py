@@ -25,7 +25,7 @@ def is_gzipped(data: bytes) -> bool:
     return data[:2] == GZIP_MAGIC
 
 
-def gunzip(data: bytes | memoryview, limit: int) -> bytes:
+def gunzip(data: bytes | bytearray | memoryview, limit: int) -> bytes:
     """Every gzip member of ``data`` inflated, at most ``limit`` bytes.
 
     Raises :class:`InflateLimitExceeded` past the limit, ``zlib.error`` or ``EOFError`` for a

@@ -16,13 +16,16 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from .erasure_coding.encoder import remove_ec_files
+from .erasure_coding.layout import MAX_SHARD_COUNT, shard_ext
 from .errors import InvalidCollection, VolumeError
 from .goparse import GoNumError, parse_uint
 from .heap import trim_heap
 from .needle_map.builtin import builtin_kinds
 from .ports import NeedleMapKind
+from .store_ec import interrupted_encode
 from .types import OffsetWidth
 from .volume.loading import open_volume
 from .volume.sharing import ProcessView
@@ -33,6 +36,7 @@ from .volume.volume import (
     remove_side_files,
     remove_volume_file,
 )
+from .volume_info import load_volume_info
 
 if TYPE_CHECKING:
     from .tier import TierRegistry
@@ -51,7 +55,16 @@ def validate_new_collection(collection: str) -> None:
         raise InvalidCollection(f"invalid collection name {collection!r}")
 
 
-def disk_status(directory: str) -> dict[str, object]:
+class DiskStatus(TypedDict):
+    dir: str
+    all: int
+    used: int
+    free: int
+    percent_free: float
+    percent_used: float
+
+
+def disk_status(directory: str) -> DiskStatus:
     """Size, use and free space of a directory's file system, as ``/status`` and
     VolumeServerStatus report them (Go's ``stats.NewDiskStatus``)."""
     stat = os.statvfs(directory)
@@ -335,10 +348,6 @@ def _sweep_unfinished(base: str, kinds: Sequence[NeedleMapKind]) -> None:
 def _drop_unfinished_encode(base: str) -> bool:
     """With an ``.ecx`` beside a ``.dat``, the EC set wins, as in Go, unless it is the rest of
     an encode that never finished: then it is removed and the ``.dat`` loads (True)."""
-    from .erasure_coding.encoder import remove_ec_files  # the EC modules import volumes
-    from .erasure_coding.layout import MAX_SHARD_COUNT, shard_ext
-    from .store_ec import interrupted_encode
-
     shard_ids = [
         i
         for i in range(MAX_SHARD_COUNT)
@@ -353,8 +362,6 @@ def _drop_unfinished_encode(base: str) -> bool:
 
 def _tiered(base: str) -> bool:
     """The volume's ``.dat`` lives on a remote tier (its ``.vif`` lists the remote file)."""
-    from .volume.loading import load_volume_info
-
     try:
         info = load_volume_info(base + ".vif")
     except ValueError:

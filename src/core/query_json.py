@@ -28,58 +28,74 @@ class Node:
     """The Python value; for objects a dict of key -> Node, for arrays a list of Node."""
 
 
+def _skip_space(text: str, at: int) -> int:
+    """Where the JSON whitespace starting at ``at`` ends."""
+    match = _WHITESPACE.match(text, at)
+    return match.end() if match else at
+
+
 def parse(text: str, at: int = 0) -> tuple[Node, int]:
     """One JSON value starting at ``at`` (after whitespace); returns it and where it ends."""
-    at = _WHITESPACE.match(text, at).end()
+    at = _skip_space(text, at)
     if at >= len(text):
         raise ValueError("unexpected end of JSON")
     char = text[at]
     if char == "{":
-        members: dict[str, Node] = {}
-        end = _WHITESPACE.match(text, at + 1).end()
-        if text[end : end + 1] == "}":
-            return Node("object", text[at : end + 1], members), end + 1
-        while True:
-            key, end = _decoder.raw_decode(text, _WHITESPACE.match(text, end).end())
-            end = _WHITESPACE.match(text, end).end()
-            if text[end : end + 1] != ":":
-                raise ValueError("expected ':' in JSON object")
-            node, end = parse(text, end + 1)
-            members[str(key)] = node
-            end = _WHITESPACE.match(text, end).end()
-            if text[end : end + 1] == ",":
-                end += 1
-                continue
-            if text[end : end + 1] == "}":
-                return Node("object", text[at : end + 1], members), end + 1
-            raise ValueError("expected ',' or '}' in JSON object")
+        return _parse_object(text, at)
     if char == "[":
-        items: list[Node] = []
-        end = _WHITESPACE.match(text, at + 1).end()
-        if text[end : end + 1] == "]":
-            return Node("array", text[at : end + 1], items), end + 1
-        while True:
-            node, end = parse(text, end)
-            items.append(node)
-            end = _WHITESPACE.match(text, end).end()
-            if text[end : end + 1] == ",":
-                end += 1
-                continue
-            if text[end : end + 1] == "]":
-                return Node("array", text[at : end + 1], items), end + 1
-            raise ValueError("expected ',' or ']' in JSON array")
+        return _parse_array(text, at)
     if char == '"':
         value, end = _decoder.raw_decode(text, at)
         return Node("string", text[at:end], value), end
-    for literal, kind, value in (("true", "true", True), ("false", "false", False)):
+    for literal, kind, literal_value in (("true", "true", True), ("false", "false", False)):
         if text.startswith(literal, at):
-            return Node(kind, literal, value), at + len(literal)
+            return Node(kind, literal, literal_value), at + len(literal)
     if text.startswith("null", at):
         return Node("null", "null", None), at + 4
     number = _NUMBER.match(text, at)
     if number:
         return Node("number", number.group(), float(number.group())), number.end()
     raise ValueError(f"invalid JSON at {at}")
+
+
+def _parse_object(text: str, at: int) -> tuple[Node, int]:
+    """The object whose ``{`` is at ``at``: members by key, each a :class:`Node`."""
+    members: dict[str, Node] = {}
+    end = _skip_space(text, at + 1)
+    if text[end : end + 1] == "}":
+        return Node("object", text[at : end + 1], members), end + 1
+    while True:
+        key, end = _decoder.raw_decode(text, _skip_space(text, end))
+        end = _skip_space(text, end)
+        if text[end : end + 1] != ":":
+            raise ValueError("expected ':' in JSON object")
+        node, end = parse(text, end + 1)
+        members[str(key)] = node
+        end = _skip_space(text, end)
+        if text[end : end + 1] == ",":
+            end += 1
+            continue
+        if text[end : end + 1] == "}":
+            return Node("object", text[at : end + 1], members), end + 1
+        raise ValueError("expected ',' or '}' in JSON object")
+
+
+def _parse_array(text: str, at: int) -> tuple[Node, int]:
+    """The array whose ``[`` is at ``at``: a list of :class:`Node`."""
+    items: list[Node] = []
+    end = _skip_space(text, at + 1)
+    if text[end : end + 1] == "]":
+        return Node("array", text[at : end + 1], items), end + 1
+    while True:
+        node, end = parse(text, end)
+        items.append(node)
+        end = _skip_space(text, end)
+        if text[end : end + 1] == ",":
+            end += 1
+            continue
+        if text[end : end + 1] == "]":
+            return Node("array", text[at : end + 1], items), end + 1
+        raise ValueError("expected ',' or ']' in JSON array")
 
 
 def get(node: Node | None, path: str) -> Node | None:
@@ -124,7 +140,7 @@ def passes(line: Node, field: str, op: str, value: str) -> bool:
     if op == "":
         return True
     if found.kind == "string":
-        text = found.value
+        text: str = found.value
         comparisons = {
             "=": text == value,
             "!=": text != value,
@@ -141,7 +157,7 @@ def passes(line: Node, field: str, op: str, value: str) -> bool:
             wanted = float(value)
         except ValueError:
             wanted = 0.0  # Go ignores the ParseFloat error
-        number = found.value
+        number: float = found.value
         comparisons = {
             "=": number == wanted,
             "!=": number != wanted,
@@ -165,11 +181,13 @@ def passes(line: Node, field: str, op: str, value: str) -> bool:
     return False
 
 
-def query_lines(data: bytes, selections: list[str], field: str, op: str, value: str) -> bytes:
+def query_lines(
+    data: bytes | bytearray | memoryview, selections: list[str], field: str, op: str, value: str
+) -> bytes:
     """Every line passing the filter as ``{sel:raw,...}`` (Go's ``ToJson``: keys unquoted, a
     missing field empty), concatenated."""
     out = []
-    for raw_line in data.decode("utf-8", "replace").split("\n"):
+    for raw_line in str(data, "utf-8", "replace").split("\n"):
         if not raw_line.strip():
             continue
         try:

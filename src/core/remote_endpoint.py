@@ -52,7 +52,7 @@ def _addresses(host: str) -> list[str]:
     except ValueError:
         pass
     try:
-        return sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
     except OSError as err:
         raise BlockedEndpoint(f'resolve remote endpoint host "{host}": {err}') from None
 

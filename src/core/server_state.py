@@ -32,7 +32,7 @@ class ServerState:
         state = cls()
         try:
             for number, wire, value in fields(raw):
-                if wire != VARINT:
+                if wire != VARINT or not isinstance(value, int):
                     continue
                 if number == 1:
                     state.maintenance = bool(value)

@@ -15,7 +15,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 NAMESPACE = "SeaweedFS"
 SUBSYSTEM = "volumeServer"
@@ -61,6 +61,9 @@ def _labels_text(names: Sequence[str], values: Sequence[str], extra: str = "") -
     if extra:
         parts.append(extra)
     return "{" + ",".join(parts) + "}" if parts else ""
+
+
+_F = TypeVar("_F", bound="_Family")
 
 
 class _Family:
@@ -218,12 +221,12 @@ class Registry:
         self.families: dict[str, _Family] = {}
         self.collectors: list[Callable[[], None]] = []
 
-    def _add(self, family: _Family) -> _Family:
+    def _add(self, family: _F) -> _F:
         self.families[family.name] = family
         return family
 
     def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
-        return self._add(Counter(name, help_text, labels))  # type: ignore[return-value]
+        return self._add(Counter(name, help_text, labels))
 
     def gauge(
         self, name: str, help_text: str, labels: Sequence[str] = (), summed: bool = False
@@ -232,12 +235,12 @@ class Registry:
         server's processes; otherwise the reporting process's value stands."""
         gauge = Gauge(name, help_text, labels)
         gauge.summed = summed
-        return self._add(gauge)  # type: ignore[return-value]
+        return self._add(gauge)
 
     def histogram(
         self, name: str, help_text: str, buckets: Iterable[float], labels: Sequence[str] = ()
     ) -> Histogram:
-        return self._add(Histogram(name, help_text, tuple(buckets), labels))  # type: ignore[return-value]
+        return self._add(Histogram(name, help_text, tuple(buckets), labels))
 
     def render(self, others: Iterable[dict[str, dict]] = ()) -> str:
         """The text exposition format, families sorted by name as ``promhttp`` writes them;
@@ -272,10 +275,10 @@ class Registry:
                 continue
             total = copy.copy(family)
             total._lock = threading.Lock()
-            if isinstance(family, _Scalar):
-                total.values = {}  # type: ignore[attr-defined]
-            else:
-                total.series = {}  # type: ignore[attr-defined]
+            if isinstance(total, _Scalar):
+                total.values = {}
+            elif isinstance(total, Histogram):
+                total.series = {}
             total.add_state(family.state())
             for other in others:
                 total.add_state(other.get(name, {}))

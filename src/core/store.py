@@ -25,10 +25,9 @@ from .store_ec import EcStore
 from .tier import TierRegistry
 from .ttl import EMPTY_TTL, TTL
 from .volume import vacuum
-from .volume.loading import load_volume_info, save_volume_info
 from .volume.sharing import StaleVolume
 from .volume.volume import Volume, WriteResult, volume_base_name
-from .volume_info import VolumeInfo, VolumeInfoError
+from .volume_info import VolumeInfo, VolumeInfoError, load_volume_info, save_volume_info
 
 if TYPE_CHECKING:
     from .store_view import StoreView
@@ -312,7 +311,11 @@ class Store:
         return vacuum.garbage_level(volume)
 
     def compact_volume(
-        self, vid: int, preallocate: int = 0, bytes_per_second: int = 0, progress=None
+        self,
+        vid: int,
+        preallocate: int = 0,
+        bytes_per_second: int = 0,
+        progress: vacuum.ProgressFn | None = None,
     ) -> None:
         volume = self._require(vid, "volume id {vid} is not found during compact")
         vacuum.compact(volume, preallocate, bytes_per_second, progress)

@@ -10,6 +10,7 @@ import os
 import shutil
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .erasure_coding.bitrot import SIDECAR_EXT
 from .erasure_coding.ec_volume import EcShard, EcVolume, MissingEcIndex
@@ -19,8 +20,11 @@ from .errors import VolumeError
 from .events import EcShardEvent, EventBus
 from .goparse import GoNumError, parse_uint
 from .super_block import SUPER_BLOCK_SIZE
-from .volume.loading import load_volume_info
 from .volume.volume import volume_base_name
+from .volume_info import load_volume_info
+
+if TYPE_CHECKING:
+    from .disk_location import DiskLocation
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +153,7 @@ def _encode_ts_ns(vif_path: str) -> int:
 
 
 class EcStore:
-    def __init__(self, locations: list, events: EventBus) -> None:
+    def __init__(self, locations: list[DiskLocation], events: EventBus) -> None:
         self.locations = locations
         self.events = events
         self.by_disk: list[dict[int, EcVolume]] = [{} for _ in locations]

@@ -26,6 +26,7 @@ from .errors import VolumeError
 from .volume.sharing import Generation
 
 if TYPE_CHECKING:
+    from .disk_location import DiskLocation
     from .store import Store
     from .volume.volume import Volume
 
@@ -171,7 +172,9 @@ class StoreView:
                 volume.disk_space_low = location.is_disk_space_low
             self._reconcile_ec(disk_id, wanted["ec"])
 
-    def _reopen(self, location, collection: str, vid: int, old: Volume | None) -> Volume | None:
+    def _reopen(
+        self, location: DiskLocation, collection: str, vid: int, old: Volume | None
+    ) -> Volume | None:
         """Open a volume as it is on disk now, without repairing anything (the authority
         checked it; other processes may be appending)."""
         try:

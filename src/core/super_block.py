@@ -7,6 +7,7 @@ We keep the extra bytes verbatim so a rewrite never changes them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .replica_placement import ReplicaPlacement
@@ -51,7 +52,7 @@ class SuperBlock:
         return bytes(header) + self.extra
 
     @classmethod
-    def parse(cls, head: bytes, read_extra: callable | None = None) -> SuperBlock:
+    def parse(cls, head: bytes, read_extra: Callable[[int], bytes] | None = None) -> SuperBlock:
         """Decode the first 8 bytes; ``read_extra(n)`` supplies the n extra bytes that follow."""
         if len(head) < SUPER_BLOCK_SIZE:
             raise SuperBlockError(f"super block too short: {len(head)} bytes")

@@ -135,7 +135,10 @@ class RemoteDatFile:
         length = min(length, self._size - offset)
         return self.registry.get(self.backend_name).read_at(self.name, offset, length)
 
-    def write_at(self, data: bytes, offset: int) -> None:
+    def write_at(self, data: bytes | memoryview, offset: int) -> None:
+        raise ReadOnlyVolume(f"{self.name} is on remote tier {self.backend_name}")
+
+    def write_pieces_at(self, pieces: list[bytes | bytearray | memoryview], offset: int) -> None:
         raise ReadOnlyVolume(f"{self.name} is on remote tier {self.backend_name}")
 
     def append(self, data: bytes) -> int:

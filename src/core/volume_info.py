@@ -9,8 +9,13 @@ protojson, which takes camelCase or original names and numbers or strings for 64
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+from .atomic_file import replace_file
+
+log = logging.getLogger(__name__)
 
 _UINT64 = "uint64"
 _INT64 = "int64"
@@ -159,3 +164,21 @@ def _format(value: Any, depth: int) -> str:
     if isinstance(value, dict):
         return _format(_Object(value.items()), depth)
     return json.dumps(value, ensure_ascii=False)
+
+
+def load_volume_info(path: str) -> VolumeInfo | None:
+    """``MaybeLoadVolumeInfo``: ``None`` when there is no (or an empty) ``.vif``."""
+    try:
+        with open(path, "rb") as src:
+            text = src.read()
+    except FileNotFoundError:
+        return None
+    if not text.strip():
+        log.warning("empty volume info file %s, treating as non-existent", path)
+        return None
+    return VolumeInfo.from_json(text)
+
+
+def save_volume_info(path: str, info: VolumeInfo) -> None:
+    """``SaveVolumeInfo``, made atomic: write a temporary file, fsync, rename."""
+    replace_file(path, info.to_json().encode())

@@ -19,8 +19,7 @@ from seaweed_volume.adapters.grpc.pb import master_pb2, master_pb2_grpc
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2 as pb
 from seaweed_volume.adapters.grpc.pb import volume_server_pb2_grpc as pb_grpc
 from seaweed_volume.core.erasure_coding.layout import shard_size
-from seaweed_volume.core.volume.loading import save_volume_info
-from seaweed_volume.core.volume_info import VolumeInfo
+from seaweed_volume.core.volume_info import VolumeInfo, save_volume_info
 from tests.support.go_cluster import GoCluster, GoProcess, http, wait_until
 from tests.support.our_server import OurServer
 

@@ -171,6 +171,17 @@ SCRIPTS: dict[str, list[tuple]] = {
         ("GET", "", None, {"Accept-Encoding": "gzip"}),
     ],
     # methods
+    # Header values from the query: a line break is a space, text is its UTF-8, ends trimmed.
+    "response header with a line break": [
+        ("PUT", "", b"x", TEXT),
+        ("GET", "?response-expires=a%0D%0AX-Evil:%201"),
+        ("GET", "?response-content-language=%20en%09"),
+        ("GET", "?response-cache-control=%E2%82%AC%20caf%C3%A9"),
+    ],
+    "file name with a line break": [
+        ("PUT", "", b"x", TEXT),
+        ("GET", "/a%0D%0AX-Evil:%201.txt"),
+    ],
     "TRACE": [("TRACE", "")],
     "PROPFIND": [("PROPFIND", "")],
 }

@@ -96,7 +96,7 @@ class GoProcess:
     """Go reads ./security.toml from its working directory."""
 
     def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.log_path, "ab")  # closed with the process
         self.process = subprocess.Popen(
             [weed_binary(), *self.args],
             stdout=log,

@@ -24,8 +24,7 @@ from seaweed_volume.core.events import EcShardEvent, VolumeEvent
 from seaweed_volume.core.needle_map.memory import MemoryNeedleMapKind
 from seaweed_volume.core.store import Store
 from seaweed_volume.core.types import OffsetWidth
-from seaweed_volume.core.volume.loading import save_volume_info
-from seaweed_volume.core.volume_info import VolumeInfo
+from seaweed_volume.core.volume_info import VolumeInfo, save_volume_info
 from tests.unit.test_volume import needle
 
 VID = 9500

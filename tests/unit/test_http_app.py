@@ -168,8 +168,27 @@ def test_gzip_upload_reports_original_size(client: TestClient) -> None:
 
 def test_openapi_describes_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/status", "/healthz", "/{fid_path}"} <= set(paths)
-    assert set(paths["/{fid_path}"]) == {"get", "head", "options", "post", "put", "delete"}
+    assert {"/status", "/healthz", "/{vid},{fid}", "/{vid}/{fid}/{filename}"} <= set(paths)
+    assert set(paths["/{vid},{fid}"]) == {"get", "head", "options", "post", "put", "delete"}
+
+
+def test_answers_fit_the_documented_models(client: TestClient) -> None:
+    """The pydantic models of the OpenAPI document hold the handlers' JSON (forbidding extra
+    fields, so an answer that grows a field fails here first)."""
+    from seaweed_volume.adapters.http.openapi import (
+        DeleteAnswer,
+        ErrorAnswer,
+        ServerStatus,
+        UploadAnswer,
+    )
+
+    upload = client.post(f"/{FID}", files={"file": ("a.txt", b"x" * 10, "text/plain")})
+    assert UploadAnswer.model_validate(upload.json()).name == "a.txt"
+    status = ServerStatus.model_validate(client.get("/status").json())
+    assert status.Volumes and status.Volumes[0].FileCount == 1
+    assert DeleteAnswer.model_validate(client.delete(f"/{FID}").json()).size > 0
+    refused = client.delete("/3,zz")
+    assert refused.status_code == 400 and ErrorAnswer.model_validate(refused.json()).error
 
 
 def test_the_server_and_the_fastapi_routes_answer_alike(tmp_path) -> None:

@@ -122,7 +122,7 @@ def test_malformed_request_is_400(server) -> None:
 
 def test_openapi_is_served_through_the_bridge(server) -> None:
     status, headers, body = exchange(server, b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")[0]
-    assert status.startswith(b"HTTP/1.1 200") and b'"/{fid_path}"' in body
+    assert status.startswith(b"HTTP/1.1 200") and b'"/{vid},{fid}"' in body
     assert headers["content-type"] == "application/json"
 
 

@@ -42,7 +42,7 @@ def put(
 
 
 def kept(server: NativeServer) -> set[tuple[str, str]]:
-    return set(server.native.door.kept._kept)
+    return {(method, path.decode()) for method, path in server.native.door.kept._kept}
 
 
 def without_per_request(headers: dict[str, str]) -> dict[str, str]:

@@ -112,7 +112,7 @@ def die_mid_append(path: str) -> None:
     """Write a record to the .dat and die before its .idx entry (never acknowledged)."""
     store = shared_store(path)
     volume = store.find_volume(1)
-    volume._index_put = lambda *args: os.kill(os.getpid(), signal.SIGKILL)  # noqa: SLF001
+    volume._index_put = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
     store.write_needle(1, needle(99, b"never acknowledged" * 50))
 
 

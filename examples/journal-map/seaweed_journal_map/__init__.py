@@ -27,7 +27,7 @@ class JournalNeedleMap:
         self.inner = inner
         self.metrics = inner.metrics
         # Appending (O_APPEND): processes sharing the volume never overwrite each other's lines.
-        self.journal = open(journal_path, "a", buffering=1, encoding="ascii")
+        self.journal = open(journal_path, "a", buffering=1, encoding="ascii")  # noqa: SIM115 - closed by close()
         for key, offset, size in inner.items():
             self.journal.write(f"put {key} {offset} {size}\n")
 

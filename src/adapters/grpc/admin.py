@@ -27,10 +27,14 @@ log = logging.getLogger(__name__)
 
 
 class AdminRpcs(ServicerBase):
-    def GetState(self, request, context):  # noqa: N802
+    def GetState(  # noqa: N802
+        self, request: pb.GetStateRequest, context: grpc.ServicerContext
+    ) -> pb.GetStateResponse:
         return pb.GetStateResponse(state=self.state_message())
 
-    def SetState(self, request, context):  # noqa: N802
+    def SetState(  # noqa: N802
+        self, request: pb.SetStateRequest, context: grpc.ServicerContext
+    ) -> pb.SetStateResponse:
         if request.HasField("state") and self.state is not None:
             try:
                 self.state.update(request.state.maintenance, request.state.version)
@@ -38,12 +42,16 @@ class AdminRpcs(ServicerBase):
                 fail(context, err)
         return pb.SetStateResponse(state=self.state_message())
 
-    def VolumeServerLeave(self, request, context):  # noqa: N802
+    def VolumeServerLeave(  # noqa: N802
+        self, request: pb.VolumeServerLeaveRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeServerLeaveResponse:
         if self.master_client is not None:
             self.master_client.stop()
         return pb.VolumeServerLeaveResponse()
 
-    def BatchDelete(self, request, context):  # noqa: N802
+    def BatchDelete(  # noqa: N802
+        self, request: pb.BatchDeleteRequest, context: grpc.ServicerContext
+    ) -> pb.BatchDeleteResponse:
         """Per-file results with HTTP statuses; a cookie mismatch does not stop the batch."""
         self.check_maintenance(context)
         response = pb.BatchDeleteResponse()
@@ -89,21 +97,23 @@ class AdminRpcs(ServicerBase):
             return pb.DeleteResult(file_id=fid, status=304)
         return pb.DeleteResult(file_id=fid, status=202, size=size)
 
-    def VolumeNeedleStatus(self, request, context):  # noqa: N802
+    def VolumeNeedleStatus(  # noqa: N802
+        self, request: pb.VolumeNeedleStatusRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeNeedleStatusResponse:
         volume = self.store.find_volume(request.volume_id)
         ec_volume = self.store.ec.find(request.volume_id) if volume is None else None
-        if volume is None and ec_volume is None:
-            context.abort(grpc.StatusCode.UNKNOWN, f"volume not found {request.volume_id}")
         try:
             if volume is not None:
                 needle = volume.read_needle(request.needle_id)
-            else:
+            elif ec_volume is not None:
                 needle = read_ec_needle(
                     ec_volume,
                     request.needle_id,
                     self.remote_shards,
                     self.store.ec.local_shards(ec_volume),
                 )
+            else:
+                fail(context, f"volume not found {request.volume_id}")
         except (VolumeError, ValueError) as err:
             fail(context, err)
         return pb.VolumeNeedleStatusResponse(
@@ -115,7 +125,9 @@ class AdminRpcs(ServicerBase):
             ttl=str(needle.ttl) if needle.has_ttl else "",
         )
 
-    def VolumeConsolidateIndex(self, request, context):  # noqa: N802
+    def VolumeConsolidateIndex(  # noqa: N802
+        self, request: pb.VolumeConsolidateIndexRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeConsolidateIndexResponse:
         self.check_maintenance(context)
         try:
             self.store.consolidate_volume_index(request.volume_id)
@@ -123,7 +135,9 @@ class AdminRpcs(ServicerBase):
             fail(context, err)
         return pb.VolumeConsolidateIndexResponse()
 
-    def AllocateVolume(self, request, context):  # noqa: N802 - gRPC method names
+    def AllocateVolume(  # noqa: N802 - gRPC method names
+        self, request: pb.AllocateVolumeRequest, context: grpc.ServicerContext
+    ) -> pb.AllocateVolumeResponse:
         self.check_maintenance(context)
         try:
             self.store.add_volume(
@@ -140,21 +154,27 @@ class AdminRpcs(ServicerBase):
             fail(context, err)
         return pb.AllocateVolumeResponse()
 
-    def VolumeMount(self, request, context):  # noqa: N802
+    def VolumeMount(  # noqa: N802
+        self, request: pb.VolumeMountRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeMountResponse:
         try:
             self.store.mount_volume(request.volume_id)
         except (VolumeError, OSError, ValueError) as err:
             fail(context, err)
         return pb.VolumeMountResponse()
 
-    def VolumeUnmount(self, request, context):  # noqa: N802
+    def VolumeUnmount(  # noqa: N802
+        self, request: pb.VolumeUnmountRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeUnmountResponse:
         try:
             self.store.unmount_volume(request.volume_id)
         except VolumeError as err:
             fail(context, err)
         return pb.VolumeUnmountResponse()
 
-    def VolumeDelete(self, request, context):  # noqa: N802
+    def VolumeDelete(  # noqa: N802
+        self, request: pb.VolumeDeleteRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeDeleteResponse:
         self.check_maintenance(context)
         try:
             self.store.delete_volume(request.volume_id, only_empty=request.only_empty)
@@ -162,7 +182,9 @@ class AdminRpcs(ServicerBase):
             fail(context, err)
         return pb.VolumeDeleteResponse()
 
-    def VolumeMarkReadonly(self, request, context):  # noqa: N802
+    def VolumeMarkReadonly(  # noqa: N802
+        self, request: pb.VolumeMarkReadonlyRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeMarkReadonlyResponse:
         if self.store.find_volume(request.volume_id) is None:
             context.abort(grpc.StatusCode.UNKNOWN, f"volume {request.volume_id} not found")
         self.check_maintenance(context)
@@ -174,7 +196,9 @@ class AdminRpcs(ServicerBase):
             fail(context, err)
         return pb.VolumeMarkReadonlyResponse()
 
-    def VolumeMarkWritable(self, request, context):  # noqa: N802
+    def VolumeMarkWritable(  # noqa: N802
+        self, request: pb.VolumeMarkWritableRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeMarkWritableResponse:
         if self.store.find_volume(request.volume_id) is None:
             context.abort(grpc.StatusCode.UNKNOWN, f"volume {request.volume_id} not found")
         self.check_maintenance(context)
@@ -184,14 +208,18 @@ class AdminRpcs(ServicerBase):
             fail(context, err)
         return pb.VolumeMarkWritableResponse()
 
-    def DeleteCollection(self, request, context):  # noqa: N802
+    def DeleteCollection(  # noqa: N802
+        self, request: pb.DeleteCollectionRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteCollectionResponse:
         try:
             self.store.delete_collection(request.collection)
         except VolumeError as err:
             fail(context, err)
         return pb.DeleteCollectionResponse()
 
-    def VolumeStatus(self, request, context):  # noqa: N802
+    def VolumeStatus(  # noqa: N802
+        self, request: pb.VolumeStatusRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeStatusResponse:
         volume = self.volume_or_fail(context, request.volume_id)
         return pb.VolumeStatusResponse(
             is_read_only=volume.is_read_only,
@@ -200,7 +228,9 @@ class AdminRpcs(ServicerBase):
             file_deleted_count=volume.deleted_count,
         )
 
-    def VolumeServerStatus(self, request, context):  # noqa: N802
+    def VolumeServerStatus(  # noqa: N802
+        self, request: pb.VolumeServerStatusRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeServerStatusResponse:
         response = pb.VolumeServerStatusResponse(
             version=self.version,
             data_center=self.config.data_center,
@@ -220,7 +250,9 @@ class AdminRpcs(ServicerBase):
             )
         return response
 
-    def VolumeConfigure(self, request, context):  # noqa: N802
+    def VolumeConfigure(  # noqa: N802
+        self, request: pb.VolumeConfigureRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeConfigureResponse:
         """Errors go in the response's ``error`` field, as Go's handler does."""
         self.check_maintenance(context)
         described = f'volume_id:{request.volume_id} replication:"{request.replication}"'
@@ -249,7 +281,9 @@ class AdminRpcs(ServicerBase):
             return pb.VolumeConfigureResponse(error=f"volume configure mount {described}: {err}")
         return pb.VolumeConfigureResponse()
 
-    def Ping(self, request, context):  # noqa: N802
+    def Ping(  # noqa: N802
+        self, request: pb.PingRequest, context: grpc.ServicerContext
+    ) -> pb.PingResponse:
         """Self-liveness with no target; a known master is pinged over gRPC; anything else
         is refused (volume_grpc_admin.go: ``isKnownPingTarget``)."""
         start = time.time_ns()

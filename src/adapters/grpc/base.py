@@ -7,7 +7,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
@@ -15,8 +15,11 @@ from ...config import VolumeServerConfig
 from ...core.ports import RemoteReaderFactory, RemoteShards, VolumeRepository
 from ...core.server_state import ServerState, StateStore
 from ...version import version_string
-from .master_client import MasterClient
 from .pb import volume_server_pb2 as pb
+
+if TYPE_CHECKING:
+    from ...core.volume.volume import Volume
+    from .master_client import MasterClient
 
 
 def fail(context: grpc.ServicerContext, err: Exception | str) -> NoReturn:
@@ -105,7 +108,7 @@ class ServicerBase:
 
     def volume_or_fail(
         self, context: grpc.ServicerContext, vid: int, message: str = "not found volume id {vid}"
-    ):
+    ) -> Volume:
         """The mounted volume, or the RPC fails with Go's wording for it (which varies by
         RPC: ``message`` is a template with ``{vid}``)."""
         volume = self.store.find_volume(vid)

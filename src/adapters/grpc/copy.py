@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, BinaryIO
 
 import grpc
 
@@ -25,6 +26,9 @@ from .master_client import copy_preallocate_bytes
 from .pb import volume_server_pb2 as pb
 from .volume_peer import GrpcVolumePeer
 
+if TYPE_CHECKING:
+    from ...core.disk_location import DiskLocation
+
 BUFFER_SIZE_LIMIT = 2 * 1024 * 1024
 """File content goes out in messages of at most this size (``BufferSizeLimit``)."""
 REPORT_EVERY = 128 * 1024 * 1024
@@ -32,7 +36,9 @@ REPORT_EVERY = 128 * 1024 * 1024
 
 
 class CopyRpcs(ServicerBase):
-    def VolumeSyncStatus(self, request, context):  # noqa: N802
+    def VolumeSyncStatus(  # noqa: N802
+        self, request: pb.VolumeSyncStatusRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeSyncStatusResponse:
         volume = self.volume_or_fail(context, request.volume_id)
         return pb.VolumeSyncStatusResponse(
             volume_id=volume.id,
@@ -45,7 +51,9 @@ class CopyRpcs(ServicerBase):
             version=volume.version,
         )
 
-    def ReadVolumeFileStatus(self, request, context):  # noqa: N802
+    def ReadVolumeFileStatus(  # noqa: N802
+        self, request: pb.ReadVolumeFileStatusRequest, context: grpc.ServicerContext
+    ) -> pb.ReadVolumeFileStatusResponse:
         volume = self.volume_or_fail(context, request.volume_id)
         modified = volume.dat_stat()[1]
         location = next(loc for loc in self.store.locations if volume.id in loc.volumes)
@@ -72,7 +80,9 @@ class CopyRpcs(ServicerBase):
             version=volume.version,
         )
 
-    def VolumeIncrementalCopy(self, request, context):  # noqa: N802
+    def VolumeIncrementalCopy(  # noqa: N802
+        self, request: pb.VolumeIncrementalCopyRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.VolumeIncrementalCopyResponse]:
         """The raw ``.dat`` bytes from the first record appended after ``since_ns`` to the
         current end; nothing when no record is newer (``weed backup`` appends them)."""
         volume = self.volume_or_fail(context, request.volume_id)
@@ -89,7 +99,9 @@ class CopyRpcs(ServicerBase):
                 return
             yield pb.VolumeIncrementalCopyResponse(file_content=piece)
 
-    def CopyFile(self, request, context):  # noqa: N802
+    def CopyFile(  # noqa: N802
+        self, request: pb.CopyFileRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.CopyFileResponse]:
         """One file of a volume (or of an EC volume's shards) up to ``stop_offset``; the first
         message carries the file's modification time, and an empty file still sends one."""
         try:
@@ -97,22 +109,9 @@ class CopyRpcs(ServicerBase):
             check_collection(request.collection)
         except VolumeError as err:
             fail(context, err)
-        if not request.is_ec_volume:
-            volume = self.volume_or_fail(context, request.volume_id)
-            revision = volume.super_block.compaction_revision
-            if request.compaction_revision not in (revision, COPY_EVERYTHING):
-                fail(context, f"volume {request.volume_id} is compacted")
-            volume.sync()
-            path = volume.file_name(request.ext)
-        else:
-            mounted = self.store.ec.find(request.volume_id)
-            if mounted is not None:
-                mounted.sync()  # journalled deletes reach the copy (as Go syncs first)
-            path = self._ec_file(request.collection, request.volume_id, request.ext)
-            if path is None:
-                if request.ignore_source_file_not_found:
-                    return
-                fail(context, f"CopyFile not found ec volume id {request.volume_id}")
+        path = self._copy_source(request, context)
+        if path is None:
+            return
         try:
             source = open(path, "rb")  # noqa: SIM115 - closed below, across yields
         except FileNotFoundError:
@@ -134,6 +133,26 @@ class CopyRpcs(ServicerBase):
         if modified:
             yield pb.CopyFileResponse(modified_ts_ns=modified)
 
+    def _copy_source(
+        self, request: pb.CopyFileRequest, context: grpc.ServicerContext
+    ) -> str | None:
+        """The file to send, synced first; ``None`` for a missing EC file the request allows
+        to be missing."""
+        if not request.is_ec_volume:
+            volume = self.volume_or_fail(context, request.volume_id)
+            revision = volume.super_block.compaction_revision
+            if request.compaction_revision not in (revision, COPY_EVERYTHING):
+                fail(context, f"volume {request.volume_id} is compacted")
+            volume.sync()
+            return volume.file_name(request.ext)
+        mounted = self.store.ec.find(request.volume_id)
+        if mounted is not None:
+            mounted.sync()  # journalled deletes reach the copy (as Go syncs first)
+        ec_file = self._ec_file(request.collection, request.volume_id, request.ext)
+        if ec_file is None and not request.ignore_source_file_not_found:
+            fail(context, f"CopyFile not found ec volume id {request.volume_id}")
+        return ec_file
+
     def _ec_file(self, collection: str, vid: int, ext: str) -> str | None:
         """The last location holding ``<collection>_<vid><ext>`` (Go searches them all)."""
         found = None
@@ -143,11 +162,13 @@ class CopyRpcs(ServicerBase):
                 found = candidate
         return found
 
-    def ReceiveFile(self, request_iterator, context):  # noqa: N802
+    def ReceiveFile(  # noqa: N802
+        self, request_iterator: Iterator[pb.ReceiveFileRequest], context: grpc.ServicerContext
+    ) -> pb.ReceiveFileResponse:
         """A file pushed by a client: an info message, then content. Problems with the
         request come back in the response's ``error`` field, as Go answers them."""
         self.check_maintenance(context)
-        target = None
+        target: BinaryIO | None = None
         path = ""
         written = 0
         try:
@@ -156,13 +177,10 @@ class CopyRpcs(ServicerBase):
                 if kind == "info":
                     if target is not None:
                         target.close()
-                    try:
-                        path = self._received_file_path(request.info)
-                        target = open(path, "wb")  # noqa: SIM115 - closed in finally
-                    except VolumeError as err:
-                        return pb.ReceiveFileResponse(error=str(err))
-                    except OSError as err:
-                        return pb.ReceiveFileResponse(error=f"failed to create file: {err}")
+                    opened = self._create_received_file(request.info)
+                    if isinstance(opened, str):
+                        return pb.ReceiveFileResponse(error=opened)
+                    target, path = opened
                 elif kind == "file_content":
                     if target is None:
                         return pb.ReceiveFileResponse(error="file info must be sent first")
@@ -191,6 +209,16 @@ class CopyRpcs(ServicerBase):
             if target is not None:
                 target.close()
 
+    def _create_received_file(self, info: pb.ReceiveFileInfo) -> tuple[BinaryIO, str] | str:
+        """The file a ``ReceiveFile`` writes, opened, and its path; or the error to answer."""
+        try:
+            path = self._received_file_path(info)
+            return open(path, "wb"), path  # closed by ReceiveFile
+        except VolumeError as err:
+            return str(err)
+        except OSError as err:
+            return f"failed to create file: {err}"
+
     def _received_file_path(self, info: pb.ReceiveFileInfo) -> str:
         check_file_extension(info.ext)
         check_collection(info.collection)
@@ -210,7 +238,7 @@ class CopyRpcs(ServicerBase):
                     raise CopyRequestError(
                         f"invalid disk_id {info.disk_id}: only have {len(locations)} disks"
                     )
-                location = locations[info.disk_id]
+                location: DiskLocation | None = locations[info.disk_id]
             else:
                 location = _ec_target_location(locations, base_name)
             if location is None:
@@ -234,7 +262,9 @@ class CopyRpcs(ServicerBase):
             f"no {info.disk_type} disk location with a free slot for volume {info.volume_id}"
         )
 
-    def VolumeCopy(self, request, context):  # noqa: N802
+    def VolumeCopy(  # noqa: N802
+        self, request: pb.VolumeCopyRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.VolumeCopyResponse]:
         """Pull a volume from ``source_data_node`` and mount it here, reporting progress every
         128 MiB; the last message carries the append time of the last record copied."""
         self.check_maintenance(context)
@@ -276,7 +306,7 @@ class CopyRpcs(ServicerBase):
         )
 
 
-def _ec_target_location(locations: list, base_name: str):
+def _ec_target_location(locations: Sequence[DiskLocation], base_name: str) -> DiskLocation | None:
     """Where EC shards of a volume go: the disk that has its ``.ecx``, else the first
     hard-disk location, else the first (``FindEcShardTargetLocation``)."""
     for location in locations:

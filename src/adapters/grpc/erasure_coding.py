@@ -4,6 +4,8 @@ shards and decoding them back to a volume come next and answer ``UNIMPLEMENTED``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
 
 from ...core.erasure_coding.decode import NoLiveEntries, decode_to_volume
@@ -19,7 +21,9 @@ SHARD_READ_CHUNK = 2 * 1024 * 1024
 
 
 class ErasureCodingRpcs(ServicerBase):
-    def VolumeEcShardsGenerate(self, request, context):  # noqa: N802
+    def VolumeEcShardsGenerate(  # noqa: N802
+        self, request: pb.VolumeEcShardsGenerateRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeEcShardsGenerateResponse:
         self.check_maintenance(context)
         try:
             generate_ec_shards(self.store, request.volume_id, request.collection)
@@ -27,7 +31,9 @@ class ErasureCodingRpcs(ServicerBase):
             fail(context, err)
         return pb.VolumeEcShardsGenerateResponse()
 
-    def VolumeEcShardsMount(self, request, context):  # noqa: N802
+    def VolumeEcShardsMount(  # noqa: N802
+        self, request: pb.VolumeEcShardsMountRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeEcShardsMountResponse:
         """Mount shards in order; the first failure stops (earlier ones stay mounted). Go
         checks neither maintenance mode nor the admin whitelist here."""
         for shard_id in request.shard_ids:
@@ -39,12 +45,16 @@ class ErasureCodingRpcs(ServicerBase):
                 fail(context, f"mount {request.volume_id}.{shard_id}: {err}")
         return pb.VolumeEcShardsMountResponse()
 
-    def VolumeEcShardsUnmount(self, request, context):  # noqa: N802
+    def VolumeEcShardsUnmount(  # noqa: N802
+        self, request: pb.VolumeEcShardsUnmountRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeEcShardsUnmountResponse:
         for shard_id in request.shard_ids:
             self.store.ec.unmount(request.volume_id, shard_id)
         return pb.VolumeEcShardsUnmountResponse()
 
-    def VolumeEcShardRead(self, request, context):  # noqa: N802
+    def VolumeEcShardRead(  # noqa: N802
+        self, request: pb.VolumeEcShardReadRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.VolumeEcShardReadResponse]:
         """Bytes of one mounted shard in pieces of at most 2 MiB; with a ``file_key`` that
         is deleted, a single ``is_deleted`` message instead."""
         ec = self.store.ec.find_shard(request.volume_id, request.shard_id)
@@ -71,7 +81,9 @@ class ErasureCodingRpcs(ServicerBase):
             offset += len(piece)
             left -= len(piece)
 
-    def VolumeEcBlobDelete(self, request, context):  # noqa: N802
+    def VolumeEcBlobDelete(  # noqa: N802
+        self, request: pb.VolumeEcBlobDeleteRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeEcBlobDeleteResponse:
         """Journal the delete on the first disk holding the EC volume; no EC volume here is
         fine, an unknown needle of a mounted one is not."""
         self.check_maintenance(context)
@@ -86,7 +98,9 @@ class ErasureCodingRpcs(ServicerBase):
             fail(context, f"write ecj: {err}")
         return pb.VolumeEcBlobDeleteResponse()
 
-    def VolumeEcShardsInfo(self, request, context):  # noqa: N802
+    def VolumeEcShardsInfo(  # noqa: N802
+        self, request: pb.VolumeEcShardsInfoRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeEcShardsInfoResponse:
         """Mounted shards across disks (first disk wins for a shard id) and the sizes and
         counts of the first disk's ``.ecx``."""
         volumes = [ec for _, ec in self.store.ec.all() if ec.id == request.volume_id]
@@ -114,7 +128,9 @@ class ErasureCodingRpcs(ServicerBase):
         response.ec_shard_config.encode_ts_ns = primary.encode_ts_ns
         return response
 
-    def VolumeEcShardsDelete(self, request, context):  # noqa: N802
+    def VolumeEcShardsDelete(  # noqa: N802
+        self, request: pb.VolumeEcShardsDeleteRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeEcShardsDeleteResponse:
         """Remove shard files (a full teardown: every EC file of the volume, unmounted)."""
         self.check_maintenance(context)
         try:
@@ -128,7 +144,9 @@ class ErasureCodingRpcs(ServicerBase):
             fail(context, f"remove ec shard: {err}")
         return pb.VolumeEcShardsDeleteResponse()
 
-    def VolumeEcShardsCopy(self, request, context):  # noqa: N802
+    def VolumeEcShardsCopy(  # noqa: N802
+        self, request: pb.VolumeEcShardsCopyRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeEcShardsCopyResponse:
         """Pull shards (and, as asked, ``.ecx``/``.ecj``/``.vif``/``.ecsum``) from a peer."""
         self.check_maintenance(context)
         rate = request.io_byte_per_second or self.config.maintenance_mbps * 1024 * 1024
@@ -153,7 +171,9 @@ class ErasureCodingRpcs(ServicerBase):
             peer.close()
         return pb.VolumeEcShardsCopyResponse()
 
-    def VolumeEcShardsRebuild(self, request, context):  # noqa: N802
+    def VolumeEcShardsRebuild(  # noqa: N802
+        self, request: pb.VolumeEcShardsRebuildRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeEcShardsRebuildResponse:
         self.check_maintenance(context)
         try:
             rebuilt = rebuild_ec_shards(self.store, request.collection, request.volume_id)
@@ -161,7 +181,9 @@ class ErasureCodingRpcs(ServicerBase):
             fail(context, err)
         return pb.VolumeEcShardsRebuildResponse(rebuilt_shard_ids=rebuilt)
 
-    def VolumeEcShardsToVolume(self, request, context):  # noqa: N802
+    def VolumeEcShardsToVolume(  # noqa: N802
+        self, request: pb.VolumeEcShardsToVolumeRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeEcShardsToVolumeResponse:
         self.check_maintenance(context)
         try:
             decode_to_volume(self.store, request.collection, request.volume_id)

@@ -30,7 +30,7 @@ class MethodInterceptor(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or not self.selects(method.removeprefix(SERVICE)):
             return handler
         return self._wrap(handler)
@@ -75,6 +75,7 @@ class MethodInterceptor(grpc.ServerInterceptor):
 
             return grpc.stream_unary_rpc_method_handler(receive, **codecs)
         stream_stream = handler.stream_stream
+        assert stream_stream is not None  # a handler has exactly one of the four kinds
 
         def both(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
             try:

@@ -12,9 +12,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf import unknown_fields
@@ -26,6 +26,11 @@ from ...core.ports import VolumeRepository
 from ...core.store_ec import EcShardReport
 from .pb import master_pb2, master_pb2_grpc
 from .server_address import grpc_address, http_address
+
+if TYPE_CHECKING:
+    from ...core.tier import TierRegistry
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +122,9 @@ def volume_information(store: VolumeRepository) -> VolumeReport:
     return report
 
 
-def load_storage_backends(tiers, backends) -> None:
+def load_storage_backends(
+    tiers: TierRegistry, backends: Iterable[master_pb2.StorageBackend]
+) -> None:
     """The remote tiers the master names (``LoadFromPbStorageBackends``)."""
     for backend in backends:
         try:
@@ -126,14 +133,19 @@ def load_storage_backends(tiers, backends) -> None:
             log.error("storage backend %s.%s: %s", backend.type, backend.id, err)
 
 
-def master_configuration(masters: list[str], timeout: float = 2.0):
+def master_configuration(
+    masters: list[str], timeout: float = 2.0
+) -> master_pb2.GetMasterConfigurationResponse | None:
     """``GetMasterConfiguration`` of the first seed master that answers (``None``: none)."""
     for master in masters:
         try:
             with grpc.insecure_channel(grpc_address(master)) as channel:
-                return master_pb2_grpc.SeaweedStub(channel).GetMasterConfiguration(
-                    master_pb2.GetMasterConfigurationRequest(), timeout=timeout
+                stub = master_pb2_grpc.SeaweedStub(channel)
+                request = master_pb2.GetMasterConfigurationRequest()
+                answer: master_pb2.GetMasterConfigurationResponse = stub.GetMasterConfiguration(
+                    request, timeout=timeout
                 )
+                return answer
         except grpc.RpcError as err:
             log.info("checkWithMaster %s: %s", master, err.code())
     return None
@@ -149,7 +161,7 @@ def copy_preallocate_bytes(master: str) -> int:
     return answer.volume_size_limit_m_b * 1024 * 1024
 
 
-def fetch_storage_backends(tiers, masters: str) -> None:
+def fetch_storage_backends(tiers: TierRegistry, masters: str) -> None:
     """Before volumes load: a tiered volume reads its ``.dat`` through a backend only the
     master can name (Go's ``checkWithMaster`` runs before its store loads)."""
     answer = master_configuration([m.strip() for m in masters.split(",") if m.strip()])
@@ -163,13 +175,16 @@ render from predates; it is read from the unknown fields so the contract stays u
 
 
 def _reported_read_only(location: master_pb2.Location) -> bool:
+    fields = unknown_fields.UnknownFieldSet(location)
     return any(
         field.field_number == LOCATION_READ_ONLY_FIELD and field.wire_type == 0 and field.data
-        for field in unknown_fields.UnknownFieldSet(location)
+        for field in map(fields.__getitem__, range(len(fields)))
     )
 
 
-def _ec_shard_message(shards: EcShardReport | EcShardEvent):
+def _ec_shard_message(
+    shards: EcShardReport | EcShardEvent,
+) -> master_pb2.VolumeEcShardInformationMessage:
     """One volume's EC shards on one disk; a report of the full EC heartbeat also carries
     the index's counts, a mount or unmount delta does not (as in Go)."""
     return master_pb2.VolumeEcShardInformationMessage(
@@ -322,7 +337,12 @@ class MasterClient:
         """Replica URLs the master does not report read-only."""
         return [url for url, read_only in self._locations(volume_id) if not read_only]
 
-    def _cached(self, cache: dict, volume_id: int, ask: Callable) -> Any:
+    def _cached(
+        self,
+        cache: dict[int, tuple[float, T]],
+        volume_id: int,
+        ask: Callable[[master_pb2_grpc.SeaweedStub], T],
+    ) -> T:
         """``ask(stub)`` of the current master, remembered for 10 s per volume."""
         now = time.monotonic()
         cached = cache.get(volume_id)
@@ -335,8 +355,8 @@ class MasterClient:
         return answer
 
     def _locations(self, volume_id: int) -> list[tuple[str, bool]]:
-        def ask(stub) -> list[tuple[str, bool]]:
-            reply = stub.LookupVolume(
+        def ask(stub: master_pb2_grpc.SeaweedStub) -> list[tuple[str, bool]]:
+            reply: master_pb2.LookupVolumeResponse = stub.LookupVolume(
                 master_pb2.LookupVolumeRequest(volume_or_file_ids=[str(volume_id)]), timeout=10
             )
             return [
@@ -355,8 +375,8 @@ class MasterClient:
         """Shard id -> gRPC addresses of the servers holding it (``LookupEcVolume``), cached
         for 10 s."""
 
-        def ask(stub) -> dict[int, list[str]]:
-            reply = stub.LookupEcVolume(
+        def ask(stub: master_pb2_grpc.SeaweedStub) -> dict[int, list[str]]:
+            reply: master_pb2.LookupEcVolumeResponse = stub.LookupEcVolume(
                 master_pb2.LookupEcVolumeRequest(volume_id=volume_id), timeout=10
             )
             return {
@@ -421,7 +441,7 @@ class MasterClient:
         self._channel = grpc.insecure_channel(grpc_address(master))
         try:
             stub = master_pb2_grpc.SeaweedStub(self._channel)
-            responses = stub.SendHeartbeat(self._requests())
+            responses: Iterator[master_pb2.HeartbeatResponse] = stub.SendHeartbeat(self._requests())
             for response in responses:
                 self.is_heartbeating = not self._stop.is_set()
                 if response.volume_size_limit:

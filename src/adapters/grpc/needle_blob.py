@@ -7,6 +7,9 @@ stream every needle of volumes (volume_grpc_read_write.go, volume_grpc_read_all.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+
+import grpc
 
 from ...core import stats
 from ...core.crc import legacy_crc_value
@@ -20,7 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class NeedleBlobRpcs(ServicerBase):
-    def ReadNeedleBlob(self, request, context):  # noqa: N802
+    def ReadNeedleBlob(  # noqa: N802
+        self, request: pb.ReadNeedleBlobRequest, context: grpc.ServicerContext
+    ) -> pb.ReadNeedleBlobResponse:
         volume = self.store.find_volume(request.volume_id)
         if volume is None:
             stats.FILE_READ_FAILURES.inc()
@@ -35,7 +40,9 @@ class NeedleBlobRpcs(ServicerBase):
             )
         return pb.ReadNeedleBlobResponse(needle_blob=blob)
 
-    def ReadNeedleMeta(self, request, context):  # noqa: N802
+    def ReadNeedleMeta(  # noqa: N802
+        self, request: pb.ReadNeedleMetaRequest, context: grpc.ServicerContext
+    ) -> pb.ReadNeedleMetaResponse:
         volume = self.store.find_volume(request.volume_id)
         if volume is None:
             stats.FILE_READ_FAILURES.inc()
@@ -57,7 +64,9 @@ class NeedleBlobRpcs(ServicerBase):
             append_at_ns=needle.append_at_ns,
         )
 
-    def WriteNeedleBlob(self, request, context):  # noqa: N802
+    def WriteNeedleBlob(  # noqa: N802
+        self, request: pb.WriteNeedleBlobRequest, context: grpc.ServicerContext
+    ) -> pb.WriteNeedleBlobResponse:
         self.check_maintenance(context)
         volume = self.store.find_volume(request.volume_id)
         if volume is None:
@@ -70,7 +79,9 @@ class NeedleBlobRpcs(ServicerBase):
             fail(context, f"write blob needle {request.needle_id} size {request.size}: {err}")
         return pb.WriteNeedleBlobResponse()
 
-    def ReadAllNeedles(self, request, context):  # noqa: N802
+    def ReadAllNeedles(  # noqa: N802
+        self, request: pb.ReadAllNeedlesRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ReadAllNeedlesResponse]:
         """Every record of each volume, in ``.dat`` order, whose index entry still points at
         it. As in Go a deleted needle's last record still counts (its entry keeps its place);
         a record failing its CRC is logged and skipped rather than shipped."""
@@ -93,7 +104,7 @@ class NeedleBlobRpcs(ServicerBase):
                     volume_id=volume_id,
                     needle_id=needle.id,
                     cookie=needle.cookie,
-                    needle_blob=needle.data,
+                    needle_blob=bytes(needle.data),
                     needle_blob_compressed=needle.is_compressed,
                     last_modified=needle.last_modified,
                     crc=legacy_crc_value(needle.checksum),

@@ -3,6 +3,10 @@ CSV input is accepted and answers nothing, as in Go."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import grpc
+
 from ...core.errors import VolumeError
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
 from ...core.goparse import GoNumError
@@ -13,7 +17,9 @@ from .pb import volume_server_pb2 as pb
 
 
 class QueryRpcs(ServicerBase):
-    def Query(self, request, context):  # noqa: N802
+    def Query(  # noqa: N802
+        self, request: pb.QueryRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.QueriedStripe]:
         for fid in request.from_file_ids:
             comma = fid.find(",")
             if comma <= 0:

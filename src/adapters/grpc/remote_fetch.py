@@ -8,6 +8,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc
+
 from ...core.errors import VolumeError
 from ...core.file_id import FileId
 from ...core.needle.record import Needle
@@ -35,7 +37,9 @@ def conf_fields(conf: Any) -> dict[str, object]:
 
 
 class RemoteFetchRpcs(ServicerBase):
-    def FetchAndWriteNeedle(self, request, context):  # noqa: N802
+    def FetchAndWriteNeedle(  # noqa: N802
+        self, request: pb.FetchAndWriteNeedleRequest, context: grpc.ServicerContext
+    ) -> pb.FetchAndWriteNeedleResponse:
         self.check_maintenance(context)
         volume = self.volume_or_fail(context, request.volume_id)
         conf = request.remote_conf
@@ -71,7 +75,17 @@ class RemoteFetchRpcs(ServicerBase):
         needle = Needle(id=request.needle_id, cookie=request.cookie, data=data)
         needle.update_checksum()
         needle.set_last_modified(int(time.time()))
-        fid = str(FileId(volume.id, request.needle_id, request.cookie))
+        error = self._write_everywhere(volume.id, needle, request)
+        if error:
+            fail(context, error)
+        return pb.FetchAndWriteNeedleResponse(e_tag=needle.etag)
+
+    def _write_everywhere(
+        self, volume_id: int, needle: Needle, request: pb.FetchAndWriteNeedleRequest
+    ) -> str | None:
+        """Write the needle here and push it to every replica at once; the first failure
+        (the local one first), or ``None``."""
+        fid = str(FileId(volume_id, request.needle_id, request.cookie))
 
         def replicate(url: str) -> None:
             upload_needle(url, f"http://{url}/{fid}?type=replicate", needle)
@@ -80,7 +94,7 @@ class RemoteFetchRpcs(ServicerBase):
             pushes = [pool.submit(replicate, r.url) for r in request.replicas]
             error = None
             try:
-                self.store.write_needle(volume.id, needle, check_cookie=True)
+                self.store.write_needle(volume_id, needle, check_cookie=True)
             except (VolumeError, OSError) as err:
                 error = f"local write needle {request.needle_id} size {request.size}: {err}"
             for push in pushes:
@@ -90,6 +104,4 @@ class RemoteFetchRpcs(ServicerBase):
                     error = error or (
                         f"remote write needle {request.needle_id} size {request.size}: {err}"
                     )
-        if error:
-            fail(context, error)
-        return pb.FetchAndWriteNeedleResponse(e_tag=needle.etag)
+        return error

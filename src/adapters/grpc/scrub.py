@@ -3,6 +3,8 @@ broken; optionally make broken volumes read-only."""
 
 from __future__ import annotations
 
+import grpc
+
 from ...core.erasure_coding.scrub import (
     checksum_scrub,
     scrub_ec_index,
@@ -22,7 +24,9 @@ INDEX, FULL, LOCAL, CHECKSUM = (
 
 
 class ScrubRpcs(ServicerBase):
-    def ScrubVolume(self, request, context):  # noqa: N802
+    def ScrubVolume(  # noqa: N802
+        self, request: pb.ScrubVolumeRequest, context: grpc.ServicerContext
+    ) -> pb.ScrubVolumeResponse:
         """INDEX checks ``.idx``; FULL (and LOCAL, the same for a volume) reads every record."""
         vids = list(request.volume_ids) or sorted(v.id for v in self.store.volumes())
         response = pb.ScrubVolumeResponse()
@@ -62,7 +66,9 @@ class ScrubRpcs(ServicerBase):
                 fail(context, "\n".join(failures))
         return response
 
-    def ScrubEcVolume(self, request, context):  # noqa: N802
+    def ScrubEcVolume(  # noqa: N802
+        self, request: pb.ScrubEcVolumeRequest, context: grpc.ServicerContext
+    ) -> pb.ScrubEcVolumeResponse:
         if request.force_deleted_needles_check and request.mode != FULL:
             fail(context, "deleted needle checks are only supported for FULL scrubs")
         vids = list(request.volume_ids) or sorted({ec.id for _, ec in self.store.ec.all()})

@@ -46,8 +46,8 @@ class VolumeServerServicer(
     """The whole service; each base class holds one family of RPCs."""
 
 
-def _unimplemented(name: str):
-    def handler(self, request, context):
+def _unimplemented(name: str) -> Callable[[object, object, grpc.ServicerContext], None]:
+    def handler(self: object, request: object, context: grpc.ServicerContext) -> None:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{name} is not implemented yet")
 
     handler.__name__ = name

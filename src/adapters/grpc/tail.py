@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import grpc
 
@@ -32,7 +32,9 @@ POLL_SECONDS = 2.0
 
 
 class TailRpcs(ServicerBase):
-    def VolumeTailSender(self, request, context):  # noqa: N802
+    def VolumeTailSender(  # noqa: N802
+        self, request: pb.VolumeTailSenderRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.VolumeTailSenderResponse]:
         """Records appended after ``since_ns``, then new ones as they come; with an idle
         timeout it ends after that many quiet rounds, otherwise when the client leaves. An
         empty round still sends a heartbeat (``is_last_chunk`` without a header)."""
@@ -58,7 +60,9 @@ class TailRpcs(ServicerBase):
                 since = processed
                 draining = request.idle_timeout_seconds
 
-    def VolumeTailReceiver(self, request, context):  # noqa: N802
+    def VolumeTailReceiver(  # noqa: N802
+        self, request: pb.VolumeTailReceiverRequest, context: grpc.ServicerContext
+    ) -> pb.VolumeTailReceiverResponse:
         """Write into the local volume every record the source's tail sends, until the source
         has been idle ``idle_timeout_seconds`` rounds (``TailVolumeFromSource``)."""
         volume = self.volume_or_fail(
@@ -88,7 +92,9 @@ class TailRpcs(ServicerBase):
         return pb.VolumeTailReceiverResponse()
 
 
-def _records_since(volume: Volume, since_ns: int) -> Iterator[pb.VolumeTailSenderResponse]:
+def _records_since(
+    volume: Volume, since_ns: int
+) -> Generator[pb.VolumeTailSenderResponse, None, int]:
     """Send the records appended after ``since_ns``; return the append time of the last one
     sent (``since_ns`` itself when there was none: then a heartbeat goes out instead)."""
     version = volume.version
@@ -123,10 +129,12 @@ def _received_needles(stream: Iterator[pb.VolumeTailSenderResponse]) -> Iterator
         header = response.needle_header
         version = response.version or 3
         pieces = [response.needle_body]
-        while not response.is_last_chunk:
-            response = next(stream, None)
-            if response is None:
+        last = response.is_last_chunk
+        while not last:
+            chunk = next(stream, None)
+            if chunk is None:
                 break
-            pieces.append(response.needle_body)
+            pieces.append(chunk.needle_body)
+            last = chunk.is_last_chunk
         record = header + b"".join(pieces)
         yield Needle.from_bytes(record, version)

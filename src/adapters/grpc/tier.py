@@ -5,15 +5,20 @@ second."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+import grpc
 
 from ...core.errors import VolumeError
 from ...core.volume.tier import move_dat_from_remote, move_dat_to_remote
+from ...core.volume.volume import Volume
 from .base import ServicerBase, fail, stream_from_worker
 from .pb import volume_server_pb2 as pb
 
 
-def _reporter(send: Callable[[object], None], total: int, message) -> Callable[[int], None]:
+def _reporter(
+    send: Callable[[object], None], total: int, message: Callable[..., object]
+) -> Callable[[int], None]:
     last = time.monotonic()
 
     def progress(done: int) -> None:
@@ -28,7 +33,11 @@ def _reporter(send: Callable[[object], None], total: int, message) -> Callable[[
 
 
 class TierRpcs(ServicerBase):
-    def _tiered_volume(self, context, request):
+    def _tiered_volume(
+        self,
+        context: grpc.ServicerContext,
+        request: pb.VolumeTierMoveDatToRemoteRequest | pb.VolumeTierMoveDatFromRemoteRequest,
+    ) -> Volume:
         volume = self.volume_or_fail(context, request.volume_id, "volume {vid} not found")
         if volume.collection != request.collection:
             fail(
@@ -37,7 +46,9 @@ class TierRpcs(ServicerBase):
             )
         return volume
 
-    def VolumeTierMoveDatToRemote(self, request, context):  # noqa: N802
+    def VolumeTierMoveDatToRemote(  # noqa: N802
+        self, request: pb.VolumeTierMoveDatToRemoteRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.VolumeTierMoveDatToRemoteResponse]:
         self.check_maintenance(context)
         volume = self._tiered_volume(context, request)
 
@@ -56,7 +67,9 @@ class TierRpcs(ServicerBase):
             context, f"tier-up-{request.volume_id}", move, (VolumeError, OSError)
         )
 
-    def VolumeTierMoveDatFromRemote(self, request, context):  # noqa: N802
+    def VolumeTierMoveDatFromRemote(  # noqa: N802
+        self, request: pb.VolumeTierMoveDatFromRemoteRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.VolumeTierMoveDatFromRemoteResponse]:
         volume = self._tiered_volume(context, request)
 
         def move(send: Callable[[object], None]) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+import grpc
 
 from ...core.errors import VolumeError
 from .base import ServicerBase, fail, stream_from_worker
@@ -11,14 +13,18 @@ from .pb import volume_server_pb2 as pb
 
 
 class VacuumRpcs(ServicerBase):
-    def VacuumVolumeCheck(self, request, context):  # noqa: N802
+    def VacuumVolumeCheck(  # noqa: N802
+        self, request: pb.VacuumVolumeCheckRequest, context: grpc.ServicerContext
+    ) -> pb.VacuumVolumeCheckResponse:
         try:
             ratio = self.store.check_compact_volume(request.volume_id)
         except VolumeError as err:
             fail(context, err)
         return pb.VacuumVolumeCheckResponse(garbage_ratio=ratio)
 
-    def VacuumVolumeCompact(self, request, context):  # noqa: N802
+    def VacuumVolumeCompact(  # noqa: N802
+        self, request: pb.VacuumVolumeCompactRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.VacuumVolumeCompactResponse]:
         """Streams a progress message every 128 MiB copied while the compaction runs."""
         self.check_maintenance(context)
         report_every = 128 * 1024 * 1024
@@ -47,7 +53,9 @@ class VacuumRpcs(ServicerBase):
             context, f"compact-{request.volume_id}", compact, (VolumeError, OSError)
         )
 
-    def VacuumVolumeCommit(self, request, context):  # noqa: N802
+    def VacuumVolumeCommit(  # noqa: N802
+        self, request: pb.VacuumVolumeCommitRequest, context: grpc.ServicerContext
+    ) -> pb.VacuumVolumeCommitResponse:
         self.check_maintenance(context)
         try:
             read_only, size = self.store.commit_compact_volume(request.volume_id)
@@ -55,7 +63,9 @@ class VacuumRpcs(ServicerBase):
             fail(context, err)
         return pb.VacuumVolumeCommitResponse(is_read_only=read_only, volume_size=size)
 
-    def VacuumVolumeCleanup(self, request, context):  # noqa: N802
+    def VacuumVolumeCleanup(  # noqa: N802
+        self, request: pb.VacuumVolumeCleanupRequest, context: grpc.ServicerContext
+    ) -> pb.VacuumVolumeCleanupResponse:
         self.check_maintenance(context)
         try:
             self.store.cleanup_compact_volume(request.volume_id)

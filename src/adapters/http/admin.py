@@ -46,7 +46,7 @@ def volume_status(volume: Volume, disk_type: str) -> dict[str, object]:
 
 
 def status(ctx: HttpContext, request: HttpRequest) -> HttpReply:
-    volumes = []
+    volumes: list[tuple[Volume, str]] = []
     disks = []
     ctx.store.follow()
     for location in ctx.store.locations:

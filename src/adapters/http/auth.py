@@ -109,7 +109,8 @@ def verified_claims(token: str, key: bytes, now: float | None = None) -> dict | 
         return None
     try:
         header = json.loads(_segment(head))
-        digest = _HMACS.get(header.get("alg")) if isinstance(header, dict) else None
+        algorithm = header.get("alg") if isinstance(header, dict) else None
+        digest = _HMACS.get(algorithm) if isinstance(algorithm, str) else None
         if digest is None:
             return None
         expected = hmac.new(key, f"{head}.{payload}".encode(), digest).digest()

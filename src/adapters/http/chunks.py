@@ -50,7 +50,7 @@ class ChunkManifest:
             except (EOFError, ValueError, zlib.error) as err:
                 raise ChunkError(str(err)) from None
         try:
-            raw = json.loads(data)
+            raw = json.loads(bytes(data))
             chunks = sorted(
                 (
                     Chunk(str(c["fid"]), int(c.get("offset", 0)), int(c.get("size", 0)))
@@ -83,7 +83,7 @@ def _chunk_bytes(ctx: HttpContext, fid_text: str) -> bytes:
         except Exception as err:  # noqa: BLE001 - any failure fails the whole read
             raise ChunkError(f"chunk {fid_text}: {err}") from None
         if not needle.is_compressed:
-            return needle.data
+            return bytes(needle.data)
         try:
             return gunzip(needle.data, ctx.file_size_limit)
         except (EOFError, ValueError, zlib.error) as err:
@@ -91,7 +91,8 @@ def _chunk_bytes(ctx: HttpContext, fid_text: str) -> bytes:
     for url in _locations(ctx, fid.volume_id):
         try:
             with urllib.request.urlopen(f"http://{url}/{fid_text}", timeout=60) as response:
-                return response.read()
+                body: bytes = response.read()
+                return body
         except (urllib.error.URLError, OSError):
             continue
     raise ChunkError(f"chunk {fid_text}: no location serves it")

@@ -15,6 +15,7 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from starlette.responses import HTMLResponse, Response
 
 DOCS_PATH = "/docs"
+OPENAPI_PATH = "/openapi.json"
 OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
 STATIC_PREFIX = "/docs/static/"
 ASSETS = {
@@ -37,7 +38,7 @@ def install_docs(app: FastAPI) -> None:
     @app.get(DOCS_PATH, include_in_schema=False)
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
+            openapi_url=OPENAPI_PATH,
             title=f"{app.title} - Swagger UI",
             oauth2_redirect_url=OAUTH2_REDIRECT_PATH,
             swagger_js_url=STATIC_PREFIX + "swagger-ui-bundle.js",

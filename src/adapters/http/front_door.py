@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
 from urllib.parse import unquote
 
 import httptools
@@ -128,48 +127,47 @@ class RawRequest:
 
 
 class Route:
-    """What :meth:`FrontDoor.classify` found about one request."""
+    """What :meth:`FrontDoor.classify` found about one request. (No slots: the defaults live
+    on the class, so a request sets only what it has.)"""
 
-    __slots__ = (
-        "path",
-        "query",
-        "framework",
-        "vid",
-        "key_cookie",
-        "plain",
-        "fsync",
-        "heavy",
-        "request",
-        "content_type",
-    )
+    framework = False
+    vid = ""
+    key_cookie = ""
+    """Of a ``/vid,keycookie`` path; empty for other forms."""
+    plain = False
+    fsync = False
+    """A plain upload with ``fsync=true``."""
+    content_type = ""
+    """Of a plain upload: the only header its parsing reads."""
+    heavy: int | None = None
+    """Set once a read proved too large for the event loop: the bytes it will hold."""
+    request: HttpRequest | None = None
 
     def __init__(self, path: str, query: bytes) -> None:
         self.path = path
         self.query = query
-        self.framework = False
-        self.vid = ""
-        self.key_cookie = ""
-        """Of a ``/vid,keycookie`` path; empty for other forms."""
-        self.plain = False
-        self.fsync = False
-        """A plain upload with ``fsync=true``."""
-        self.heavy: int | None = None
-        """Set once a read proved too large for the event loop: the bytes it will hold."""
-        self.request: HttpRequest | None = None
-        self.content_type = ""
-        """Of a plain upload: the only header its parsing reads."""
 
 
-class Answer(NamedTuple):
+class Answer:
     """An answer ready for the wire: ``head`` (status line and headers, see
     :func:`.wire.reply_head`), whether a fresh request id goes with it, the body (bytes, or
     pieces read on a worker thread as they are sent) and what to call once it has left."""
 
-    head: bytes
-    request_id: bool
-    body: bytes | bytearray | memoryview | Iterable[bytes]
-    on_sent: Callable[[], object] | None = None
-    streamed: bool = False
+    __slots__ = ("head", "request_id", "body", "on_sent", "streamed")
+
+    def __init__(
+        self,
+        head: bytes,
+        request_id: bool,
+        body: bytes | bytearray | memoryview | Iterable[bytes],
+        on_sent: Callable[[], object] | None = None,
+        streamed: bool = False,
+    ) -> None:
+        self.head = head
+        self.request_id = request_id
+        self.body = body
+        self.on_sent = on_sent
+        self.streamed = streamed
 
 
 def _plain_query(query: bytes, upload: bool) -> tuple[bool, bool, str]:
@@ -205,13 +203,15 @@ class FrontDoor:
         route = raw.route
         if route is not None:
             return route
-        path, query = split_target(raw.url)
+        url = raw.url
+        if url[:1] == b"/" and url.isascii() and b"?" not in url and b"#" not in url:
+            path, query = url.decode("ascii"), b""  # the common target: a path alone
+        else:
+            path, query = split_target(url)
         route = raw.route = Route(path, query)
-        if is_framework_route(path):
-            route.framework = True
-            return route
         match = read.PLAIN_FID.fullmatch(path)
         if match is None:
+            route.framework = is_framework_route(path)
             return route
         route.vid, route.key_cookie = match[1], match[2]
         method = raw.method
@@ -271,6 +271,10 @@ class FrontDoor:
     def answer_now(self, raw: RawRequest) -> Answer | None:
         """The answer when it needs no waiting (small local reads and writes, the named
         routes, OPTIONS); ``None``: :meth:`answer` must be awaited."""
+        if raw.route is None and (raw.method == "GET" or raw.method == "HEAD"):
+            kept = self._resend_kept(raw)
+            if kept is not None:
+                return kept
         route = self.classify(raw)
         if route.framework or raw.method not in _ANSWERED_NOW:
             return None
@@ -321,13 +325,34 @@ class FrontDoor:
             raw.counted = 0
 
     # --- plain requests --------------------------------------------------------------------
+    def _resend_kept(self, raw: RawRequest) -> Answer | None:
+        """A read of a target whose answer head is kept (so classified plain before), asked
+        again the plain way (the target a path alone, no range, condition or origin): the
+        kept head is the classification. Without a read key, whose token needs checking."""
+        ctx = self.ctx
+        url = raw.url
+        if (
+            b"?" in url
+            or b"#" in url
+            or ctx.guard.read_key
+            or ctx.downloads.limit
+            or read.has_conditions(raw.headers)
+        ):
+            return None
+        started = time.perf_counter()
+        kept = self.kept.resend((raw.method, url))
+        if kept is None:
+            return None
+        _measure_plain(raw.method, started, self.public)
+        return Answer(kept[0], True, kept[1])
+
     def _plain_read(self, raw: RawRequest, route: Route) -> Answer | None:
         ctx = self.ctx
         method = raw.method
         if ctx.guard.read_key and not self._token_allows(raw, route, False):
             return None  # the general path answers Go's 401
         started = time.perf_counter()
-        key = (method, route.path)
+        key = (method, route.path.encode("ascii"))  # a /vid,keycookie path: ASCII
         kept = self.kept.resend(key)
         if kept is not None:
             _measure_plain(method, started, self.public)

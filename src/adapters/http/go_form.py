@@ -89,6 +89,8 @@ def parse_form(
             fields, error = parse_query(body.decode("utf-8", "surrogateescape"))
             body = b""
     url_fields, url_error = parse_query(raw_query)
-    if error or url_error:
-        raise error or url_error
+    if error is not None:
+        raise error
+    if url_error is not None:
+        raise url_error
     return body, fields + url_fields

@@ -69,7 +69,7 @@ class PillowImages:
             return data
         if mode == "fit":  # inside both the box and the image: never larger than it
             box = (width or w, height or h)
-            result = ImageOps.contain(image, box, Image.LANCZOS)
+            result = ImageOps.contain(image, box, Image.Resampling.LANCZOS)
             return _encode(result, ext)
         fill = mode == "fill" and width and height
         if not fill:
@@ -86,9 +86,11 @@ class PillowImages:
             )
             return data
         if fill:
-            result = ImageOps.fit(image, (width, height), Image.LANCZOS, centering=(0.5, 0.5))
+            result = ImageOps.fit(
+                image, (width, height), Image.Resampling.LANCZOS, centering=(0.5, 0.5)
+            )
         else:
-            result = image.resize((width, height), Image.LANCZOS)
+            result = image.resize((width, height), Image.Resampling.LANCZOS)
         return _encode(result, ext)
 
     def crop(self, data: bytes, ext: str, x1: int, y1: int, x2: int, y2: int) -> bytes:

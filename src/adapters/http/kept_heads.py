@@ -2,7 +2,7 @@
 head while its record has not changed.
 
 The head of a plain read (:mod:`.front_door`) is a fixed function of the record, so the front
-door keeps it, keyed by method and path, with where the record lies. A repeated read
+door keeps it, keyed by method and path (as sent), with where the record lies. A repeated read
 revalidates that place against the needle map (:meth:`~...core.volume.volume.Volume.live_blob`),
 re-reads the record, compares its header and checks the data CRC as Go's ``ReadNeedle`` does on
 every read, then resends the kept head (the request id and ``Date`` are added fresh). Anything
@@ -69,9 +69,9 @@ class KeptHeads:
 
     def __init__(self, ctx: HttpContext) -> None:
         self.ctx = ctx
-        self._kept: dict[tuple[str, str], _Kept] = {}
+        self._kept: dict[tuple[str, bytes], _Kept] = {}
 
-    def resend(self, key: tuple[str, str]) -> tuple[bytes, bytes] | None:
+    def resend(self, key: tuple[str, bytes]) -> tuple[bytes, bytes] | None:
         """(kept head, body) while the record is unchanged, else ``None`` (and forgotten)."""
         kept = self._kept.get(key)
         if kept is None:
@@ -83,7 +83,7 @@ class KeptHeads:
         return kept.head, body
 
     def keep(
-        self, key: tuple[str, str], volume: Volume, needle: Needle, head: bytes, head_only: bool
+        self, key: tuple[str, bytes], volume: Volume, needle: Needle, head: bytes, head_only: bool
     ) -> None:
         """Keep the head of a 200 answer for ``needle``, when its answer can only change
         with its record: versions 2 and 3 with data, no TTL."""

@@ -69,13 +69,19 @@ def _content_disposition(filename: str, request: HttpRequest) -> str:
     return f"{disposition}; {format_media_param('filename', filename)}"
 
 
+_NOT_ATTRIBUTE_CHARS = TSPECIALS | frozenset("*'%")
+"""RFC 2231's attribute-char excludes these (besides space and controls)."""
+
+
 @functools.lru_cache(maxsize=4096)
 def format_media_param(key: str, value: str) -> str:
     """One parameter as Go's ``mime.FormatMediaType`` writes it: bare token, quoted, or RFC 2231."""
-    if not value.isascii():
-        from urllib.parse import quote
-
-        return f"{key}*=utf-8''{quote(value, safe='')}"
+    if any((c < " " or c > "~") and c != "\t" for c in value):  # needsEncoding: RFC 2231
+        encoded = "".join(
+            chr(b) if 32 < b < 127 and chr(b) not in _NOT_ATTRIBUTE_CHARS else f"%{b:02X}"
+            for b in value.encode()
+        )
+        return f"{key}*=utf-8''{encoded}"
     if value and all(33 <= ord(c) < 127 and c not in TSPECIALS for c in value):
         return f"{key}={value}"
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
@@ -367,7 +373,7 @@ def _write_content(
     for param, header in PASS_THROUGH_HEADERS.items():
         value = request.query.get(param)
         if value:
-            headers[header] = value
+            headers[header] = value.strip(" \t\r\n")  # net/http trims every value it writes
     if filename and "Content-Disposition" not in headers:
         headers["Content-Disposition"] = _content_disposition(filename, request)
     return _serve_body(request, data, headers)

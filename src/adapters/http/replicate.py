@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote, urlencode
 
@@ -39,8 +40,8 @@ def remote_locations(ctx: HttpContext, volume_id: int, deleting: bool = False) -
     starts (4.48 words the two cases differently, checked against the binary)."""
     volume = ctx.store.find_volume(volume_id)
     master = ctx.master
-    if master is None:  # needs_replication said no: nothing to ask
-        return []
+    if master is None:
+        raise ReplicationError(f"replicating lookup failed for {volume_id}: no master to ask")
     try:
         locations = master.lookup_writable(volume_id)
     except Exception as err:  # noqa: BLE001 - reported as Go words it
@@ -58,7 +59,7 @@ def remote_locations(ctx: HttpContext, volume_id: int, deleting: bool = False) -
     return remotes
 
 
-def _all(hosts: list[str], action) -> list[ReplicationError]:
+def _all(hosts: list[str], action: Callable[[str], object]) -> list[ReplicationError]:
     """``DistributedOperation``: ``action(host)`` on every replica at once; the failures.
     Go fails fast, so only the first failure is reported."""
     futures = [_POOL.submit(action, host) for host in hosts]

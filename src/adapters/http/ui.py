@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import html
 import io
+from collections.abc import Sequence
 
 from ...core.disk_location import disk_status
 from .context import HttpContext
@@ -26,7 +27,7 @@ def _size(count: float) -> str:
     return str(count)
 
 
-def _table(headers: list[str], rows: list[list[object]]) -> str:
+def _table(headers: list[str], rows: Sequence[Sequence[object]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
@@ -36,8 +37,8 @@ def _table(headers: list[str], rows: list[list[object]]) -> str:
 
 
 def index_page(ctx: HttpContext, request: HttpRequest) -> HttpReply:
-    disks = []
-    volumes = []
+    disks: list[list[object]] = []
+    volumes: list[list[object]] = []
     ctx.store.follow()
     for location in ctx.store.locations:
         status = disk_status(location.directory)
@@ -129,6 +130,12 @@ def static_asset(ctx: HttpContext, request: HttpRequest) -> HttpReply:
 
 
 def favicon(ctx: HttpContext, request: HttpRequest) -> HttpReply:
-    return HttpReply(
-        200, {"Content-Type": "image/x-icon", "Accept-Ranges": "bytes"}, _logo(32, "ICO")
-    )
+    """The icon; a HEAD gets its headers only (a body there would break the connection's
+    framing)."""
+    body = _logo(32, "ICO")
+    headers = {
+        "Content-Type": "image/x-icon",
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(len(body)),
+    }
+    return HttpReply(200, headers, body, head_only=request.method == "HEAD")

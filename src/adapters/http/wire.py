@@ -11,6 +11,7 @@ every answer (:func:`per_request_tail`).
 from __future__ import annotations
 
 import random
+import re
 import time
 from http import HTTPStatus
 
@@ -72,11 +73,30 @@ class _Date:
 date = _Date()
 
 
+_LINE_BREAK = re.compile("[\r\n]")
+_LINE_BREAKS_TO_SPACES = bytes.maketrans(b"\r\n", b"  ")
+
+
+def _header_value(value: str) -> bytes:
+    """A value as Go writes its string: bytes taken from the wire as they came (decoded as
+    latin-1 here), text from a URL as its UTF-8."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode()
+
+
 def encode_headers(reply: HttpReply, server: bytes) -> list[tuple[bytes, bytes]]:
     """The answer's header list, names in Go's canonical form, adding what Go's
     ``net/http`` adds on its own (handlers name headers canonically: ``Content-Type``)."""
     given = reply.headers
-    headers = [(canonical_name(k), v.encode("latin-1")) for k, v in given.items()]
+    try:
+        headers = [(canonical_name(k), v.encode("latin-1")) for k, v in given.items()]
+    except UnicodeEncodeError:  # text from a query or a path, such as response-expires=€
+        headers = [(canonical_name(k), _header_value(v)) for k, v in given.items()]
+    if _LINE_BREAK.search("".join(given.values())):
+        # net/http writes a line break inside a value as a space: a value never adds lines
+        headers = [(name, value.translate(_LINE_BREAKS_TO_SPACES)) for name, value in headers]
     body = reply.body
     if body and "Content-Type" not in given and "Content-Encoding" not in given:
         # net/http sniffs a Content-Type for any body written without one (and without a

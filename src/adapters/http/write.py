@@ -294,7 +294,7 @@ def _delete_from_ec(
         needle = read_ec_needle(
             ec_volume,
             needle_id,
-            ctx.ec_remote,  # type: ignore[arg-type]
+            ctx.ec_remote,
             ctx.store.ec.local_shards(ec_volume),
         )
         if cookie and needle.cookie != cookie:

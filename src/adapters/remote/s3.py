@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -14,14 +14,17 @@ from botocore.config import Config
 
 from ...core.goparse import GoNumError, parse_bool
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
-def _client(endpoint: str, region: str, key_id: str, secret: str, path_style: bool):
+
+def _client(endpoint: str, region: str, key_id: str, secret: str, path_style: bool) -> S3Client:
     """An S3 client; without keys, the default credential chain (environment, profile,
     instance role) as Go's SDK uses it, and anonymous requests when that finds nothing."""
-    addressing = {"addressing_style": "path" if path_style else "auto"}
-    config = Config(s3=addressing)
+    style: Literal["path", "auto"] = "path" if path_style else "auto"
+    config = Config(s3={"addressing_style": style})
     if not (key_id and secret) and boto3.Session().get_credentials() is None:
-        config = Config(s3=addressing, signature_version=UNSIGNED)
+        config = Config(s3={"addressing_style": style}, signature_version=UNSIGNED)
     return boto3.client(
         "s3",
         endpoint_url=endpoint or None,
@@ -106,7 +109,7 @@ class S3TierBackendFactory:
 class S3RemoteReader:
     """Ranged ``GetObject`` reads over one S3 client (``RemoteReader``)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: S3Client) -> None:
         self.client = client
 
     def read(self, bucket: str, key: str, offset: int, size: int) -> bytes:

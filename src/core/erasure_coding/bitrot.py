@@ -91,25 +91,36 @@ class BitrotProtection:
                 protection.block_size = int(value)
             elif number == 3 and wire == VARINT:
                 protection.generation = int(value)
-            elif number == 4 and wire == BYTES:
-                for sub, sub_wire, sub_value in fields(value):
-                    if sub_wire != VARINT:
-                        continue
-                    if sub == 1:
-                        protection.data_shards = int(sub_value)
-                    elif sub == 2:
-                        protection.parity_shards = int(sub_value)
-                    elif sub == 4:
-                        protection.small_block_size = int(sub_value)
-            elif number == 5 and wire == BYTES:
-                shard = [0, 0, b""]
-                for sub, _, sub_value in fields(value):
-                    if sub in (1, 2, 3):
-                        shard[sub - 1] = sub_value
-                protection.shards.append((int(shard[0]), int(shard[1]), bytes(shard[2])))
-            elif number == 6 and wire == BYTES:
+            elif wire != BYTES or not isinstance(value, bytes):
+                continue
+            elif number == 4:
+                protection._decode_config(value)
+            elif number == 5:
+                protection.shards.append(_decode_shard(value))
+            elif number == 6:
                 protection.encode_uuid = bytes(value)
         return protection
+
+    def _decode_config(self, payload: bytes) -> None:
+        """The EC config message (field 4): the shard counts and the small block size."""
+        for number, wire, value in fields(payload):
+            if wire != VARINT:
+                continue
+            if number == 1:
+                self.data_shards = int(value)
+            elif number == 2:
+                self.parity_shards = int(value)
+            elif number == 4:
+                self.small_block_size = int(value)
+
+
+def _decode_shard(payload: bytes) -> tuple[int, int, bytes]:
+    """One shard's message (field 5): its id, the size covered and the packed block CRCs."""
+    shard: list[int | bytes] = [0, 0, b""]
+    for number, _, value in fields(payload):
+        if number in (1, 2, 3):
+            shard[number - 1] = value
+    return int(shard[0]), int(shard[1]), bytes(shard[2])
 
 
 def save_sidecar(path: str, protection: BitrotProtection) -> None:

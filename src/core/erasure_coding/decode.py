@@ -5,15 +5,19 @@ caller (``weed shell ec.decode``) mounts it and deletes the shards."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ..atomic_file import replace_file
 from ..errors import VolumeError
-from ..types import actual_size
-from ..volume.loading import load_volume_info, save_volume_info
+from ..types import OffsetWidth, actual_size
+from ..volume_info import load_volume_info, save_volume_info
 from .bitrot import SIDECAR_EXT
-from .ec_volume import infer_index_width
+from .ec_volume import EcVolume, infer_index_width
 from .layout import rows
 from .rebuild import fold_journal
+
+if TYPE_CHECKING:
+    from ..ports import VolumeRepository
 
 COPY_STEP = 4 * 1024 * 1024
 
@@ -22,20 +26,10 @@ class NoLiveEntries(VolumeError):
     """Every needle of the EC volume is deleted: Go answers ``FailedPrecondition``."""
 
 
-def decode_to_volume(store, collection: str, vid: int) -> None:
-    mounted = [ec for _, ec in store.ec.all() if ec.id == vid]
-    if not mounted:
-        raise VolumeError(f"ec volume {vid} not found")
-    ec = mounted[-1]
-    if ec.collection != collection:
-        raise VolumeError(f"existing collection:{ec.collection} unexpected input: {collection}")
-    slots: dict[int, str] = {}
-    for volume in mounted:
-        for shard_id, shard in volume.shards.items():
-            slots[shard_id] = shard.path
-    for shard_id in range(ec.counts.data):
-        if shard_id not in slots:
-            raise VolumeError(f"ec volume {vid} missing shard {shard_id}")
+def decode_to_volume(store: VolumeRepository, collection: str, vid: int) -> None:
+    """Fold the deletion journal into ``.ecx``, size the ``.dat`` from the live entries,
+    de-stripe the data shards into it, copy ``.ecx`` to ``.idx`` and record the index width."""
+    ec, slots = _data_shards(store, collection, vid)
     base = ec.base
     location = next(loc for loc in store.locations if loc.directory == ec.directory)
     try:  # the index may be a sibling disk's (shards mounted where no .ecx was)
@@ -49,20 +43,10 @@ def decode_to_volume(store, collection: str, vid: int) -> None:
         return index[offset : offset + length]
 
     width = infer_index_width(len(index), read_at, location.default_width)
-    step = width.entry_size
     with open(slots[0], "rb") as first:
         version = first.read(1)[0] if os.path.getsize(slots[0]) else 3
-    dat_size = 8
-    live = 0
-    for at in range(0, len(index) - step + 1, step):
-        entry = index[at : at + step]
-        size = int.from_bytes(entry[-4:], "big", signed=True)
-        if size < 0:
-            continue
-        live += 1
-        units = int.from_bytes(entry[8:12], "big") | ((entry[12] << 32) if step == 17 else 0)
-        dat_size = max(dat_size, units * 8 + actual_size(size, version))
-    if not live:
+    dat_size = _dat_size(index, width, version)
+    if dat_size is None:
         raise NoLiveEntries(f"ec volume {vid} has no live entries")
     encoded_size = ec.dat_file_size or ec.counts.data * os.path.getsize(slots[0])
     if dat_size > encoded_size:
@@ -79,6 +63,44 @@ def decode_to_volume(store, collection: str, vid: int) -> None:
     for path in (base + SIDECAR_EXT,):
         if os.path.exists(path):
             os.remove(path)
+
+
+def _data_shards(
+    store: VolumeRepository, collection: str, vid: int
+) -> tuple[EcVolume, dict[int, str]]:
+    """The EC volume (the last mounted, when several disks hold shards) and the path of each
+    shard mounted here; every data shard must be among them."""
+    mounted = [ec for _, ec in store.ec.all() if ec.id == vid]
+    if not mounted:
+        raise VolumeError(f"ec volume {vid} not found")
+    ec = mounted[-1]
+    if ec.collection != collection:
+        raise VolumeError(f"existing collection:{ec.collection} unexpected input: {collection}")
+    slots: dict[int, str] = {}
+    for volume in mounted:
+        for shard_id, shard in volume.shards.items():
+            slots[shard_id] = shard.path
+    for shard_id in range(ec.counts.data):
+        if shard_id not in slots:
+            raise VolumeError(f"ec volume {vid} missing shard {shard_id}")
+    return ec, slots
+
+
+def _dat_size(index: bytes, width: OffsetWidth, version: int) -> int | None:
+    """Where the last live record of the index ends (at least the super block's 8 bytes), or
+    ``None`` when every entry is deleted."""
+    step = width.entry_size
+    dat_size = 8
+    live = False
+    for at in range(0, len(index) - step + 1, step):
+        entry = index[at : at + step]
+        size = int.from_bytes(entry[-4:], "big", signed=True)
+        if size < 0:
+            continue
+        live = True
+        units = int.from_bytes(entry[8:12], "big") | ((entry[12] << 32) if step == 17 else 0)
+        dat_size = max(dat_size, units * 8 + actual_size(size, version))
+    return dat_size if live else None
 
 
 def _write_dat(

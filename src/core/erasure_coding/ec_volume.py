@@ -16,14 +16,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import AlreadyDeleted, NotFound, VolumeError
 from ..idx import decode_entry
 from ..types import TOMBSTONE_FILE_SIZE, OffsetWidth, actual_size
-from ..volume.loading import load_volume_info
 from ..volume.sharing import FileLock
 from ..volume.volume import volume_base_name
+from ..volume_info import load_volume_info
 from .encoder import ShardCounts
 from .layout import LARGE_BLOCK, SMALL_BLOCK, shard_ext
 
@@ -85,7 +86,9 @@ def locate(
     return intervals
 
 
-def infer_index_width(raw_size: int, read_at, default: OffsetWidth) -> OffsetWidth:
+def infer_index_width(
+    raw_size: int, read_at: Callable[[int, int], bytes], default: OffsetWidth
+) -> OffsetWidth:
     """The entry width of a sorted index whose writer did not record it: the width that
     divides the file and reads its keys in ascending order (the default when both do)."""
     candidates = [w for w in (OffsetWidth.FOUR, OffsetWidth.FIVE) if raw_size % w.entry_size == 0]

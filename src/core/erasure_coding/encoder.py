@@ -11,6 +11,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
@@ -115,7 +116,7 @@ def encode_dat(base: str, counts: ShardCounts, dat_size: int) -> BitrotProtectio
     )
 
 
-def _read_padded(dat, offset: int, length: int, dat_size: int) -> np.ndarray:
+def _read_padded(dat: BinaryIO, offset: int, length: int, dat_size: int) -> np.ndarray:
     block = np.zeros(length, dtype=np.uint8)
     if offset < dat_size:
         dat.seek(offset)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from ..errors import VolumeError, VolumeNotFound
-from ..volume.loading import load_volume_info, save_volume_info
 from ..volume.volume import volume_base_name
+from ..volume_info import load_volume_info, save_volume_info
 from .encoder import (
     ShardCounts,
     ec_volume_info,
@@ -20,10 +21,13 @@ from .encoder import (
     write_sorted_index,
 )
 
+if TYPE_CHECKING:
+    from ..ports import VolumeRepository
+
 log = logging.getLogger(__name__)
 
 
-def generate_ec_shards(store, vid: int, collection: str) -> ShardCounts:
+def generate_ec_shards(store: VolumeRepository, vid: int, collection: str) -> ShardCounts:
     volume = store.find_volume(vid)
     if volume is None:
         raise VolumeNotFound(f"volume {vid} not found")

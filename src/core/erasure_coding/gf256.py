@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 _POLYNOMIAL = 0x11D
 
@@ -112,7 +114,9 @@ def _pair_table(factor: int) -> np.ndarray:
     """``factor`` times each byte of a 16-bit word: one lookup multiplies two bytes."""
     words = np.arange(65536, dtype=np.uint32)
     row = MUL_TABLE[factor]
-    return row[words & 0xFF].astype(np.uint16) | (row[words >> 8].astype(np.uint16) << 8)
+    low, high = row[words & 0xFF].astype(np.uint16), row[words >> 8].astype(np.uint16)
+    table: np.ndarray = low | (high << 8)
+    return table
 
 
 def _combine(coefficients: Sequence[int], inputs: Sequence[np.ndarray]) -> np.ndarray:
@@ -120,7 +124,9 @@ def _combine(coefficients: Sequence[int], inputs: Sequence[np.ndarray]) -> np.nd
     encoding block) are multiplied two bytes per table lookup, about twice as fast."""
     length = len(inputs[0])
     paired = length % 2 == 0
-    out = np.zeros(length // 2 if paired else length, dtype=np.uint16 if paired else np.uint8)
+    out: npt.NDArray[np.unsignedinteger[Any]] = np.zeros(
+        length // 2 if paired else length, dtype=np.uint16 if paired else np.uint8
+    )
     scratch = np.empty_like(out)
     for factor, shard in zip(coefficients, inputs, strict=True):
         if factor == 0:
@@ -151,21 +157,19 @@ class ReedSolomon:
 
     def reconstruct(self, shards: Sequence[np.ndarray | None]) -> list[np.ndarray]:
         """Every shard, from any ``data_shards`` present ones (``None`` marks a missing one)."""
-        present = [i for i, shard in enumerate(shards) if shard is not None]
+        known = {i: shard for i, shard in enumerate(shards) if shard is not None}
+        present = list(known)
         if len(present) < self.data_shards:
             raise ValueError(
                 f"too few shards to reconstruct: {len(present)} of {self.data_shards} needed"
             )
         chosen = present[: self.data_shards]
         decode = mat_invert([list(self.matrix[i]) for i in chosen])
-        inputs = [shards[i] for i in chosen]
+        inputs = [known[i] for i in chosen]
         data = [
-            shards[i] if shards[i] is not None else _combine(decode[i], inputs)
-            for i in range(self.data_shards)
+            known[i] if i in known else _combine(decode[i], inputs) for i in range(self.data_shards)
         ]
         result: list[np.ndarray] = list(data)
         for row in range(self.data_shards, self.total):
-            result.append(
-                shards[row] if shards[row] is not None else _combine(self.matrix[row], data)
-            )
+            result.append(known[row] if row in known else _combine(self.matrix[row], data))
         return result

@@ -6,23 +6,28 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from ..errors import VolumeError
 from ..types import OffsetWidth
-from ..volume.loading import load_volume_info
 from ..volume.volume import volume_base_name
+from ..volume_info import load_volume_info
 from .ec_volume import infer_index_width
 from .encoder import ShardCounts
 from .gf256 import ReedSolomon
 from .layout import MAX_SHARD_COUNT, shard_ext
 
+if TYPE_CHECKING:
+    from ..ports import VolumeRepository
+
 STEP = 1024 * 1024
 TOMBSTONE = b"\xff\xff\xff\xff"
 
 
-def rebuild_ec_shards(store, collection: str, vid: int) -> list[int]:
+def rebuild_ec_shards(store: VolumeRepository, collection: str, vid: int) -> list[int]:
     """The ids of the shards written; an empty list when no disk has this EC volume."""
     name = volume_base_name(collection, vid)
     found = []
@@ -50,24 +55,10 @@ def rebuild_ec_shards(store, collection: str, vid: int) -> list[int]:
 
 
 def rebuild_files(base: str, other_dirs: list[str]) -> list[int]:
+    """``RebuildEcFiles``: find each shard here or in ``other_dirs``, then write the missing
+    (and empty) ones beside ``base`` from the others. Returns the ids written."""
     counts = ShardCounts.from_info(load_volume_info(base + ".vif"))
-    name = os.path.basename(base)
-    paths: list[str | None] = []
-    missing: list[int] = []
-    empty: list[int] = []
-    for shard_id in range(counts.total):
-        candidates = [base + shard_ext(shard_id)] + [
-            os.path.join(d, name + shard_ext(shard_id)) for d in other_dirs
-        ]
-        path = next((p for p in candidates if os.path.exists(p)), None)
-        if path is None:
-            missing.append(shard_id)
-        elif os.path.getsize(path) == 0:  # residue of a failed operation: regenerate in place
-            empty.append(shard_id)
-            path = None
-        paths.append(path)
-    present = [i for i, path in enumerate(paths) if path is not None]
-    regenerate = missing + empty
+    present, regenerate = _find_shards(base, other_dirs, counts.total)
     if len(present) < counts.data:
         listed = " ".join(str(i) for i in regenerate)
         raise VolumeError(
@@ -76,27 +67,56 @@ def rebuild_files(base: str, other_dirs: list[str]) -> list[int]:
         )
     if not regenerate:
         return []
-    sizes = {i: os.path.getsize(paths[i]) for i in present}
-    size = sizes[present[0]]
+    size = _common_size(present)
+    _write_shards(base, present, regenerate, size, counts)
+    return regenerate
+
+
+def _find_shards(base: str, other_dirs: list[str], total: int) -> tuple[dict[int, str], list[int]]:
+    """The path of each shard found (here first, then in ``other_dirs``) and the ids to
+    regenerate: the missing ones, then the empty ones (the residue of a failed operation,
+    regenerated in place)."""
+    name = os.path.basename(base)
+    present: dict[int, str] = {}
+    missing: list[int] = []
+    empty: list[int] = []
+    for shard_id in range(total):
+        candidates = [base + shard_ext(shard_id)] + [
+            os.path.join(d, name + shard_ext(shard_id)) for d in other_dirs
+        ]
+        path = next((p for p in candidates if os.path.exists(p)), None)
+        if path is None:
+            missing.append(shard_id)
+        elif os.path.getsize(path) == 0:
+            empty.append(shard_id)
+        else:
+            present[shard_id] = path
+    return present, missing + empty
+
+
+def _common_size(present: dict[int, str]) -> int:
+    """The size every input shard has; a different one means a truncated input."""
+    sizes = {i: os.path.getsize(path) for i, path in present.items()}
+    size = sizes[min(sizes)]
     for shard_id, other in sizes.items():
         if other != size:
             raise VolumeError(
                 f"ec rebuild: input shard {shard_id} size {other} != {size} (truncated input?)"
             )
+    return size
+
+
+def _write_shards(
+    base: str, present: dict[int, str], regenerate: list[int], size: int, counts: ShardCounts
+) -> None:
+    """Write each shard of ``regenerate`` to a ``.rebuilding`` file, synced, and rename it
+    into place only once all are written; on any failure remove them."""
     codec = ReedSolomon(counts.data, counts.parity)
-    inputs = {i: open(paths[i], "rb") for i in present}  # noqa: SIM115 - closed below
+    inputs = {i: open(path, "rb") for i, path in present.items()}  # noqa: SIM115 - closed below
     outputs = {i: open(base + shard_ext(i) + ".rebuilding", "wb") for i in regenerate}  # noqa: SIM115
     try:
         for offset in range(0, size, STEP):
-            length = min(STEP, size - offset)
-            shards: list[np.ndarray | None] = [None] * counts.total
-            for shard_id, src in inputs.items():
-                src.seek(offset)
-                data = src.read(length)
-                if len(data) != length:
-                    raise VolumeError(f"ec rebuild short read shard {shard_id} at {offset}")
-                shards[shard_id] = np.frombuffer(data, dtype=np.uint8)
-            whole = codec.reconstruct(shards)
+            whole = codec.reconstruct(_read_row(inputs, offset, min(STEP, size - offset), counts))
             for shard_id, out in outputs.items():
                 out.write(whole[shard_id].tobytes())
         for out in outputs.values():
@@ -114,7 +134,20 @@ def rebuild_files(base: str, other_dirs: list[str]) -> list[int]:
     for shard_id, out in outputs.items():
         out.close()
         os.replace(base + shard_ext(shard_id) + ".rebuilding", base + shard_ext(shard_id))
-    return regenerate
+
+
+def _read_row(
+    inputs: Mapping[int, BinaryIO], offset: int, length: int, counts: ShardCounts
+) -> list[np.ndarray | None]:
+    """``length`` bytes at ``offset`` of each input shard, ``None`` for the others."""
+    shards: list[np.ndarray | None] = [None] * counts.total
+    for shard_id, src in inputs.items():
+        src.seek(offset)
+        data = src.read(length)
+        if len(data) != length:
+            raise VolumeError(f"ec rebuild short read shard {shard_id} at {offset}")
+        shards[shard_id] = np.frombuffer(data, dtype=np.uint8)
+    return shards
 
 
 def fold_journal(base: str, default_width: OffsetWidth) -> None:

@@ -17,13 +17,13 @@ from ..ports import RemoteShards
 from ..types import TOMBSTONE_FILE_SIZE, actual_size
 from ..volume.scrub import check_index
 from .bitrot import load_sidecar
-from .ec_volume import EcVolume, locate
+from .ec_volume import EcVolume, Interval, locate
 
 Broken = list[tuple[int, int]]
 
 
 def _index(ec: EcVolume) -> bytes:
-    return os.pread(ec._ecx, ec.ecx_size, 0) if ec.ecx_size else b""  # noqa: SLF001
+    return os.pread(ec._ecx, ec.ecx_size, 0) if ec.ecx_size else b""
 
 
 def scrub_ec_index(ec: EcVolume) -> tuple[int, list[str]]:
@@ -49,40 +49,8 @@ def scrub_ec_needles(
         size = entry.size
         length = actual_size(size, ec.version)
         intervals = locate(entry.offset, length, ec.shard_dat_size, ec.counts.data)
-        pieces: list[bytes] = []
-        complete = True
-        for number, interval in enumerate(intervals, 1):
-            shard = ec.shards.get(interval.shard_id)
-            data = None
-            if shard is not None:
-                data = shard.read_at(interval.length, interval.offset)
-                if len(data) != interval.length:
-                    errors.append(
-                        f"local shard {interval.shard_id} for needle {entry.needle_id} is too "
-                        f"short ({shard.size}), cannot read chunk {number}/{len(intervals)}"
-                    )
-                    broken[interval.shard_id] = shard.size
-                    data = None
-            elif remote is not None:
-                try:
-                    data = remote.read(
-                        ec, interval.shard_id, interval.offset, interval.length, entry.needle_id
-                    )
-                except AlreadyDeleted:
-                    data = None
-                if data is None:
-                    errors.append(
-                        f"failed to read EC shard {interval.shard_id} for needle "
-                        f"{entry.needle_id} on volume {ec.id} (interval {number}/{len(intervals)})"
-                    )
-                    broken[interval.shard_id] = interval.length
-            if data is None:
-                complete = False
-                if remote is not None:
-                    break
-                continue
-            pieces.append(data)
-        if not complete:
+        pieces = _gather(ec, entry.needle_id, intervals, remote, errors, broken)
+        if pieces is None:
             continue
         try:
             Needle.from_bytes(b"".join(pieces), ec.version, size, entry.offset)
@@ -94,6 +62,68 @@ def scrub_ec_needles(
                     f"EC volume {ec.id}, needle {entry.needle_id} on shards {shards}: {err}"
                 )
     return count, sorted(broken.items()), errors
+
+
+def _gather(
+    ec: EcVolume,
+    needle_id: int,
+    intervals: list[Interval],
+    remote: RemoteShards | None,
+    errors: list[str],
+    broken: dict[int, int],
+) -> list[bytes] | None:
+    """The needle's pieces in order, or ``None`` when one is missing (with ``remote``, the
+    first missing piece ends the walk; without, the local pieces are still checked)."""
+    pieces: list[bytes] = []
+    complete = True
+    for number, interval in enumerate(intervals, 1):
+        where = (number, len(intervals))
+        data = _piece(ec, needle_id, interval, where, remote, errors, broken)
+        if data is None:
+            complete = False
+            if remote is not None:
+                break
+            continue
+        pieces.append(data)
+    return pieces if complete else None
+
+
+def _piece(
+    ec: EcVolume,
+    needle_id: int,
+    interval: Interval,
+    where: tuple[int, int],
+    remote: RemoteShards | None,
+    errors: list[str],
+    broken: dict[int, int],
+) -> bytes | None:
+    """One piece from its local shard, else from ``remote``; a short local shard or a piece
+    no server gives is recorded in ``errors`` and ``broken``. ``where``: (piece, pieces)."""
+    number, total = where
+    shard = ec.shards.get(interval.shard_id)
+    if shard is not None:
+        data = shard.read_at(interval.length, interval.offset)
+        if len(data) == interval.length:
+            return data
+        errors.append(
+            f"local shard {interval.shard_id} for needle {needle_id} is too "
+            f"short ({shard.size}), cannot read chunk {number}/{total}"
+        )
+        broken[interval.shard_id] = shard.size
+        return None
+    if remote is None:
+        return None
+    try:
+        fetched = remote.read(ec, interval.shard_id, interval.offset, interval.length, needle_id)
+    except AlreadyDeleted:
+        fetched = None
+    if fetched is None:
+        errors.append(
+            f"failed to read EC shard {interval.shard_id} for needle "
+            f"{needle_id} on volume {ec.id} (interval {number}/{total})"
+        )
+        broken[interval.shard_id] = interval.length
+    return fetched
 
 
 def checksum_scrub(ec: EcVolume) -> tuple[int, Broken, list[str]]:

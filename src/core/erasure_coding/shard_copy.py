@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,7 +69,7 @@ class ShardCopy:
         except (VolumeError, OSError) as err:
             raise VolumeError(f"VolumeEcShardsCopy volume {self.vid}: {err}") from err
 
-    def _target(self):
+    def _target(self) -> DiskLocation:
         locations = self.store.locations
         if self.disk_id > 0:
             if self.disk_id >= len(locations):
@@ -102,7 +103,7 @@ class ShardCopy:
         return max(candidates, key=rank)[1]
 
     @staticmethod
-    def _merge_journal(base: str, pull) -> None:
+    def _merge_journal(base: str, pull: Callable[[str, str, bool], int]) -> None:
         """The peer's deletions joined with ours (Go overwrites the start of the local file
         with the peer's, which can leave stale ids behind or lose local ones)."""
         local = b""

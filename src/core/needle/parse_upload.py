@@ -98,8 +98,8 @@ _VIEW_PARTS_OVER = 64 * 1024
 """A multipart part larger than this is a view of the request body, not a copy."""
 
 
-def _multipart_parts(body: bytes | bytearray, content_type: str) -> list[_Part]:
-    """Split a ``multipart/form-data`` body; errors use Go's ``mime/multipart`` texts."""
+def _multipart_delimiter(content_type: str) -> bytes:
+    """The ``--boundary`` line that separates the parts of a ``multipart/form-data`` body."""
     kind, params = _media_params(content_type)
     if not kind.startswith("multipart/"):
         raise UploadError("request Content-Type isn't multipart/form-data")
@@ -109,46 +109,61 @@ def _multipart_parts(body: bytes | bytearray, content_type: str) -> list[_Part]:
     if len(boundary) > MAX_BOUNDARY:
         # Go's multipart reader peeks each delimiter line in a 4 KiB buffer.
         raise UploadError("multipart: NextPart: bufio: buffer full")
-    delimiter = b"--" + boundary.encode()
+    return b"--" + boundary.encode()
+
+
+def _multipart_parts(body: bytes | bytearray, content_type: str) -> list[_Part]:
+    """Split a ``multipart/form-data`` body; errors use Go's ``mime/multipart`` texts. A
+    later part that fails ends the list, as Go's reader stops there; a first one fails it."""
+    delimiter = _multipart_delimiter(content_type)
     start = body.find(delimiter)
     if start < 0:
         raise UploadError("multipart: NextPart: EOF")
     parts: list[_Part] = []
     position = start + len(delimiter)
     while True:
-        if body.startswith(b"--", position):
+        if body.startswith(b"--", position):  # the closing delimiter
             if not parts:
                 raise UploadError("EOF")  # NextPart's io.EOF: a closing delimiter first
             break
-        header_start = body.find(b"\r\n", position)
-        if header_start < 0:
+        found = _next_part(body, position, delimiter, first=not parts)
+        if found is None:
             break
-        header_end = body.find(b"\r\n\r\n", header_start)
-        if header_end < 0:
-            if parts:
-                break  # Go stops at a later part that fails
-            raise UploadError("multipart: NextPart: EOF")
-        headers: dict[str, str] = {}
-        for line in body[header_start + 2 : header_end].split(b"\r\n"):
-            name, sep, value = line.decode("utf-8", "surrogateescape").partition(":")
-            if sep:
-                headers.setdefault(name.strip().lower(), value.strip())
-        content_start = header_end + 4
-        next_delimiter = body.find(b"\r\n" + delimiter, content_start)
-        if next_delimiter < 0:
-            if parts:
-                break
-            raise UploadError("unexpected EOF")  # the part's data never ends
-        content: bytes | bytearray | memoryview
-        if next_delimiter - content_start > _VIEW_PARTS_OVER:
-            content = memoryview(body)[content_start:next_delimiter]  # no copy of a large file
-        else:
-            content = body[content_start:next_delimiter]
-        parts.append(_Part(headers, content))
-        position = next_delimiter + 2 + len(delimiter)
+        part, position = found
+        parts.append(part)
     if not parts:
         raise UploadError("multipart: NextPart: EOF")
     return parts
+
+
+def _next_part(
+    body: bytes | bytearray, position: int, delimiter: bytes, *, first: bool
+) -> tuple[_Part, int] | None:
+    """The part after the delimiter ending at ``position`` and where its own delimiter ends;
+    ``None`` when no whole part follows (only the first part's missing end is an error)."""
+    header_start = body.find(b"\r\n", position)
+    if header_start < 0:
+        return None
+    header_end = body.find(b"\r\n\r\n", header_start)
+    if header_end < 0:
+        return None
+    headers: dict[str, str] = {}
+    for line in body[header_start + 2 : header_end].split(b"\r\n"):
+        name, sep, value = line.decode("utf-8", "surrogateescape").partition(":")
+        if sep:
+            headers.setdefault(name.strip().lower(), value.strip())
+    content_start = header_end + 4
+    next_delimiter = body.find(b"\r\n" + delimiter, content_start)
+    if next_delimiter < 0:
+        if first:
+            raise UploadError("unexpected EOF")  # the part's data never ends
+        return None
+    content: bytes | bytearray | memoryview
+    if next_delimiter - content_start > _VIEW_PARTS_OVER:
+        content = memoryview(body)[content_start:next_delimiter]  # no copy of a large file
+    else:
+        content = body[content_start:next_delimiter]
+    return _Part(headers, content), next_delimiter + 2 + len(delimiter)
 
 
 def _check_limit(data: bytes | bytearray | memoryview, size_limit: int) -> None:
@@ -158,47 +173,13 @@ def _check_limit(data: bytes | bytearray | memoryview, size_limit: int) -> None:
 
 def parse_upload(request: UploadRequest, size_limit: int) -> ParsedUpload:
     """``ParseUpload``: read the file, its name, type and options from the request."""
-    upload = ParsedUpload()
-    for name, value in request.headers.items():
-        if name[:8].lower() == "seaweed-":
-            key = canonical_header_key(name)
-            if key.startswith(PAIR_NAME_PREFIX):
-                upload.pairs[key] = value
+    upload = ParsedUpload(pairs=_pairs(request.headers))
     content_type = request.headers.get("content-type", "")
     form = dict(request.query)
     if request.method == "POST" and (not content_type or "form-data" in content_type):
-        parts = _multipart_parts(request.body, content_type)
-        # Go's FormValue sees the form's plain fields too, and they win over the query.
-        for field in parts:
-            if not field.file_name and field.form_name:
-                form[field.form_name] = str(field.content, "utf-8", "replace")
-        part = parts[0]
-        upload.file_name = part.file_name
-        if not upload.file_name:
-            part = next((p for p in parts[1:] if p.file_name), part)
-            upload.file_name = part.file_name
-        if upload.file_name:
-            upload.file_name = _clean_windows_path_base(upload.file_name)
-        _check_limit(part.content, size_limit)
-        upload.data = part.content
-        content_type = part.headers.get("content-type", "")
-        upload.content_md5 = part.headers.get("content-md5", "")
-        upload.is_gzipped = part.headers.get("content-encoding", "") == "gzip"
+        content_type = _read_form(upload, request.body, content_type, form, size_limit)
     else:
-        disposition = request.headers.get("content-disposition", "")
-        if "name=" in disposition:
-            if not disposition.startswith(("inline", "attachment")):
-                disposition = "attachment; " + disposition
-            _, params = _media_params(disposition)
-            upload.file_name = params.get("filename") or params.get("name", "")
-        if upload.file_name:
-            upload.file_name = _clean_windows_path_base(upload.file_name)
-        else:
-            upload.file_name = posixpath.basename(request.path)
-        _check_limit(request.body, size_limit)
-        upload.data = request.body
-        upload.mime_type = content_type
-        upload.is_gzipped = request.headers.get("content-encoding", "") == "gzip"
+        _read_body(upload, request, content_type, size_limit)
     try:
         cm = form.get("cm")
         upload.is_chunked_file = parse_bool(cm) if cm else False
@@ -208,6 +189,62 @@ def parse_upload(request: UploadRequest, size_limit: int) -> ParsedUpload:
         _settle_mime_type(upload, content_type)
     _finish(upload, request, form, size_limit)
     return upload
+
+
+def _pairs(headers: Mapping[str, str]) -> dict[str, str]:
+    """The ``Seaweed-*`` headers, by canonical name: stored with the needle as its pairs."""
+    pairs: dict[str, str] = {}
+    for name, value in headers.items():
+        if name[:8].lower() == "seaweed-":
+            key = canonical_header_key(name)
+            if key.startswith(PAIR_NAME_PREFIX):
+                pairs[key] = value
+    return pairs
+
+
+def _read_form(
+    upload: ParsedUpload,
+    body: bytes | bytearray,
+    content_type: str,
+    form: dict[str, str],
+    size_limit: int,
+) -> str:
+    """A multipart upload: the file is the first part, or the first later one with a file
+    name. Plain fields join ``form``. Returns the file part's own content type."""
+    parts = _multipart_parts(body, content_type)
+    # Go's FormValue sees the form's plain fields too, and they win over the query.
+    for plain in parts:
+        if not plain.file_name and plain.form_name:
+            form[plain.form_name] = str(plain.content, "utf-8", "replace")
+    part = parts[0]
+    if not part.file_name:
+        part = next((p for p in parts[1:] if p.file_name), part)
+    upload.file_name = _clean_windows_path_base(part.file_name) if part.file_name else ""
+    _check_limit(part.content, size_limit)
+    upload.data = part.content
+    upload.content_md5 = part.headers.get("content-md5", "")
+    upload.is_gzipped = part.headers.get("content-encoding", "") == "gzip"
+    return part.headers.get("content-type", "")
+
+
+def _read_body(
+    upload: ParsedUpload, request: UploadRequest, content_type: str, size_limit: int
+) -> None:
+    """A raw upload: the body is the file, named by ``Content-Disposition`` or the URL."""
+    disposition = request.headers.get("content-disposition", "")
+    if "name=" in disposition:
+        if not disposition.startswith(("inline", "attachment")):
+            disposition = "attachment; " + disposition
+        _, params = _media_params(disposition)
+        upload.file_name = params.get("filename") or params.get("name", "")
+    if upload.file_name:
+        upload.file_name = _clean_windows_path_base(upload.file_name)
+    else:
+        upload.file_name = posixpath.basename(request.path)
+    _check_limit(request.body, size_limit)
+    upload.data = request.body
+    upload.mime_type = content_type
+    upload.is_gzipped = request.headers.get("content-encoding", "") == "gzip"
 
 
 def _settle_mime_type(upload: ParsedUpload, content_type: str) -> None:
@@ -223,6 +260,8 @@ def _settle_mime_type(upload: ParsedUpload, content_type: str) -> None:
 def _finish(
     upload: ParsedUpload, request: UploadRequest, form: Mapping[str, str], size_limit: int
 ) -> None:
+    """The form's options, then gzip (inflate what came gzipped, compress what pays), then
+    the ``Content-MD5`` check against the uncompressed data."""
     try:
         ts = form.get("ts")
         upload.modified_time = parse_uint(ts, 10, 64) if ts else 0
@@ -235,30 +274,11 @@ def _finish(
         upload.ttl = EMPTY_TTL
     upload.original_size = len(upload.data)
     uncompressed = upload.data
-    expected_md5 = request.headers.get("content-md5", "") or upload.content_md5
     if upload.is_gzipped:
-        # Go inflates without a bound (a 200 KiB bomb of 200 MiB passes a 16 MiB limit); the
-        # inflated file is held to the size limit here. A stream that does not inflate is
-        # stored as sent, as Go does.
-        try:
-            uncompressed = gunzip(upload.data, size_limit)  # type: ignore[arg-type]
-            upload.original_size = len(uncompressed)
-        except InflateLimitExceeded:
-            raise UploadError(
-                f"file over the limited {size_limit} bytes once uncompressed"
-            ) from None
-        except (EOFError, zlib.error):
-            uncompressed = upload.data
+        uncompressed = _inflated(upload, size_limit)
     elif request.query.get("type") != "replicate":
-        mime_type = upload.mime_type or detect_content_type(upload.data)
-        if mime_type == "application/octet-stream":
-            mime_type = ""
-        # Go passes the base name, not the extension, here (``filepath.Base``); keep that.
-        if _is_compressible(posixpath.basename(upload.file_name), mime_type):
-            compressed = gzip_level6(upload.data)
-            if len(compressed) * 10 < len(upload.data) * 9:
-                upload.data = compressed
-                upload.is_gzipped = True
+        _compress_if_it_pays(upload)
+    expected_md5 = request.headers.get("content-md5", "") or upload.content_md5
     if expected_md5:
         digest = base64.b64encode(hashlib.md5(uncompressed).digest()).decode()
         upload.content_md5 = digest
@@ -267,6 +287,34 @@ def _finish(
                 f"Content-MD5 did not match md5 of file data expected [{expected_md5}] "
                 f"received [{digest}] size {len(uncompressed)}"
             )
+
+
+def _inflated(upload: ParsedUpload, size_limit: int) -> bytes | bytearray | memoryview:
+    """The data of a gzipped upload, inflated (and its ``original_size`` set). Go inflates
+    without a bound (a 200 KiB bomb of 200 MiB passes a 16 MiB limit); the inflated file is
+    held to the size limit here. A stream that does not inflate is stored as sent, as Go
+    does."""
+    try:
+        uncompressed = gunzip(upload.data, size_limit)
+    except InflateLimitExceeded:
+        raise UploadError(f"file over the limited {size_limit} bytes once uncompressed") from None
+    except (EOFError, zlib.error):
+        return upload.data
+    upload.original_size = len(uncompressed)
+    return uncompressed
+
+
+def _compress_if_it_pays(upload: ParsedUpload) -> None:
+    """Gzip a compressible file when that saves at least 10 %."""
+    mime_type = upload.mime_type or detect_content_type(upload.data)
+    if mime_type == "application/octet-stream":
+        mime_type = ""
+    # Go passes the base name, not the extension, here (``filepath.Base``); keep that.
+    if _is_compressible(posixpath.basename(upload.file_name), mime_type):
+        compressed = gzip_level6(upload.data)
+        if len(compressed) * 10 < len(upload.data) * 9:
+            upload.data = compressed
+            upload.is_gzipped = True
 
 
 def gzip_level6(data: bytes | bytearray | memoryview) -> bytes:

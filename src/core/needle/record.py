@@ -53,6 +53,16 @@ class NeedleSizeMismatch(NeedleError):
     """Go's ``ErrorSizeMismatch``: the record's size differs from what the index says."""
 
 
+def _short_field(buf: bytes | memoryview, index: int, end: int, check: int) -> tuple[bytes, int]:
+    """A field of at most 255 bytes after its one-byte size (name, mime) and where it ends;
+    ``check`` numbers Go's "index out of range" message for it."""
+    size = buf[index]
+    index += 1
+    if size + index > end:
+        raise NeedleCorrupted(f"index out of range {check}: needle data corrupted")
+    return bytes(buf[index : index + size]), index + size
+
+
 @dataclass(slots=True)
 class Needle:
     cookie: int = 0
@@ -270,19 +280,9 @@ class Needle:
             self.flags = buf[index]
             index += 1
         if index < end and self.flags & FLAG_HAS_NAME:
-            name_size = buf[index]
-            index += 1
-            if name_size + index > end:
-                raise NeedleCorrupted("index out of range 2: needle data corrupted")
-            self.name = bytes(buf[index : index + name_size])
-            index += name_size
+            self.name, index = _short_field(buf, index, end, 2)
         if index < end and self.flags & FLAG_HAS_MIME:
-            mime_size = buf[index]
-            index += 1
-            if mime_size + index > end:
-                raise NeedleCorrupted("index out of range 3: needle data corrupted")
-            self.mime = bytes(buf[index : index + mime_size])
-            index += mime_size
+            self.mime, index = _short_field(buf, index, end, 3)
         if index < end and self.flags & FLAG_HAS_LAST_MODIFIED:
             if LAST_MODIFIED_BYTES + index > end:
                 raise NeedleCorrupted("index out of range 4: needle data corrupted")

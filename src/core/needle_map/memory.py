@@ -42,11 +42,11 @@ class _Columns:
     size_view: memoryview = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key_view", memoryview(self.keys))  # type: ignore[arg-type]
-        object.__setattr__(self, "low_view", memoryview(self.low))  # type: ignore[arg-type]
-        high = None if self.high is None else memoryview(self.high)  # type: ignore[arg-type]
-        object.__setattr__(self, "high_view", high)
-        object.__setattr__(self, "size_view", memoryview(self.sizes))  # type: ignore[arg-type]
+        # ``ndarray.data`` is ``memoryview(array)``.
+        object.__setattr__(self, "key_view", self.keys.data)
+        object.__setattr__(self, "low_view", self.low.data)
+        object.__setattr__(self, "high_view", None if self.high is None else self.high.data)
+        object.__setattr__(self, "size_view", self.sizes.data)
 
     @classmethod
     def build(cls, keys: np.ndarray, units: np.ndarray, sizes: np.ndarray) -> _Columns:

@@ -53,7 +53,7 @@ class MapMetrics:
 
 
 def delete_live(
-    entry: tuple[int, int] | None, store: Callable[[int, int], None], metrics: MapMetrics
+    entry: tuple[int, int] | None, store: Callable[[int, int], object], metrics: MapMetrics
 ) -> int:
     """Go's delete in a needle map (``CompactMapSegment.delete``): only a live entry changes,
     keeping its offset with its size negated (-1 for an empty needle), written by
@@ -146,7 +146,8 @@ def _actual_sizes(sizes: np.ndarray, version: int) -> np.ndarray:
     """Vectorised :func:`actual_size` (header + body + checksum + timestamp + padding)."""
     tail = 4 + (8 if version == 3 else 0)
     unpadded = _HEADER + sizes + tail
-    return unpadded + (NEEDLE_PADDING_SIZE - unpadded % NEEDLE_PADDING_SIZE)
+    padded: np.ndarray = unpadded + (NEEDLE_PADDING_SIZE - unpadded % NEEDLE_PADDING_SIZE)
+    return padded
 
 
 _FNV64_OFFSET = np.uint64(0xCBF29CE484222325)

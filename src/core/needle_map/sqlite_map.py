@@ -13,6 +13,8 @@ import os
 import sqlite3
 from collections.abc import Iterator
 
+import numpy as np
+
 from ..idx import parse_columns
 from ..types import OffsetWidth
 from .metrics import MapMetrics, replay
@@ -53,7 +55,9 @@ class SqliteNeedleMap:
         if self._absorbed != len(columns):
             self._rebuild(state.keys, state.offsets, state.sizes, len(columns))
 
-    def _rebuild(self, keys, offsets, sizes, entries: int) -> None:
+    def _rebuild(
+        self, keys: np.ndarray, offsets: np.ndarray, sizes: np.ndarray, entries: int
+    ) -> None:
         db = self._db
         db.execute("BEGIN")
         db.execute("DELETE FROM needles")
@@ -109,7 +113,8 @@ class SqliteNeedleMap:
         return old_size
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM needles").fetchone()[0]
+        count: int = self._db.execute("SELECT COUNT(*) FROM needles").fetchone()[0]
+        return count
 
     def items(self) -> Iterator[tuple[int, int, int]]:
         for key, offset, size in self._db.execute(

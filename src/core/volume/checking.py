@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from ..backend import DiskFile
+from ..backend import BackendFile, DiskFile
 from ..idx import decode_entry, encode_entry
 from ..needle.record import Needle, NeedleError, parse_header
 from ..super_block import SuperBlock
@@ -34,7 +34,7 @@ class IntegrityError(Exception):
 
 
 def check_and_repair_tail(
-    dat: DiskFile, idx: DiskFile, super_block: SuperBlock, width: OffsetWidth, repair: bool
+    dat: BackendFile, idx: DiskFile, super_block: SuperBlock, width: OffsetWidth, repair: bool
 ) -> int:
     """Verify (and with ``repair``, mend) the end of the volume; returns its last append time."""
     entry_size = width.entry_size
@@ -79,7 +79,7 @@ def check_and_repair_tail(
 
 
 def _tail_entry_position(
-    dat: DiskFile, idx: DiskFile, index_size: int, width: OffsetWidth, version: int
+    dat: BackendFile, idx: DiskFile, index_size: int, width: OffsetWidth, version: int
 ) -> int:
     """``findDatTailEntryOffset``: the entry ending exactly at the end of ``.dat``, else the one
     with the highest offset (-1 when every entry has offset 0)."""
@@ -97,7 +97,7 @@ def _tail_entry_position(
 
 
 def _verify_record(
-    dat: DiskFile, offset: int, needle_id: int, size: int, version: int, width: OffsetWidth
+    dat: BackendFile, offset: int, needle_id: int, size: int, version: int, width: OffsetWidth
 ) -> int:
     """``verifyNeedleIntegrity``: the record at ``offset`` has ``size`` (and, before v3, the
     id and a good CRC); returns its append time. A v3 record is checked by its size and
@@ -126,7 +126,7 @@ def _verify_record(
 
 
 def _verify_whole_record(
-    dat: DiskFile, offset: int, needle_id: int, size: int, version: int, width: OffsetWidth
+    dat: BackendFile, offset: int, needle_id: int, size: int, version: int, width: OffsetWidth
 ) -> Needle:
     """Versions 1 and 2 carry no timestamp: Go reads the whole record, CRC included."""
     length = actual_size(size, version)
@@ -155,7 +155,7 @@ def _check_id(needle: Needle, needle_id: int) -> Needle:
 
 
 def _roll_forward(
-    dat: DiskFile, idx: DiskFile, position: int, width: OffsetWidth, version: int, last_ns: int
+    dat: BackendFile, idx: DiskFile, position: int, width: OffsetWidth, version: int, last_ns: int
 ) -> int:
     """Index complete records found after ``position``; cut off a torn record at the end.
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ..atomic_file import replace_file
-from ..backend import DiskFile
+from ..backend import BackendFile, DiskFile
 from ..errors import VolumeError
 from ..idx import encode_entry, parse_columns
 from ..needle.record import NeedleCorrupted
@@ -28,7 +28,7 @@ from ..super_block import SUPER_BLOCK_SIZE, SuperBlock, SuperBlockError
 from ..tier import RemoteDatFile, TierRegistry
 from ..ttl import EMPTY_TTL, TTL
 from ..types import NEEDLE_PADDING_SIZE, TOMBSTONE_FILE_SIZE, OffsetWidth, needle_body_length
-from ..volume_info import VolumeInfo, VolumeInfoError
+from ..volume_info import VolumeInfo, VolumeInfoError, load_volume_info
 from .checking import IntegrityError, check_and_repair_tail
 from .scan import scan_records
 from .vacuum import reconcile_compaction
@@ -41,26 +41,8 @@ class VolumeLoadError(VolumeError):
     pass
 
 
-def load_volume_info(path: str) -> VolumeInfo | None:
-    """``MaybeLoadVolumeInfo``: ``None`` when there is no (or an empty) ``.vif``."""
-    try:
-        with open(path, "rb") as src:
-            text = src.read()
-    except FileNotFoundError:
-        return None
-    if not text.strip():
-        log.warning("empty volume info file %s, treating as non-existent", path)
-        return None
-    return VolumeInfo.from_json(text)
-
-
-def save_volume_info(path: str, info: VolumeInfo) -> None:
-    """``SaveVolumeInfo``, made atomic: write a temporary file, fsync, rename."""
-    replace_file(path, info.to_json().encode())
-
-
 def rebuild_index(
-    dat: DiskFile, idx_path: str, super_block: SuperBlock, width: OffsetWidth
+    dat: BackendFile, idx_path: str, super_block: SuperBlock, width: OffsetWidth
 ) -> bool:
     """Write ``.idx`` afresh from the records of ``.dat``, as Go 4.48 does for a volume whose
     index is gone: one entry per record in file order, an empty record as a deletion.
@@ -97,7 +79,11 @@ def open_volume(
     follower: bool = False,
     side_kinds: Sequence[NeedleMapKind] = (),
 ) -> Volume:
-    """``follower``: open the volume as another process of this server already serves it:
+    """Go's ``load``: settle a half-finished compaction, read the ``.vif``, open the ``.dat``,
+    read (or, for a new volume, write) its super block, make sure an ``.idx`` exists, check
+    the tail, load the needle map and decide whether the volume is read only.
+
+    ``follower``: open the volume as another process of this server already serves it:
     repair nothing, write nothing (that process checked the files, and appends may be under
     way); see :mod:`..store_view`. ``side_kinds``: the other needle-map kinds whose side
     files vacuum and delete remove (``needle_map_kind``'s always are)."""
@@ -105,107 +91,35 @@ def open_volume(
     kinds = [needle_map_kind, *(k for k in side_kinds if k.name != needle_map_kind.name)]
     if not follower:
         reconcile_compaction(directory, base, kinds)
-    try:
-        info = load_volume_info(base + ".vif")
-    except VolumeInfoError as err:
-        # Go warns and loads with default settings, leaving the file as it is.
-        log.warning("load volume %d.vif file: %s", volume_id, err)
-        info = VolumeInfo()
-        has_info_file = True
-    else:
-        has_info_file = info is not None
-    info = info or VolumeInfo()
+    info, has_info_file = _read_info(base, volume_id)
     width = OffsetWidth.parse(info.bytes_offset) if info.bytes_offset else default_width
     if has_info_file and info.bytes_offset and info.bytes_offset != default_width:
         log.info(
             "volume %d uses %d-byte offsets (server default %d)", volume_id, width, default_width
         )
-    dat_path = base + ".dat"
-    if info.has_remote_file:
-        if tiers is None:
-            raise VolumeLoadError(f"volume {volume_id}: its .dat is on a remote tier")
-        remote = info.files[0]
-        dat = RemoteDatFile(
-            tiers, f"{remote.backend_type}.{remote.backend_id}", remote.key, remote.file_size
-        )
-    elif os.path.exists(dat_path):
-        writable = os.access(dat_path, os.W_OK)
-        dat = DiskFile(dat_path, writable=writable, align=NEEDLE_PADDING_SIZE)
-        if not writable:
-            log.info("opening %s in READONLY mode", dat_path)
-    elif create:
-        dat = DiskFile(dat_path, create=True, align=NEEDLE_PADDING_SIZE)
-        if preallocate > 0:
-            try:
-                dat.preallocate(preallocate)
-            except OSError as err:
-                log.warning("preallocate %s: %s", dat_path, err)
-    else:
-        raise VolumeLoadError(f"volume data file {dat_path} does not exist")
-
-    if not create and not info.has_remote_file and dat.size() < SUPER_BLOCK_SIZE:
-        # An existing volume whose .dat lacks a super block: Go skips it and leaves the file
-        # alone (``SuperBlock.Initialized`` in volume_loading.go); only a new volume gets one.
-        dat.close()
-        raise VolumeLoadError(f"volume {dat_path} not initialized")
+    dat = _open_dat(base, volume_id, info, tiers, create=create, preallocate=preallocate)
     try:
-        if dat.size() >= SUPER_BLOCK_SIZE:
-            head = dat.read_at(SUPER_BLOCK_SIZE, 0)
-            super_block = SuperBlock.parse(
-                head, read_extra=lambda n: dat.read_at(n, SUPER_BLOCK_SIZE)
-            )
-        else:
-            super_block = SuperBlock(
+        super_block = _super_block(
+            dat,
+            volume_id,
+            info,
+            SuperBlock(
                 version=version,
                 replica_placement=replica_placement or ReplicaPlacement(),
                 ttl=ttl,
-            )
-            dat.truncate(0)
-            dat.write_at(super_block.to_bytes(), 0)
-            dat.sync()
-    except (SuperBlockError, OSError) as err:
+            ),
+        )
+        scanned_whole_dat = _ensure_index(volume_id, dat, base + ".idx", super_block, width, info)
+    except VolumeLoadError:
         dat.close()
-        raise VolumeLoadError(f"volume {volume_id} super block: {err}") from None
-    info.version = super_block.version
-    if info.replication:
-        # A .vif replication setting (VolumeConfigure) overrides the super block's, as in Go.
-        try:
-            super_block = replace(
-                super_block, replica_placement=ReplicaPlacement.parse(info.replication)
-            )
-        except ValueError as err:
-            dat.close()
-            raise VolumeLoadError(
-                f"Error parse volume {volume_id} replication {info.replication} : {err}"
-            ) from None
-
-    idx_path = base + ".idx"
-    scanned_whole_dat = True
-    if not os.path.exists(idx_path) and dat.size() > super_block.block_size:
-        if info.has_remote_file:  # rebuilding would download the whole .dat; Go skips it too
-            dat.close()
-            raise VolumeLoadError(f"check volume idx file {idx_path}: it does not exist")
-        try:
-            scanned_whole_dat = rebuild_index(dat, idx_path, super_block, width)
-        except OSError as err:
-            dat.close()
-            raise VolumeLoadError(f"rebuild idx file {idx_path}: {err}") from None
-        log.warning("volume %d: rebuilt %s from %s", volume_id, idx_path, dat_path)
-    read_only_reason = ""
-    if not dat.writable:
-        read_only_reason = "data file is not writable"
-    idx = DiskFile(idx_path, create=True, writable=dat.writable)
-
+        raise
+    idx = DiskFile(base + ".idx", create=True, writable=dat.writable)
+    read_only_reason = "" if dat.writable else "data file is not writable"
     last_append_at_ns = 0
     try:
         if not follower:
-            last_append_at_ns = check_and_repair_tail(
-                dat,
-                idx,
-                super_block,
-                width,
-                repair=dat.writable and not info.read_only and scanned_whole_dat,
-            )
+            repair = dat.writable and not info.read_only and scanned_whole_dat
+            last_append_at_ns = check_and_repair_tail(dat, idx, super_block, width, repair=repair)
     except IntegrityError as err:
         read_only_reason = str(err)
         log.warning("volume %d is read only: volumeDataIntegrityChecking failed %s", volume_id, err)
@@ -215,14 +129,8 @@ def open_volume(
     # Go loads the map of a volume read-only by now as its sorted-file map, which counts
     # differently; the structural check below comes after that choice.
     sorted_file_counts = bool(read_only_reason) or info.read_only or info.has_remote_file
-    # The map's load walk noted the furthest byte any entry reaches (0 if a plugin map does not).
-    furthest = needle_map.metrics.max_needle_end
-    if not info.has_remote_file and furthest > dat.size():
-        # A leftover entry of a crashed write, which vacuum would silently drop: refuse
-        # changes instead (Go's structural check after the map load, issue #8928).
-        reason = f"idx references end={furthest} but .dat is {dat.size()} bytes"
-        log.warning("volume %d: %s; marking readonly", volume_id, reason)
-        read_only_reason = read_only_reason or reason
+    beyond = _entries_beyond_dat(volume_id, info, needle_map.metrics.max_needle_end, dat.size())
+    read_only_reason = read_only_reason or beyond
     volume = Volume(
         directory=directory,
         collection=collection,
@@ -249,3 +157,119 @@ def open_volume(
         if dat.writable:
             volume.save_info()
     return volume
+
+
+def _read_info(base: str, volume_id: int) -> tuple[VolumeInfo, bool]:
+    """The ``.vif`` and whether there is one; an unreadable one counts as present: Go warns
+    and loads with default settings, leaving the file as it is."""
+    try:
+        info = load_volume_info(base + ".vif")
+    except VolumeInfoError as err:
+        log.warning("load volume %d.vif file: %s", volume_id, err)
+        return VolumeInfo(), True
+    return info or VolumeInfo(), info is not None
+
+
+def _open_dat(
+    base: str,
+    volume_id: int,
+    info: VolumeInfo,
+    tiers: TierRegistry | None,
+    *,
+    create: bool,
+    preallocate: int,
+) -> BackendFile:
+    """The ``.dat``: on its remote tier when the ``.vif`` lists one, else the local file
+    (read only when the file is not writable), created for a new volume. An existing one
+    too short for a super block is refused and left alone, as Go does
+    (``SuperBlock.Initialized`` in volume_loading.go)."""
+    dat_path = base + ".dat"
+    if info.has_remote_file:
+        if tiers is None:
+            raise VolumeLoadError(f"volume {volume_id}: its .dat is on a remote tier")
+        remote = info.files[0]
+        return RemoteDatFile(
+            tiers, f"{remote.backend_type}.{remote.backend_id}", remote.key, remote.file_size
+        )
+    if os.path.exists(dat_path):
+        writable = os.access(dat_path, os.W_OK)
+        dat = DiskFile(dat_path, writable=writable, align=NEEDLE_PADDING_SIZE)
+        if not writable:
+            log.info("opening %s in READONLY mode", dat_path)
+        if not create and dat.size() < SUPER_BLOCK_SIZE:
+            dat.close()
+            raise VolumeLoadError(f"volume {dat_path} not initialized")
+        return dat
+    if not create:
+        raise VolumeLoadError(f"volume data file {dat_path} does not exist")
+    dat = DiskFile(dat_path, create=True, align=NEEDLE_PADDING_SIZE)
+    if preallocate > 0:
+        try:
+            dat.preallocate(preallocate)
+        except OSError as err:
+            log.warning("preallocate %s: %s", dat_path, err)
+    return dat
+
+
+def _super_block(
+    dat: BackendFile, volume_id: int, info: VolumeInfo, fresh: SuperBlock
+) -> SuperBlock:
+    """The super block at the head of ``.dat``, or ``fresh`` written there for a new volume;
+    a replication set in the ``.vif`` (VolumeConfigure) overrides the stored one, as in Go.
+    Records the version in ``info``."""
+    try:
+        if dat.size() >= SUPER_BLOCK_SIZE:
+            head = dat.read_at(SUPER_BLOCK_SIZE, 0)
+            super_block = SuperBlock.parse(
+                head, read_extra=lambda n: dat.read_at(n, SUPER_BLOCK_SIZE)
+            )
+        else:
+            super_block = fresh
+            dat.truncate(0)
+            dat.write_at(super_block.to_bytes(), 0)
+            dat.sync()
+    except (SuperBlockError, OSError) as err:
+        raise VolumeLoadError(f"volume {volume_id} super block: {err}") from None
+    info.version = super_block.version
+    if not info.replication:
+        return super_block
+    try:
+        return replace(super_block, replica_placement=ReplicaPlacement.parse(info.replication))
+    except ValueError as err:
+        raise VolumeLoadError(
+            f"Error parse volume {volume_id} replication {info.replication} : {err}"
+        ) from None
+
+
+def _ensure_index(
+    volume_id: int,
+    dat: BackendFile,
+    idx_path: str,
+    super_block: SuperBlock,
+    width: OffsetWidth,
+    info: VolumeInfo,
+) -> bool:
+    """Rebuild a missing ``.idx`` of a volume that has records; returns whether the whole
+    ``.dat`` was scanned (else the tail check must not cut what the scan did not reach)."""
+    if os.path.exists(idx_path) or dat.size() <= super_block.block_size:
+        return True
+    if info.has_remote_file:  # rebuilding would download the whole .dat; Go skips it too
+        raise VolumeLoadError(f"check volume idx file {idx_path}: it does not exist")
+    try:
+        scanned_whole_dat = rebuild_index(dat, idx_path, super_block, width)
+    except OSError as err:
+        raise VolumeLoadError(f"rebuild idx file {idx_path}: {err}") from None
+    log.warning("volume %d: rebuilt %s from %s", volume_id, idx_path, dat.name)
+    return scanned_whole_dat
+
+
+def _entries_beyond_dat(volume_id: int, info: VolumeInfo, furthest: int, dat_size: int) -> str:
+    """Go's structural check after the map load (issue #8928): an entry reaching past the end
+    of ``.dat`` is a leftover of a crashed write, which vacuum would silently drop, so the
+    volume refuses changes instead. ``furthest`` is what the map's load walk noted (0 if a
+    plugin map does not). Returns the reason, or ``""``."""
+    if info.has_remote_file or furthest <= dat_size:
+        return ""
+    reason = f"idx references end={furthest} but .dat is {dat_size} bytes"
+    log.warning("volume %d: %s; marking readonly", volume_id, reason)
+    return reason

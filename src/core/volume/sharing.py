@@ -63,7 +63,8 @@ class Generation:
 
     @property
     def value(self) -> int:
-        return _COUNTER.unpack_from(self._memory, 0)[0]
+        value: int = _COUNTER.unpack_from(self._memory, 0)[0]
+        return value
 
     def bump(self) -> int:
         with self._lock:

@@ -46,7 +46,7 @@ def move_dat_to_remote(
     key = str(uuid.uuid4())
     try:
         size = backend.upload(dat_path, key, progress)
-    except Exception as err:  # noqa: BLE001 - any client error: nothing changed locally
+    except Exception as err:  # any client error: nothing changed locally
         raise VolumeError(f"backend {backend_name} copy file {dat_path}: {err}") from err
     with volume.write_lock():
         volume.info.files.append(
@@ -91,7 +91,7 @@ def move_dat_from_remote(
     dat_path = volume.file_name(".dat")
     try:
         backend.download(remote.key, dat_path, progress)
-    except Exception as err:  # noqa: BLE001 - any client error
+    except Exception as err:  # any client error
         raise VolumeError(f"backend {name} copy file {dat_path}: {err}") from err
     with open(dat_path, "rb+") as downloaded:
         os.fsync(downloaded.fileno())

@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..backend import DiskFile
+from ..backend import BackendFile, DiskFile
 from ..crc import crc32c_of, is_accepted
 from ..errors import (
     AlreadyDeleted,
@@ -49,8 +50,11 @@ from ..types import (
     OffsetWidth,
     actual_size,
 )
-from ..volume_info import VolumeInfo
+from ..volume_info import VolumeInfo, save_volume_info
 from .sharing import FileLock, ProcessView, StaleVolume
+
+if TYPE_CHECKING:
+    from .vacuum import CompactionState
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +171,7 @@ class Volume:
         super_block: SuperBlock,
         width: OffsetWidth,
         info: VolumeInfo,
-        dat: DiskFile,
+        dat: BackendFile,
         idx: DiskFile,
         needle_map: NeedleMap,
         needle_map_kind: str,
@@ -202,7 +206,7 @@ class Volume:
         self.read_only_metrics: MapMetrics | None = None
         """Set when the volume was loaded read-only: Go then counts with its sorted-file map
         (:func:`~..needle_map.metrics.read_only_metrics`), which a delete leaves unchanged."""
-        self.compaction: object | None = None
+        self.compaction: CompactionState | None = None
         """The state of a finished, not yet committed compaction (see :mod:`.vacuum`)."""
         self.compacting = False
         self.compaction_guard = threading.Lock()
@@ -659,7 +663,7 @@ class Volume:
         needle.append_at_ns = max(time.time_ns(), self.last_append_at_ns + 1)
         pieces = needle.to_pieces(self.version)
         # A large record is written with one pwritev, not copied whole; others joined once.
-        whole = len(needle.data) > _WRITE_PIECES_OVER and hasattr(self.dat, "write_pieces_at")
+        whole = len(needle.data) > _WRITE_PIECES_OVER
         record = None if whole else b"".join(pieces)
         length = actual_size(needle.size, self.version) if record is None else len(record)
         end = self.dat.size()
@@ -776,8 +780,6 @@ class Volume:
 
     # --- state changes -----------------------------------------------------------------------
     def save_info(self) -> None:
-        from .loading import save_volume_info  # loading imports this module
-
         save_volume_info(self.file_name(".vif"), self.info)
 
     def mark_read_only(self, persist: bool, can_delete: bool = False) -> None:
