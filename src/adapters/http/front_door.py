@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from urllib.parse import unquote
 
 import httptools
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message
 
 from ...core import stats
 from ...core.file_id import parse_volume_id
@@ -93,6 +93,21 @@ def split_target(url: bytes) -> tuple[str, bytes]:
     return parsed.path.decode("utf-8", "replace"), parsed.query or b""
 
 
+class BodyBuffer:
+    """The body of a large upload, appended to one buffer as it arrives (a list of pieces
+    joined at the end would hold it twice). The buffer grows with what arrived, never with
+    what was declared: a client that declares 256 MB and sends nothing holds nothing (large
+    buffers grow by ``mremap``, without copying)."""
+
+    __slots__ = ("buffer",)
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def append(self, piece: bytes) -> None:
+        self.buffer += piece
+
+
 class RawRequest:
     """One request as the protocol read it; the front door adds its :class:`Route`."""
 
@@ -120,7 +135,7 @@ class RawRequest:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         """(lower-case name, value) as sent."""
-        self.body: list[bytes] | object = []
+        self.body: list[bytes] | BodyBuffer = []
         self.keep_alive = True
         self.http_version = "1.1"
         self.route: Route | None = None
@@ -285,7 +300,8 @@ class FrontDoor:
             elif route.fsync:
                 return None  # waits for its fsync
             else:
-                found = self._plain_upload(raw, route)
+                stored = self._plain_upload(raw, route)
+                found = None if stored is None else self._plain_answer(method, *stored)
             if found is not None:
                 return found
             route.plain = False  # the general path answers it
@@ -299,9 +315,10 @@ class FrontDoor:
         if route.framework:
             return await self._bridge(raw, route)
         if route.plain and route.fsync:
-            found = self._plain_upload(raw, route)
-            if found is not None:
-                return found if isinstance(found, Answer) else await found
+            stored = self._plain_upload(raw, route)
+            if stored is not None:
+                reply, started = stored
+                return self._plain_answer(raw.method, await self._synced(reply), started)
             route.plain = False
         try:
             reply = await _dispatch(self.ctx, self.request_of(raw), self.public, route)
@@ -382,9 +399,10 @@ class FrontDoor:
             {"jwt": token} if token else {}, headers, route.vid, route.key_cookie, is_write
         )
 
-    def _plain_upload(self, raw: RawRequest, route: Route):
-        """A plain upload stored and answered; with ``fsync``, an awaitable of the answer.
-        ``None``: the general path answers (a refused caller or token included)."""
+    def _plain_upload(self, raw: RawRequest, route: Route) -> tuple[HttpReply, float] | None:
+        """A plain upload stored: its reply (with the append to make durable, for
+        ``fsync``) and when it started. ``None``: the general path answers (a refused caller
+        or token included)."""
         ctx = self.ctx
         guard = ctx.guard
         if guard.white_list and not guard.host_allowed(raw.client):
@@ -402,16 +420,19 @@ class FrontDoor:
         if reply is None:
             return None
         self._release_upload(raw)
-        if reply.pending_sync is not None:
-            return self._synced(raw.method, started, reply)
-        _measure_plain(raw.method, started, self.public, reply.status)
-        return Answer(reply_head(reply, self.server_header), True, reply.body)
+        return reply, started
 
-    async def _synced(self, method: str, started: float, reply: HttpReply) -> Answer:
+    async def _synced(self, reply: HttpReply) -> HttpReply:
+        """The reply once its append is durable (group commit), else Go's 500."""
+        if reply.pending_sync is None:
+            return reply
         try:
-            await self.ctx.group_sync.wait(*reply.pending_sync)  # type: ignore[misc]
+            await self.ctx.group_sync.wait(*reply.pending_sync)
         except OSError as err:
-            reply = write.sync_failed(err, False)
+            return write.sync_failed(err, False)
+        return reply
+
+    def _plain_answer(self, method: str, reply: HttpReply, started: float) -> Answer:
         _measure_plain(method, started, self.public, reply.status)
         return Answer(reply_head(reply, self.server_header), True, reply.body)
 
@@ -438,7 +459,7 @@ class FrontDoor:
         headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
 
-        async def receive() -> dict:
+        async def receive() -> Message:
             nonlocal delivered
             if not delivered:
                 delivered = True
@@ -446,7 +467,7 @@ class FrontDoor:
             await asyncio.Event().wait()  # no disconnect until the answer is written
             return {"type": "http.disconnect"}
 
-        async def send(message: dict) -> None:
+        async def send(message: Message) -> None:
             nonlocal status, headers
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -466,8 +487,8 @@ class FrontDoor:
 def body_of(raw: RawRequest) -> bytes | bytearray:
     """The whole body: joined pieces, or the filled buffer of a large upload."""
     body = raw.body
-    if not isinstance(body, list):
-        return body.buffer  # type: ignore[attr-defined]
+    if isinstance(body, BodyBuffer):
+        return body.buffer
     if len(body) == 1:
         return body[0]  # joined already (or one piece): joining a bytearray would copy it
     joined = b"".join(body)

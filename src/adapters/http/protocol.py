@@ -25,13 +25,14 @@ import collections
 import logging
 import socket
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 import httptools
 from starlette.types import ASGIApp
 
 from ...core import stats
 from .context import HttpContext
-from .front_door import Answer, FrontDoor, RawRequest, body_of
+from .front_door import Answer, BodyBuffer, FrontDoor, RawRequest, body_of
 from .responses import HttpReply, write_json_error
 from .throttle import parse_go_duration
 from .wire import go_error_answer, per_request_tail, reply_head, request_id
@@ -67,38 +68,46 @@ class HttpLimits:
         """A head that arrives in one read can only exceed a limit this small: measure it."""
 
 
-class _BodyBuffer:
-    """The body of a large upload, appended to one buffer as it arrives (a list of pieces
-    joined at the end would hold it twice). The buffer grows with what arrived, never with
-    what was declared: a client that declares 256 MB and sends nothing holds nothing (large
-    buffers grow by ``mremap``, without copying)."""
-
-    __slots__ = ("buffer",)
-
-    def __init__(self) -> None:
-        self.buffer = bytearray()
-
-    def append(self, piece: bytes) -> None:
-        self.buffer += piece
-
-
 BUFFERED_BODY = 256 * 1024
-"""Bodies declared longer than this are received into a :class:`_BodyBuffer`."""
+"""Bodies declared longer than this are received into a :class:`.front_door.BodyBuffer`."""
 
 
 class _Refused(Exception):
     """Raised in a parser callback to stop parsing; the answer is the protocol's ``refusal``."""
 
 
-class _Discard:
-    """Stands in for the parser of a refused connection: its input is dropped unread."""
+class _Parser(Protocol):
+    def feed_data(self, data: bytes) -> None: ...
 
-    @staticmethod
-    def feed_data(data: bytes) -> None:
+    def get_method(self) -> bytes: ...
+
+    def get_http_version(self) -> str: ...
+
+    def should_keep_alive(self) -> bool: ...
+
+
+class _Discard:
+    """Stands in for the parser of a refused connection: its input is dropped unread (the
+    rest is never asked once refused)."""
+
+    def feed_data(self, data: bytes) -> None:
         pass
+
+    def get_method(self) -> bytes:
+        return b""
+
+    def get_http_version(self) -> str:
+        return ""
+
+    def should_keep_alive(self) -> bool:
+        return False
 
 
 _DISCARD = _Discard()
+_IDLE = RawRequest()
+"""``HttpProtocol.current`` between requests."""
+_NO_TRANSPORT = asyncio.Transport()
+"""``HttpProtocol.transport`` before the connection is made."""
 
 
 def _head_size(request: RawRequest) -> int:
@@ -151,9 +160,10 @@ _INTERNAL_ERROR = Answer(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length:
 class HttpProtocol(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self.server = server
-        self.parser = httptools.HttpRequestParser(self)
-        self.transport: asyncio.Transport | None = None
-        self.current: RawRequest | None = None
+        self.loop = asyncio.get_running_loop()  # protocols are made by the serving loop
+        self.parser: _Parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport = _NO_TRANSPORT
+        self.current = _IDLE
         self.pending: collections.deque[RawRequest | _Canned | _Drained | _Ready] = (
             collections.deque()
         )
@@ -171,9 +181,8 @@ class HttpProtocol(asyncio.Protocol):
 
     # --- connection ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.server.loop is None:
-            self.server.loop = asyncio.get_running_loop()
-        self.transport = transport  # type: ignore[assignment]
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else ""
         self.server.connections.add(self)
@@ -202,8 +211,8 @@ class HttpProtocol(asyncio.Protocol):
         self.writable.set()
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = self.server.loop.time()
-        if self.current is None and data[0] < 65 and not self._blank_lines_tolerated(data):
+        self.last_active = self.loop.time()
+        if self.current is _IDLE and data[0] < 65 and not self._blank_lines_tolerated(data):
             # Methods are upper-case letters. httptools skips blank lines before a request
             # line; Go answers them 400 (``malformed HTTP request``).
             self._fail(go_error_answer(400))
@@ -217,7 +226,7 @@ class HttpProtocol(asyncio.Protocol):
             self._fail(go_error_answer(400))
             return
         request = self.current
-        if request is not None and not request.method:
+        if request is not _IDLE and not request.method:
             self._head_arriving(request, data)
 
     def _blank_lines_tolerated(self, data: bytes) -> bool:
@@ -246,7 +255,7 @@ class HttpProtocol(asyncio.Protocol):
         ):
             self._fail(go_error_answer(400))  # a request line without a version: HTTP/0.9
         elif self.head_timer is None and limits.header_seconds > 0:
-            self.head_timer = self.server.loop.call_later(
+            self.head_timer = self.loop.call_later(
                 limits.header_seconds, self._head_too_slow
             )
 
@@ -254,10 +263,10 @@ class HttpProtocol(asyncio.Protocol):
         """``-readHeaderTimeout``: the head did not arrive in time. Closed without an answer,
         as Go's ``net/http`` does on a read timeout."""
         self.head_timer = None
-        if self.transport is not None:
+        if self.transport is not _NO_TRANSPORT:
             self.closing = True
             self.parser = _DISCARD
-            self.current = None
+            self.current = _IDLE
             self.transport.close()
 
     def _fail(self, answer: bytes) -> None:
@@ -265,8 +274,8 @@ class HttpProtocol(asyncio.Protocol):
         if self.parser is _DISCARD:
             return  # refused already
         self.parser = _DISCARD
-        request, self.current = self.current, None
-        if request is not None and request.counted:
+        request, self.current = self.current, _IDLE
+        if request.counted:
             self.server.ctx.uploads.release(request.counted)
             request.counted = 0
         if self.head_timer is not None:
@@ -275,19 +284,19 @@ class HttpProtocol(asyncio.Protocol):
         if self.pending or (self.worker is not None and not self.worker.done()):
             self.pending.append(_Canned(answer))
             if self.worker is None or self.worker.done():
-                self.worker = self.server.loop.create_task(self._serve_pending())
+                self.worker = self.loop.create_task(self._serve_pending())
             return
         self._send_and_close(answer)
 
     def _send_and_close(self, answer: bytes) -> None:
         self.closing = True
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is _NO_TRANSPORT or transport.is_closing():
             return
         transport.write(answer)
         if transport.can_write_eof():
             transport.write_eof()
-            self.server.loop.call_later(_RST_AVOIDANCE_SECONDS, transport.close)
+            self.loop.call_later(_RST_AVOIDANCE_SECONDS, transport.close)
         else:
             transport.close()
 
@@ -296,7 +305,7 @@ class HttpProtocol(asyncio.Protocol):
         than re-arming on every request."""
         timeout = self.server.idle_timeout
         if timeout > 0:
-            loop = self.server.loop
+            loop = self.loop
             self.last_active = loop.time()
             self.idle_handle = loop.call_at(self.last_active + timeout, self._idle)
 
@@ -304,11 +313,11 @@ class HttpProtocol(asyncio.Protocol):
         timeout = self.server.idle_timeout
         due = self.last_active + timeout
         busy = self.pending or (self.worker is not None and not self.worker.done())
-        if busy or due > self.server.loop.time():
-            self.idle_handle = self.server.loop.call_at(
-                max(due, self.server.loop.time() + 1), self._idle
+        if busy or due > self.loop.time():
+            self.idle_handle = self.loop.call_at(
+                max(due, self.loop.time() + 1), self._idle
             )
-        elif self.transport is not None:
+        elif self.transport is not _NO_TRANSPORT:
             self.transport.close()
 
     # --- httptools callbacks ---------------------------------------------------------------
@@ -348,7 +357,7 @@ class HttpProtocol(asyncio.Protocol):
                 # (a smaller upload over a smaller limit is refused by the handler)
                 if declared > self.server.upload_limit(request):
                     self._refuse(self.server.oversize_answer(request))
-                request.body = _BodyBuffer()
+                request.body = BodyBuffer()
             # Go counts an upload in flight from its headers, before reading the body.
             request.counted = declared
             self.server.ctx.uploads.add(declared)
@@ -373,13 +382,13 @@ class HttpProtocol(asyncio.Protocol):
         # Other methods' bodies are dropped: no handler reads them (nor does Go's).
 
     def on_message_complete(self) -> None:
-        request, self.current = self.current, None
+        request, self.current = self.current, _IDLE
         idle = not self.pending and (self.worker is None or self.worker.done())
         if idle and not self.closing and self._answer_at_once(request):
             return
         self.pending.append(request)
         if self.worker is None or self.worker.done():
-            self.worker = self.server.loop.create_task(self._serve_pending())
+            self.worker = self.loop.create_task(self._serve_pending())
 
     def _answer_at_once(self, request: RawRequest) -> bool:
         """Most requests (small reads and writes) need no waiting: answer them right here,
@@ -392,7 +401,7 @@ class HttpProtocol(asyncio.Protocol):
             return False
         if answer.streamed:  # its pieces are read on a worker thread: send it from a task
             self.pending.append(_Ready(request, answer))
-            self.worker = self.server.loop.create_task(self._serve_pending())
+            self.worker = self.loop.create_task(self._serve_pending())
             return True
         keep_alive = self._write_head_and_body(request, answer)
         on_sent = answer.on_sent
@@ -401,7 +410,7 @@ class HttpProtocol(asyncio.Protocol):
                 on_sent()
             else:  # the answer is still buffered: let go of its bytes once it drains
                 self.pending.append(_Drained(on_sent))
-                self.worker = self.server.loop.create_task(self._serve_pending())
+                self.worker = self.loop.create_task(self._serve_pending())
         if not keep_alive:
             self.transport.close()
         return True
@@ -472,7 +481,7 @@ class HttpProtocol(asyncio.Protocol):
             while True:
                 try:
                     piece = await asyncio.to_thread(next, iterator, None)
-                except Exception:  # noqa: BLE001 - mid-body: nothing to answer, only to cut
+                except Exception:
                     log.exception("streaming a body failed")
                     self.transport.close()
                     return False

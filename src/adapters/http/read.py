@@ -29,6 +29,7 @@ from .proxy import read_elsewhere
 from .responses import HttpReply, HttpRequest, bare, http_date, http_error, write_json_error
 
 if TYPE_CHECKING:
+    from ...core.erasure_coding.ec_volume import EcVolume
     from ...core.needle.record import Needle
     from ...core.volume.volume import Volume
 
@@ -212,7 +213,13 @@ def _read_failed(request: HttpRequest, err: Exception) -> HttpReply:
 
 
 def _answer_found(
-    ctx: HttpContext, request: HttpRequest, parts, volume, needle, cookie: int, on_loop: bool
+    ctx: HttpContext,
+    request: HttpRequest,
+    parts: FidPath,
+    volume: Volume | None,
+    needle: Needle,
+    cookie: int,
+    on_loop: bool,
 ) -> HttpReply:
     """A needle was read: its cookie must match, then it is answered."""
     if needle.cookie != cookie:
@@ -224,7 +231,14 @@ def _answer_found(
     return reply
 
 
-def _read_ec(ctx: HttpContext, request: HttpRequest, parts, ec_volume, needle_id, cookie):
+def _read_ec(
+    ctx: HttpContext,
+    request: HttpRequest,
+    parts: FidPath,
+    ec_volume: EcVolume,
+    needle_id: int,
+    cookie: int,
+) -> HttpReply:
     """A read of an erasure-coded volume: the whole record from its shards (local ones,
     else rebuilt), then answered as any read (``ReadEcShardNeedle``)."""
     try:
@@ -237,10 +251,41 @@ def _read_ec(ctx: HttpContext, request: HttpRequest, parts, ec_volume, needle_id
 
 
 def _answer(
-    ctx: HttpContext, request: HttpRequest, parts, volume, needle, on_loop: bool
+    ctx: HttpContext,
+    request: HttpRequest,
+    parts: FidPath,
+    volume: Volume | None,
+    needle: Needle,
+    on_loop: bool,
 ) -> HttpReply:
-    """The answer for a needle read: conditional reads, chunks, types, bodies and ranges."""
+    """The answer for a needle read (``GetOrHeadHandler`` after the read): a condition that
+    holds, the stored headers, chunks, name and type, the data as asked for, ranges."""
     headers: dict[str, str] = {}
+    not_modified = _unmodified_since_asked(request, needle, headers)
+    if not_modified is not None:
+        return not_modified
+    _stored_headers(request, needle, headers)
+    if needle.is_chunk_manifest and request.query.get("cm") != "false":
+        if on_loop:
+            raise MustRunInThread(needle.size)
+        chunked = _read_chunked(ctx, request, needle, parts.filename, headers)
+        if chunked is not None:
+            return chunked
+    filename, ext, mime_type = _name_and_type(parts, needle)
+    if needle.data_size and not needle.data:  # read meta-only: stream the data
+        assert volume is not None  # (EC reads hold the whole record)
+        return _write_content(request, filename, mime_type, StoredData(volume, needle), headers)
+    data = _data_as_asked(ctx, request, needle, ext, headers, on_loop)
+    if isinstance(data, HttpReply):
+        return data
+    return _write_content(request, filename, mime_type, data, headers)
+
+
+def _unmodified_since_asked(
+    request: HttpRequest, needle: Needle, headers: dict[str, str]
+) -> HttpReply | None:
+    """A 304 when ``If-Modified-Since`` or ``If-None-Match`` holds (``Last-Modified`` set
+    on the way, as Go sets it before checking)."""
     if needle.last_modified:
         headers["Last-Modified"] = http_date(needle.last_modified)
         since = request.headers.get("if-modified-since")
@@ -248,10 +293,14 @@ def _answer(
             parsed = _parse_http_date(since)
             if parsed is not None and parsed >= needle.last_modified:
                 return bare(304, headers)
-    etag = f'"{needle.etag}"'
-    if request.headers.get("if-none-match") == etag:
+    if request.headers.get("if-none-match") == f'"{needle.etag}"':
         return bare(304, headers)
-    headers["ETag"] = etag
+    return None
+
+
+def _stored_headers(request: HttpRequest, needle: Needle, headers: dict[str, str]) -> None:
+    """``ETag``, then the pairs stored with the needle (``Seaweed-*`` at upload)."""
+    headers["ETag"] = f'"{needle.etag}"'
     if needle.has_pairs and needle.pairs:
         try:
             for key, value in json.loads(needle.pairs).items():
@@ -259,26 +308,35 @@ def _answer(
         except ValueError:
             log.info("unmarshal pairs error for %s", request.path)
 
-    if needle.is_chunk_manifest and request.query.get("cm") != "false":
-        if on_loop:
-            raise MustRunInThread(needle.size)
-        chunked = _read_chunked(ctx, request, needle, parts.filename, headers)
-        if chunked is not None:
-            return chunked
+
+def _name_and_type(parts: FidPath, needle: Needle) -> tuple[str, str, str]:
+    """(file name, lower-case extension, type): the path's name, else the stored one; the
+    stored type unless it is the octet-stream default."""
     filename, ext = parts.filename, parts.ext
     if needle.name and not filename:
         filename = needle.name.decode("utf-8", "replace")
         ext = ext or go_ext(filename)
-    ext = ext.lower()
     mime_type = ""
     if needle.mime:
         stored = needle.mime.decode("utf-8", "replace")
         if not stored.startswith("application/octet-stream"):
             mime_type = stored
-    if needle.data_size and not needle.data:  # read meta-only: stream the data
-        data: bytes | Body = StoredData(volume, needle)
-        return _write_content(request, filename, mime_type, data, headers)
+    return filename, ext.lower(), mime_type
+
+
+def _data_as_asked(
+    ctx: HttpContext,
+    request: HttpRequest,
+    needle: Needle,
+    ext: str,
+    headers: dict[str, str],
+    on_loop: bool,
+) -> bytes | HttpReply:
+    """The stored data as the request wants it: gzip kept for a client that takes it, else
+    inflated; resized or cropped images. A reply instead when it cannot be given."""
     data = needle.data
+    if not isinstance(data, bytes):  # (a read record holds bytes: only uploads hold views)
+        data = bytes(data)
     resize, crop = _resize_request(ext, request), _crop_request(ext, request)
     if needle.is_compressed:
         if not (resize or crop) and (
@@ -299,7 +357,7 @@ def _answer(
             data = ctx.images.crop(data, ext, *crop)
         if resize:
             data = ctx.images.resize(data, ext, *resize)
-    return _write_content(request, filename, mime_type, data, headers)
+    return data
 
 
 def _query_int(request: HttpRequest, name: str) -> int:
@@ -324,9 +382,8 @@ def _crop_request(ext: str, request: HttpRequest) -> tuple[int, int, int, int] |
     """``shouldCropImages``: ``crop_x1..crop_y2`` forming a non-empty box."""
     if ext not in CROPPABLE:
         return None
-    box = tuple(_query_int(request, f"crop_{n}") for n in ("x1", "y1", "x2", "y2"))
-    x1, y1, x2, y2 = box
-    return box if x1 >= 0 and y1 >= 0 and x2 > x1 and y2 > y1 else None
+    x1, y1, x2, y2 = (_query_int(request, f"crop_{n}") for n in ("x1", "y1", "x2", "y2"))
+    return (x1, y1, x2, y2) if x1 >= 0 and y1 >= 0 and x2 > x1 and y2 > y1 else None
 
 
 class Body(Protocol):
@@ -342,7 +399,7 @@ class Body(Protocol):
 class StoredData:
     """The data of a needle read meta-only, read from the volume only as it is sent."""
 
-    def __init__(self, volume, needle) -> None:
+    def __init__(self, volume: Volume, needle: Needle) -> None:
         self.volume = volume
         self.needle = needle
 
@@ -391,7 +448,7 @@ PASS_THROUGH_HEADERS = {
 
 
 def _read_chunked(
-    ctx: HttpContext, request: HttpRequest, needle, filename: str, headers: dict[str, str]
+    ctx: HttpContext, request: HttpRequest, needle: Needle, filename: str, headers: dict[str, str]
 ) -> HttpReply | None:
     """``tryHandleChunkedFile``: serve the chunks joined; ``None`` falls back to raw bytes."""
     try:
@@ -435,10 +492,10 @@ def _serve_body(request: HttpRequest, data: bytes | Body, headers: dict[str, str
     for start, length in ranges:
         part_headers = f"Content-Range: {_content_range(start, length, total)}\r\n"
         part_headers += f"Content-Type: {content_type}\r\n"
-        pieces.append(f"\r\n--{boundary}\r\n{part_headers}\r\n".encode())
+        line_break = "\r\n" if pieces else ""  # the first boundary has no leading CRLF
+        pieces.append(f"{line_break}--{boundary}\r\n{part_headers}\r\n".encode())
         pieces.append((start, length))
     pieces.append(f"\r\n--{boundary}--\r\n".encode())
-    pieces[0] = pieces[0][2:]  # the first boundary has no leading CRLF
     headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
     if isinstance(data, bytes):
         body = b"".join(p if isinstance(p, bytes) else data[p[0] : p[0] + p[1]] for p in pieces)
@@ -492,33 +549,37 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]]:
         dash = spec.find("-")
         if dash < 0:
             raise ValueError("invalid range")
-        first, last = spec[:dash].strip(), spec[dash + 1 :].strip()
         try:
-            if not first:
-                if not last or last[0] == "-" or parse_int(last) < 0:
-                    raise ValueError("invalid range")
-                suffix = min(parse_int(last), size)
-                ranges.append((size - suffix, suffix))
-                continue
-            start = parse_int(first)
-            if start < 0:
-                raise ValueError("invalid range")
-            if start >= size:
-                no_overlap = True
-                continue
-            if not last:
-                ranges.append((start, size - start))
-                continue
-            end = parse_int(last)
-            if start > end:
-                raise ValueError("invalid range")
-            end = min(end, size - 1)
-            ranges.append((start, end - start + 1))
+            found = _one_range(spec[:dash].strip(), spec[dash + 1 :].strip(), size)
         except GoNumError:
             raise ValueError("invalid range") from None
+        if found is None:
+            no_overlap = True
+        else:
+            ranges.append(found)
     if no_overlap and not ranges:
         raise ValueError(NO_OVERLAP)
     return ranges
+
+
+def _one_range(first: str, last: str, size: int) -> tuple[int, int] | None:
+    """One ``first-last`` spec as (start, length); ``None`` when it starts past the end."""
+    if not first:  # the last ``last`` bytes
+        if not last or last[0] == "-" or parse_int(last) < 0:
+            raise ValueError("invalid range")
+        suffix = min(parse_int(last), size)
+        return size - suffix, suffix
+    start = parse_int(first)
+    if start < 0:
+        raise ValueError("invalid range")
+    if start >= size:
+        return None
+    if not last:
+        return start, size - start
+    end = parse_int(last)
+    if start > end:
+        raise ValueError("invalid range")
+    return start, min(end, size - 1) - start + 1
 
 
 def _parse_http_date(text: str) -> int | None:

@@ -6,6 +6,7 @@ import logging
 import time
 
 from ...core import stats
+from ...core.erasure_coding.ec_volume import EcVolume
 from ...core.erasure_coding.reader import read_ec_needle
 from ...core.errors import VolumeError, VolumeNotFound, go_errno_text
 from ...core.file_id import FileIdError, parse_needle_path, parse_volume_id
@@ -17,6 +18,7 @@ from ...core.needle.parse_upload import (
     needle_from_upload,
     parse_upload,
 )
+from ...core.needle.record import Needle
 from ...core.types import actual_size
 from ...core.volume.volume import WriteResult
 from ..replica_upload import ReplicationError
@@ -44,8 +46,9 @@ log = logging.getLogger(__name__)
 
 
 def write_needle(ctx: HttpContext, request: HttpRequest, defer_sync: bool = False) -> HttpReply:
-    """``PostHandler``. ``defer_sync``: an ``fsync=true`` write returns at once with the
-    append to make durable in ``reply.pending_sync`` (the caller waits for it)."""
+    """``PostHandler``: the form, the guard, the needle, the local write, the replicas.
+    ``defer_sync``: an ``fsync=true`` write returns at once with the append to make durable
+    in ``reply.pending_sync`` (the caller waits for it)."""
     pretty = request.pretty
     try:
         body, form = parse_form(
@@ -64,17 +67,50 @@ def write_needle(ctx: HttpContext, request: HttpRequest, defer_sync: bool = Fals
         return write_json_error(400, str(err), pretty)
     if not ctx.guard.allows(query, request.headers, parts.vid, parts.fid, True):
         return write_json_error(401, WRONG_JWT, pretty)
+    made = _needle_of(ctx, request, query, body)
+    if isinstance(made, HttpReply):
+        return made
+    upload, needle = made
+    fsync = query.get("fsync") == "true"
+    written = _write_everywhere(
+        ctx, request, volume_id, query, needle, upload, fsync and not defer_sync
+    )
+    if isinstance(written, HttpReply):
+        return written
+    answer = upload_reply(needle, upload, written, pretty)
+    if fsync and defer_sync and not written.unchanged:
+        answer.pending_sync = (ctx.store.find_volume(volume_id), written.ticket)
+    return answer
+
+
+def _needle_of(
+    ctx: HttpContext, request: HttpRequest, query: dict[str, str], body: bytes | bytearray
+) -> tuple[ParsedUpload, Needle] | HttpReply:
+    """``ParseUpload`` and ``CreateNeedleFromRequest``: the needle, or Go's 400."""
     upload_request = UploadRequest(
         method=request.method, path=request.path, headers=request.headers, query=query, body=body
     )
     try:
         upload = parse_upload(upload_request, ctx.file_size_limit)
         if ctx.config.fix_jpg_orientation and _is_jpeg(upload.file_name, upload.mime_type):
-            upload.data = ctx.images.fix_orientation(upload.data)  # type: ignore[arg-type]
-        needle = needle_from_upload(upload, request.path)
+            upload.data = ctx.images.fix_orientation(bytes(upload.data))
+        return upload, needle_from_upload(upload, request.path)
     except (UploadError, FileIdError, GoNumError) as err:
         stats.FILE_WRITE_FAILURES.inc()
-        return write_json_error(400, str(err), pretty)
+        return write_json_error(400, str(err), request.pretty)
+
+
+def _write_everywhere(
+    ctx: HttpContext,
+    request: HttpRequest,
+    volume_id: int,
+    query: dict[str, str],
+    needle: Needle,
+    upload: ParsedUpload,
+    fsync: bool,
+) -> WriteResult | HttpReply:
+    """``ReplicatedWrite``: here, then on every replica; Go's 500 when either fails."""
+    pretty = request.pretty
     remotes: list[str] = []
     if needs_replication(ctx, volume_id, query):
         try:
@@ -83,9 +119,8 @@ def write_needle(ctx: HttpContext, request: HttpRequest, defer_sync: bool = Fals
             stats.FILE_WRITE_FAILURES.inc()
             return write_json_error(500, str(err), pretty)
     started = time.perf_counter()
-    fsync = query.get("fsync") == "true"
     try:
-        written = write_locally(ctx, volume_id, needle, fsync and not defer_sync)
+        written = write_locally(ctx, volume_id, needle, fsync)
     except VolumeError as err:
         return local_write_failed(err, pretty)
     stats.REPLICATION_TARGETS.observe(len(remotes))
@@ -99,10 +134,7 @@ def write_needle(ctx: HttpContext, request: HttpRequest, defer_sync: bool = Fals
             )
         finally:
             stats.REPLICATION_SECONDS.observe(time.perf_counter() - started, "write")
-    answer = upload_reply(needle, upload, written, pretty)
-    if fsync and defer_sync and not written.unchanged:
-        answer.pending_sync = (ctx.store.find_volume(volume_id), written.ticket)
-    return answer
+    return written
 
 
 def write_plain_upload(
@@ -135,13 +167,15 @@ def write_plain_upload(
     return reply
 
 
-def upload_reply(needle, upload: ParsedUpload, written: WriteResult, pretty: bool) -> HttpReply:
+def upload_reply(
+    needle: Needle, upload: ParsedUpload, written: WriteResult, pretty: bool
+) -> HttpReply:
     """The answer to a stored upload: 204 when unchanged, else 201 with Go's JSON."""
     etag = needle.etag
     etag_header = {"ETag": f'"{etag}"', "Content-MD5": upload.content_md5}
     if written.unchanged:
         return HttpReply(204, etag_header)
-    reply: dict[str, object] = {}
+    reply: dict[str, str | int] = {}
     if needle.name:
         reply["name"] = needle.name.decode("utf-8", "replace")
     if upload.original_size:
@@ -175,7 +209,7 @@ def local_write_failed(err: VolumeError, pretty: bool) -> HttpReply:
     return write_json_error(500, f"failed to write to local disk: {err}", pretty)
 
 
-def write_locally(ctx: HttpContext, volume_id: int, needle, fsync: bool) -> WriteResult:
+def write_locally(ctx: HttpContext, volume_id: int, needle: Needle, fsync: bool) -> WriteResult:
     """The local half of ``ReplicatedWrite``, measured as Go's ``writeToLocalDisk``."""
     if ctx.store.find_volume(volume_id) is None:
         return ctx.store.write_needle(volume_id, needle, fsync=fsync)  # raises VolumeNotFound
@@ -196,7 +230,7 @@ def write_locally(ctx: HttpContext, volume_id: int, needle, fsync: bool) -> Writ
 
 
 def _write_to_replicas(
-    ctx: HttpContext, remotes: list[str], path: str, needle, content_md5: str
+    ctx: HttpContext, remotes: list[str], path: str, needle: Needle, content_md5: str
 ) -> None:
     label = stats.WRITE_TO_REPLICAS
     stats.IN_FLIGHT_REQUESTS.inc(label)
@@ -222,6 +256,8 @@ def _is_jpeg(file_name: str, mime_type: str) -> bool:
 
 
 def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
+    """``DeleteHandler``: the guard, EC shards first, the cookie, a manifest's chunks, then
+    the tombstone here and on every replica."""
     pretty = request.pretty
     parts = parse_url_path(request.path)
     try:
@@ -244,19 +280,36 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     if stored.cookie != cookie:
         return write_json_error(400, "File Random Cookie does not match.", pretty)
     # Go stamps ``ts`` on the tombstone, but a body-less record never stores it.
-    size = stored.size
+    size: int | HttpReply = stored.size
     if stored.is_chunk_manifest:
-        try:
-            manifest = ChunkManifest.load(stored, ctx.file_size_limit)
-        except ChunkError as err:
-            stats.FILE_WRITE_FAILURES.inc()
-            return write_json_error(500, f"Load chunks manifest error: {err}", pretty)
-        try:
-            delete_chunks(ctx, manifest)
-        except (ChunkError, VolumeError) as err:
-            stats.FILE_WRITE_FAILURES.inc()
-            return write_json_error(500, f"Delete chunks error: {err}", pretty)
-        size = manifest.size
+        size = _delete_chunks_of(ctx, stored, pretty)
+        if isinstance(size, HttpReply):
+            return size
+    failed = _delete_everywhere(ctx, request, volume_id, needle_id, cookie)
+    return failed if failed is not None else write_json(202, {"size": size}, pretty)
+
+
+def _delete_chunks_of(ctx: HttpContext, manifest_needle: Needle, pretty: bool) -> int | HttpReply:
+    """A chunk manifest's chunks deleted first; the size to answer is the whole file's."""
+    try:
+        manifest = ChunkManifest.load(manifest_needle, ctx.file_size_limit)
+    except ChunkError as err:
+        stats.FILE_WRITE_FAILURES.inc()
+        return write_json_error(500, f"Load chunks manifest error: {err}", pretty)
+    try:
+        delete_chunks(ctx, manifest)
+    except (ChunkError, VolumeError) as err:
+        stats.FILE_WRITE_FAILURES.inc()
+        return write_json_error(500, f"Delete chunks error: {err}", pretty)
+    return manifest.size
+
+
+def _delete_everywhere(
+    ctx: HttpContext, request: HttpRequest, volume_id: int, needle_id: int, cookie: int
+) -> HttpReply | None:
+    """``ReplicatedDelete``: the tombstone here, then on every replica; Go's 500 when
+    either fails, else ``None``."""
+    pretty = request.pretty
     remotes: list[str] = []
     if needs_replication(ctx, volume_id, request.query):
         try:
@@ -281,11 +334,11 @@ def delete_needle(ctx: HttpContext, request: HttpRequest) -> HttpReply:
     if remotes:
         stats.REPLICATIONS.inc("delete", "success")
         stats.REPLICATION_SECONDS.observe(time.perf_counter() - started, "delete")
-    return write_json(202, {"size": size}, pretty)
+    return None
 
 
 def _delete_from_ec(
-    ctx: HttpContext, ec_volume, needle_id: int, cookie: int, pretty: bool
+    ctx: HttpContext, ec_volume: EcVolume, needle_id: int, cookie: int, pretty: bool
 ) -> HttpReply:
     """``DeleteEcShardNeedle``: read the needle (checking its cookie, 0 skips the check),
     then journal the delete. Go answers with the length it read, which applies the record
