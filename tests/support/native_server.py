@@ -8,6 +8,8 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import uvloop
+
 from seaweed_volume.adapters.http.app import create_app
 from seaweed_volume.adapters.http.context import HttpContext
 from seaweed_volume.adapters.http.protocol import HttpServer
@@ -49,7 +51,7 @@ def running_native(
         store.add_volume(volume_id)
     ctx = context(store, config)
     port = free_port_pair()
-    loop = asyncio.new_event_loop()
+    loop = uvloop.new_event_loop()  # as the server runs (its transports are its own)
     native = HttpServer(ctx, create_app(ctx), public=False, idle_timeout=idle_timeout)
     started = threading.Event()
 

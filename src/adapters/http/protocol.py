@@ -25,7 +25,7 @@ import collections
 import logging
 import socket
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Protocol, cast
 
 import httptools
 from starlette.types import ASGIApp
@@ -181,8 +181,7 @@ class HttpProtocol(asyncio.Protocol):
 
     # --- connection ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # (uvloop's does not subclass it)
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else ""
         self.server.connections.add(self)
