@@ -1,6 +1,6 @@
 """Local random-access files behind a volume (:class:`DiskFile`). The port a volume's ``.dat``
-is typed against, :class:`~.ports.BackendFile`, lives with the other ports (re-exported here);
-a tier's ``core.tier.RemoteDatFile`` satisfies it too.
+is typed against, :class:`~.ports.BackendFile`, lives with the other ports; a tier's
+``core.tier.RemoteDatFile`` satisfies it too.
 
 Reads use ``os.pread`` so concurrent readers never share a file position; writes use
 ``os.pwrite`` at an explicit offset so a failed append can be cut off with ``truncate``.
@@ -9,10 +9,6 @@ Reads use ``os.pread`` so concurrent readers never share a file position; writes
 from __future__ import annotations
 
 import os
-
-from .ports import BackendFile
-
-__all__ = ["BackendFile", "DiskFile", "reserve_blocks"]
 
 _FALLOC_FL_KEEP_SIZE = 1
 

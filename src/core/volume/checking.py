@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 
-from ..backend import BackendFile, DiskFile
+from ..backend import DiskFile
 from ..idx import decode_entry, encode_entry
 from ..needle.record import Needle, NeedleError, parse_header
+from ..ports import BackendFile
 from ..super_block import SuperBlock
 from ..types import (
     NEEDLE_CHECKSUM_SIZE,

@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ..atomic_file import replace_file
-from ..backend import BackendFile, DiskFile
+from ..backend import DiskFile
 from ..errors import VolumeError
 from ..idx import encode_entry, parse_columns
 from ..needle.record import NeedleCorrupted
 from ..needle_map.metrics import read_only_metrics
-from ..ports import NeedleMapKind
+from ..ports import BackendFile, NeedleMapKind
 from ..replica_placement import ReplicaPlacement
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock, SuperBlockError
 from ..tier import RemoteDatFile, TierRegistry

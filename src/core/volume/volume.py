@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..backend import BackendFile, DiskFile
+from ..backend import DiskFile
 from ..crc import crc32c_of, is_accepted
 from ..errors import (
     AlreadyDeleted,
@@ -41,7 +41,7 @@ from ..needle.record import (
     parse_header,
 )
 from ..needle_map.metrics import MapMetrics, replay
-from ..ports import NeedleMap, NeedleMapKind
+from ..ports import BackendFile, NeedleMap, NeedleMapKind
 from ..super_block import SUPER_BLOCK_SIZE, SuperBlock
 from ..types import (
     NEEDLE_CHECKSUM_SIZE,
