@@ -57,7 +57,7 @@ def main() -> None:
         "--ours-flag",
         action="append",
         default=[],
-        help="extra seaweed-volume flag, e.g. --ours-flag=-httpServer=uvicorn",
+        help="extra seaweed-volume flag, e.g. --ours-flag=-workers=2",
     )
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="sv-weed-bench-")

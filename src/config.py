@@ -45,8 +45,6 @@ class VolumeServerConfig(BaseModel):
     """``-whiteList``: addresses allowed to write and delete (empty: everyone)."""
     security_file: str = ""
     """``-securityFile``; empty means Go's search path for security.toml."""
-    http_server: str = "native"
-    """``native`` (asyncio + httptools, the fast path) or ``uvicorn`` (plain ASGI)."""
     idle_timeout: int = 30
     max_header_bytes: int = 1 << 20
     """``-maxHeaderBytes``: request line and headers; more is answered 431 (Go's default)."""

@@ -10,10 +10,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
-
-import uvicorn
-from starlette.types import ASGIApp
 
 from .adapters.grpc.master_client import fetch_storage_backends
 from .adapters.grpc.server import start_grpc_server
@@ -25,32 +21,6 @@ from .container import build_container
 from .startup import StartupError, bind_error, listening_ports
 
 log = logging.getLogger("seaweed_volume")
-
-
-class _QuietServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to :func:`serve`."""
-
-    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
-        return None
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # uvicorn >= 0.29
-        yield
-
-
-def _http_server(app: ASGIApp, host: str, port: int) -> _QuietServer:
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-        server_header=False,
-        date_header=True,
-        timeout_keep_alive=30,
-    )
-    return _QuietServer(config)
 
 
 async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = None) -> None:
@@ -78,24 +48,13 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    natives: list[HttpServer] = []
-    servers: list[_QuietServer] = []
-    tasks: list[asyncio.Task[None]] = []
+    natives = [HttpServer(ctx, app, public, config.idle_timeout) for app, _, public in apps]
     metrics_server = MetricsServer()
     listening = "port"
     try:
-        if config.http_server == "uvicorn":
-            servers = [_http_server(app, bind, port) for app, port, _ in apps]
-            tasks = [asyncio.create_task(server.serve()) for server in servers]
-            while not all(server.started for server in servers):
-                if any(task.done() for task in tasks):
-                    break
-                await asyncio.sleep(0.01)
-        else:
-            natives = [HttpServer(ctx, app, public, config.idle_timeout) for app, _, public in apps]
-            for native, (_, port, public) in zip(natives, apps, strict=True):
-                listening = "port.public" if public else "port"
-                await native.start(bind, port)
+        for native, (_, port, public) in zip(natives, apps, strict=True):
+            listening = "port.public" if public else "port"
+            await native.start(bind, port)
         if config.metrics_port:
             listening = "metricsPort"
             await metrics_server.start(config.metrics_ip or bind, config.metrics_port)
@@ -110,31 +69,24 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
     install_metrics(ctx)
     master_client.start()
     log.info(
-        "volume server %s:%d started (grpc %d, %d dirs, %d volumes, %s http)",
+        "volume server %s:%d started (grpc %d, %d dirs, %d volumes)",
         config.ip,
         config.port,
         config.grpc_port,
         len(store.locations),
         len(store.volumes()),
-        config.http_server,
     )
     if ready is not None:
         ready.set()
-    stop_wait = asyncio.create_task(stop.wait())
-    await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    await stop.wait()
 
     log.info("stopping: heartbeat off, waiting %ds before shutdown", config.pre_stop_seconds)
     ctx.is_stopping = True
     await asyncio.to_thread(master_client.stop)
     if config.pre_stop_seconds > 0:
         await asyncio.sleep(config.pre_stop_seconds)
-    if config.http_server == "uvicorn":
-        for server in servers:
-            server.should_exit = True
-        await asyncio.gather(*tasks, return_exceptions=True)
-    else:
-        for native in natives:
-            await native.stop()
+    for native in natives:
+        await native.stop()
     await metrics_server.stop()
     grpc_server.stop(grace=2).wait()
     store.close()
@@ -142,7 +94,7 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
 
 
 def serve(config: VolumeServerConfig) -> int:
-    if config.workers > 1 and config.http_server == "native":
+    if config.workers > 1:
         from .workers import serve_with_workers  # noqa: PLC0415 - imports this module
 
         return serve_with_workers(config)

@@ -27,7 +27,7 @@ def assert_same(go, ours, what: str, recompressed: bool = False) -> None:
     them ETag and compressed lengths, differ by design (see README); the content must not."""
     go_status, go_headers, go_body = go
     our_status, our_headers, our_body = ours
-    # Header names are case-insensitive; Go sends them canonical, uvicorn lower-case.
+    # Header names are case-insensitive; Go sends them canonical, ASGI test clients lower-case.
     go_headers = {k.lower(): v for k, v in go_headers.items()}
     our_headers = {k.lower(): v for k, v in our_headers.items()}
     assert our_status == go_status, (what, go_body, our_body)

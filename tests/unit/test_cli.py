@@ -173,7 +173,7 @@ def test_help(spelling: str) -> None:
             flags[head.split()[0][1:]] = body.strip()
     assert set(flags) == set(FLAGS_BY_NAME)
     marked = {name for name, body in flags.items() if body.startswith("[ours]")}
-    assert marked == {"httpServer", "offsetBytes", "tierConfig", "workers"}
+    assert marked == {"offsetBytes", "tierConfig", "workers"}
     assert flags["cpuprofile"].startswith("[ignored]")
     assert flags["port"].endswith("(default 8080)")
     assert flags["dir"].endswith('(default "/tmp")')

@@ -149,7 +149,9 @@ def test_slow_headers_are_cut_off_at_the_deadline(tmp_path) -> None:
             except ConnectionResetError:
                 closed = True
             assert closed
-            assert 0.5 <= time.monotonic() - started < 3
+            # libuv times from the loop's clock, cached per iteration in whole milliseconds:
+            # the cut may come a few milliseconds before 0.5 s by this process's clock.
+            assert 0.45 <= time.monotonic() - started < 3
         # a complete head in time is served on the same server
         assert exchange(running.port, b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")[0][0].endswith(
             b"200 OK"

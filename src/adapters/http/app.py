@@ -3,9 +3,9 @@
 The server's own HTTP/1.1 front door (:mod:`.front_door`) answers the requests; it hands
 FastAPI only ``/docs`` and ``/openapi.json``, whose document is declared in :mod:`.openapi`
 (FastAPI cannot describe routes it does not serve). Every other request reaching this
-application (the ``uvicorn`` mode, in-process tests) goes through one catch-all route to the
-same dispatcher, which routes as Go's ``privateStoreHandler``: named routes first, every other
-path is a file id.
+application (in-process tests through Starlette's test client) goes through one catch-all
+route to the same dispatcher, which routes as Go's ``privateStoreHandler``: named routes
+first, every other path is a file id.
 """
 
 from __future__ import annotations
