@@ -101,3 +101,14 @@ def test_the_window_is_checked_at_the_given_moment() -> None:
     assert verified_claims(token, KEY, now=NOW - 1) is None
     assert verified_claims(token, KEY, now=NOW)["fid"] == "1,ff"
     assert verified_claims(token, KEY, now=NOW + 10) is None
+
+
+def test_json_nested_too_deep_is_a_wrong_token_not_a_crash() -> None:
+    """A URL holds up to 64 KiB: enough brackets to exhaust the JSON parser's recursion."""
+    deep = base64.urlsafe_b64encode(b"[" * 40_000).rstrip(b"=").decode()
+    assert verified_claims(f"{deep}.e30.c2ln", KEY) is None
+    head = base64.urlsafe_b64encode(b'{"alg":"HS256"}').rstrip(b"=").decode()
+    signed = f"{head}.{deep}"
+    signature = hmac.new(KEY, signed.encode(), hashlib.sha256).digest()
+    token = f"{signed}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+    assert verified_claims(token, KEY) is None

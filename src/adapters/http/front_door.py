@@ -79,9 +79,14 @@ def is_framework_route(path: str) -> bool:
 
 
 def split_target(url: bytes) -> tuple[str, bytes]:
-    """The path and query of a request target. httptools' URL parser stops at 64 KiB; a
-    longer target (up to ``-maxUrlBytes``) is split by hand, as Go's parser has no such
-    bound (a long query reaches the handler, a long path its 400)."""
+    """The path and query of a request target. The origin form (``/path?query``, every
+    request a Go client sends) splits at its first ``?``, as httptools' parser would; other
+    forms go through that parser, which stops at 64 KiB: a longer target (up to
+    ``-maxUrlBytes``) is split by hand, as Go's parser has no such bound (a long query
+    reaches the handler, a long path its 400)."""
+    if url[:1] == b"/" and b"#" not in url:
+        path, _, query = url.partition(b"?")
+        return path.decode("ascii") if path.isascii() else path.decode("utf-8", "replace"), query
     try:
         parsed = httptools.parse_url(url)
     except httptools.HttpParserInvalidURLError:
@@ -154,6 +159,8 @@ class Route:
     """A plain upload with ``fsync=true``."""
     content_type = ""
     """Of a plain upload: the only header its parsing reads."""
+    token = ""
+    """Of a plain request: its ``jwt`` query parameter."""
     heavy: int | None = None
     """Set once a read proved too large for the event loop: the bytes it will hold."""
     request: HttpRequest | None = None
@@ -218,11 +225,7 @@ class FrontDoor:
         route = raw.route
         if route is not None:
             return route
-        url = raw.url
-        if url[:1] == b"/" and url.isascii() and b"?" not in url and b"#" not in url:
-            path, query = url.decode("ascii"), b""  # the common target: a path alone
-        else:
-            path, query = split_target(url)
+        path, query = split_target(raw.url)
         route = raw.route = Route(path, query)
         match = read.PLAIN_FID.fullmatch(path)
         if match is None:
@@ -231,10 +234,9 @@ class FrontDoor:
         route.vid, route.key_cookie = match[1], match[2]
         method = raw.method
         if method == "GET" or method == "HEAD":
+            plain, _, route.token = _plain_query(query, False)
             route.plain = (
-                not self.ctx.downloads.limit
-                and not read.has_conditions(raw.headers)
-                and _plain_query(query, False)[0]
+                plain and not self.ctx.downloads.limit and not read.has_conditions(raw.headers)
             )
         elif (method == "POST" or method == "PUT") and not self.public:
             self._classify_upload(raw, route)
@@ -267,6 +269,7 @@ class FrontDoor:
         if media_type == "application/x-www-form-urlencoded":
             return  # ParseForm consumes such a body
         route.plain, route.fsync, route.content_type = True, fsync, content_type
+        route.token = token
 
     def request_of(self, raw: RawRequest) -> HttpRequest:
         """The handlers' view of the request, built once."""
@@ -389,15 +392,16 @@ class FrontDoor:
         return Answer(head, True, reply.body)
 
     def _token_allows(self, raw: RawRequest, route: Route, is_write: bool) -> bool:
-        _, _, token = _plain_query(route.query, is_write)
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in raw.headers
-            if name == b"authorization"
-        }
-        return self.ctx.guard.allows(
-            {"jwt": token} if token else {}, headers, route.vid, route.key_cookie, is_write
-        )
+        token = route.token
+        if token:
+            query, headers = {"jwt": token}, {}
+        else:
+            query, headers = {}, {
+                name.decode("latin-1"): value.decode("latin-1")
+                for name, value in raw.headers
+                if name == b"authorization"
+            }
+        return self.ctx.guard.allows(query, headers, route.vid, route.key_cookie, is_write)
 
     def _plain_upload(self, raw: RawRequest, route: Route) -> tuple[HttpReply, float] | None:
         """A plain upload stored: its reply (with the append to make durable, for
