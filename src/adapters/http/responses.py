@@ -11,8 +11,11 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
+
+if TYPE_CHECKING:
+    from .wire import HeadShape
 
 
 @dataclass(slots=True)
@@ -72,6 +75,10 @@ class HttpReply:
     stream: Iterable[bytes] | None = None
     """A body produced piece by piece (large needles): blocking reads, so servers pull each
     piece on a worker thread. ``Content-Length`` is then set by the handler."""
+    shaped: tuple[HeadShape, tuple[bytes, ...]] | None = None
+    """A reply of a common shape (an upload's 201) and the values its head differs in: the
+    encoder fills the shape's head made once (:class:`.wire.HeadShape`), the same bytes as
+    encoding ``headers``."""
 
 
 JSON_HEADERS = {"X-Content-Type-Options": "nosniff"}

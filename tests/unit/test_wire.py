@@ -1,0 +1,49 @@
+"""The one encoder: a shaped head (made once, filled per answer) is byte for byte what the
+general encoding of the same reply gives."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+
+import pytest
+
+from seaweed_volume.adapters.http import write
+from seaweed_volume.adapters.http.wire import reply_head
+from seaweed_volume.core.needle.parse_upload import UploadRequest, needle_from_upload, parse_upload
+from seaweed_volume.core.volume.volume import WriteResult
+
+_MD5_OF_Z = base64.b64encode(hashlib.md5(b"z").digest()).decode()
+_B = "b0undary"
+_FORM = (
+    f'--{_B}\r\nContent-Disposition: form-data; name="file"; filename="caf\u00e9 <b>&.txt"\r\n'
+    f"Content-Type: text/plain\r\n\r\n{'a' * 70_000}\r\n--{_B}--\r\n"
+).encode()
+SERVERS = (b"SeaweedFS Volume 30GB 4.48", b"100% custom %s %d server")
+
+
+def _upload(path: str, headers: dict[str, str], body: bytes):
+    upload = parse_upload(UploadRequest("POST", path, headers, {}, body), 1 << 30)
+    return upload, needle_from_upload(upload, path)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize(
+    ("path", "headers", "body"),
+    [
+        ("/3,01637037d6", {"content-type": "application/octet-stream"}, b"x" * 1024),
+        ("/3,01637037d6", {"content-type": "text/plain; charset=utf-8"}, b""),
+        ("/3,01637037d6", {"content-type": "image/\u00e9t\u00e9"}, b"%s%d" * 3),
+        ("/3,01637037d6", {"content-type": f"multipart/form-data; boundary={_B}"}, _FORM),
+        ("/3,01637037d6", {"content-type": "text/plain", "content-md5": _MD5_OF_Z}, b"z"),
+    ],
+)
+def test_an_upload_answer_head_is_the_general_encoding(server, path, headers, body) -> None:
+    upload, needle = _upload(path, headers, body)
+    reply = write.upload_reply(needle, upload, WriteResult(8, len(body), False), False)
+    general = reply_head(dataclasses.replace(reply, shaped=None), server)
+    assert reply_head(reply, server) == general
+    assert (reply.shaped is None) == bool(upload.content_md5)  # a caller's MD5: general way
+    assert general.startswith(b"HTTP/1.1 201 Created\r\n")
+    assert b"Content-Length: %d\r\n" % len(reply.body) in general
