@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import random
 
 import pytest
 
 from seaweed_volume.adapters.http import write
+from seaweed_volume.adapters.http.read import format_media_param
 from seaweed_volume.adapters.http.wire import reply_head
 from seaweed_volume.core.needle.parse_upload import UploadRequest, needle_from_upload, parse_upload
 from seaweed_volume.core.volume.volume import WriteResult
@@ -47,3 +49,23 @@ def test_an_upload_answer_head_is_the_general_encoding(server, path, headers, bo
     assert (reply.shaped is None) == bool(upload.content_md5)  # a caller's MD5: general way
     assert general.startswith(b"HTTP/1.1 201 Created\r\n")
     assert b"Content-Length: %d\r\n" % len(reply.body) in general
+
+
+def _go_format_media_param(key: str, value: str) -> str:
+    """``mime.FormatMediaType`` for one parameter, read straight from Go's rules."""
+    if any((c < " " or c > "~") and c != "\t" for c in value):  # needsEncoding
+        safe = set(map(chr, range(33, 127))) - set('()<>@,;:\\"/[]?=') - set("*'%")
+        encoded = "".join(chr(b) if chr(b) in safe else f"%{b:02X}" for b in value.encode())
+        return f"{key}*=utf-8''{encoded}"
+    if value and all(33 <= ord(c) < 127 and c not in '()<>@,;:\\"/[]?=' for c in value):
+        return f"{key}={value}"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{key}="{escaped}"'
+
+
+def test_file_name_parameters_follow_go_rules() -> None:
+    rng = random.Random(7)
+    alphabet = [chr(i) for i in range(128)] + ["\u00e9", "\u20ac", "\U0001f600"]
+    for _ in range(20_000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randrange(8)))
+        assert format_media_param("filename", value) == _go_format_media_param("filename", value)

@@ -373,10 +373,11 @@ class FrontDoor:
             return None  # the general path answers Go's 401
         started = time.perf_counter()
         key = (method, route.path.encode("ascii"))  # a /vid,keycookie path: ASCII
-        kept = self.kept.resend(key)
-        if kept is not None:
-            _measure_plain(method, started, self.public)
-            return Answer(kept[0], True, kept[1])
+        if route.query or ctx.guard.read_key:  # (else _resend_kept looked already)
+            kept = self.kept.resend(key)
+            if kept is not None:
+                _measure_plain(method, started, self.public)
+                return Answer(kept[0], True, kept[1])
         try:
             found = read.plain_needle(ctx, route.vid, route.key_cookie)
         except read.MustRunInThread as heavy:

@@ -74,16 +74,21 @@ _NOT_ATTRIBUTE_CHARS = TSPECIALS | frozenset("*'%")
 """RFC 2231's attribute-char excludes these (besides space and controls)."""
 
 
+_NEEDS_ENCODING = re.compile(r"[^\t -~]")
+_TOKEN = re.compile(r'[^\x00- ()<>@,;:\\"/\[\]?=\x7f-\U0010ffff]+')
+"""RFC 2045's token: printable ASCII but space and TSPECIALS."""
+
+
 @functools.lru_cache(maxsize=4096)
 def format_media_param(key: str, value: str) -> str:
     """One parameter as Go's ``mime.FormatMediaType`` writes it: bare token, quoted, or RFC 2231."""
-    if any((c < " " or c > "~") and c != "\t" for c in value):  # needsEncoding: RFC 2231
+    if _NEEDS_ENCODING.search(value):  # needsEncoding: RFC 2231
         encoded = "".join(
             chr(b) if 32 < b < 127 and chr(b) not in _NOT_ATTRIBUTE_CHARS else f"%{b:02X}"
             for b in value.encode()
         )
         return f"{key}*=utf-8''{encoded}"
-    if value and all(33 <= ord(c) < 127 and c not in TSPECIALS for c in value):
+    if _TOKEN.fullmatch(value):
         return f"{key}={value}"
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'{key}="{escaped}"'
@@ -427,10 +432,11 @@ def _write_content(
     if mime_type:
         headers["Content-Type"] = mime_type
     headers["Accept-Ranges"] = "bytes"
-    for param, header in PASS_THROUGH_HEADERS.items():
-        value = request.query.get(param)
-        if value:
-            headers[header] = value.strip(" \t\r\n")  # net/http trims every value it writes
+    if request.query:
+        for param, header in PASS_THROUGH_HEADERS.items():
+            value = request.query.get(param)
+            if value:
+                headers[header] = value.strip(" \t\r\n")  # net/http trims every value
     if filename and "Content-Disposition" not in headers:
         headers["Content-Disposition"] = _content_disposition(filename, request)
     return _serve_body(request, data, headers)

@@ -114,7 +114,8 @@ def encode_headers(reply: HttpReply, server: bytes) -> list[tuple[bytes, bytes]]
 
 def head_of(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
     """The status line and header lines of an answer, each CRLF-terminated."""
-    return status_line(status) + b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    lines = [name + b": " + value + b"\r\n" for name, value in headers]
+    return status_line(status) + b"".join(lines)
 
 
 def reply_head(reply: HttpReply, server: bytes) -> bytes:
