@@ -11,6 +11,8 @@ import contextlib
 import logging
 import signal
 
+import uvloop
+
 from .adapters.grpc.master_client import fetch_storage_backends
 from .adapters.grpc.server import start_grpc_server
 from .adapters.http.metrics import MetricsServer
@@ -95,14 +97,9 @@ async def run_server(config: VolumeServerConfig, ready: asyncio.Event | None = N
 
 def serve(config: VolumeServerConfig) -> int:
     if config.workers > 1:
-        from .workers import serve_with_workers  # noqa: PLC0415 - imports this module
+        from .workers import serve_with_workers  # (here: workers imports this module)
 
         return serve_with_workers(config)
-    try:
-        import uvloop  # noqa: PLC0415 - optional speed-up
-
-        uvloop.install()
-    except ImportError:
-        pass
+    uvloop.install()
     asyncio.run(run_server(config))
     return 0

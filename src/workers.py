@@ -33,6 +33,8 @@ import tempfile
 import time
 from collections.abc import Callable
 
+import uvloop
+
 from .adapters.grpc.master_client import load_storage_backends, master_configuration
 from .adapters.grpc.pb import master_pb2
 from .adapters.grpc.server import start_grpc_server
@@ -46,13 +48,6 @@ from .core import stats
 from .core.store_view import StoreView
 from .metrics_exchange import MetricsExchange
 from .startup import bind_error
-
-try:  # imported before the fork, so its pages are shared by every process
-    import uvloop as _uvloop
-
-    install_event_loop: Callable[[], None] | None = _uvloop.install
-except ImportError:  # pragma: no cover - an optional speed-up
-    install_event_loop = None
 
 log = logging.getLogger("seaweed_volume")
 
@@ -301,10 +296,9 @@ class Supervisor:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _WATCHED)
             for sig in _WATCHED:
                 signal.signal(sig, signal.SIG_DFL)
-            if install_event_loop is not None:
-                install_event_loop()
+            uvloop.install()
             main()
-        except BaseException:  # noqa: BLE001 - a child must never return into the supervisor
+        except BaseException:  # a child must never return into the supervisor
             log.exception("process %d failed", os.getpid())
             code = 1
         finally:
