@@ -115,6 +115,42 @@ def test_connection_close_and_http_1_0_close_the_socket(server) -> None:
             assert sock.recv(10) == b""  # the server closed its side
 
 
+def _fsync_post(fid: str, data: bytes, extra: str = "") -> bytes:
+    return (
+        f"POST /{fid}?fsync=true HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-t\r\n"
+        f"Content-Length: {len(data)}\r\n{extra}\r\n"
+    ).encode() + data
+
+
+def test_fsync_uploads_answer_in_order_once_durable(server) -> None:
+    """A plain ``fsync=true`` upload waits for its group commit without holding up the
+    connection's order: pipelined uploads and a read behind them answer in turn."""
+    pipelined = (
+        _fsync_post(FID, b"one")
+        + _fsync_post("3,02637037d6", b"two")
+        + f"GET /{FID} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        + _fsync_post("3,03637037d6", b"three")
+    )
+    answers = exchange(server, pipelined, responses=4)
+    assert [a[0].split()[1] for a in answers] == [b"201", b"201", b"200", b"201"]
+    assert b'"size":3' in answers[0][2] and b'"size":5' in answers[3][2]
+    assert answers[2][2] == b"one"
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+        for number in range(3):  # one at a time on a kept-alive connection
+            sock.sendall(_fsync_post(f"3,0{number + 4}637037d6", b"x" * number))
+            assert read_responses(sock, 1)[0][0].startswith(b"HTTP/1.1 201")
+    read = b"GET /3,06637037d6 HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert exchange(server, read)[0][2] == b"xx"
+
+
+def test_an_fsync_upload_with_connection_close_answers_then_closes(server) -> None:
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+        sock.sendall(_fsync_post(FID, b"last", "Connection: close\r\n"))
+        status, headers, _ = read_responses(sock, 1)[0]
+        assert status.startswith(b"HTTP/1.1 201") and headers.get("connection") == "close"
+        assert sock.recv(10) == b""
+
+
 def test_malformed_request_is_400(server) -> None:
     status, _, _ = exchange(server, b"NOT A REQUEST\r\n\r\n")[0]
     assert status.startswith(b"HTTP/1.1 400")
