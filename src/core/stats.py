@@ -10,7 +10,6 @@ series until first used, unlabelled ones print from the start, both as in Go.
 from __future__ import annotations
 
 import bisect
-import copy
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -64,6 +63,8 @@ def _labels_text(names: Sequence[str], values: Sequence[str], extra: str = "") -
 
 
 _F = TypeVar("_F", bound="_Family")
+_S = TypeVar("_S", bound="_Scalar")
+_H = TypeVar("_H", bound="Histogram")
 
 
 class _Family:
@@ -82,6 +83,11 @@ class _Family:
         raise NotImplementedError
 
     def add_state(self, state: dict[tuple[str, ...], Any]) -> None:
+        raise NotImplementedError
+
+    def empty_copy(self: _F) -> _F:
+        """The same family (name, help, labels, kind) with no series: a whole-server sum
+        starts from one."""
         raise NotImplementedError
 
     def _order(self, labels: tuple[str, ...]) -> tuple[str, ...]:
@@ -133,6 +139,12 @@ class _Scalar(_Family):
         with self._lock:
             for labels, value in state.items():
                 self.values[labels] = self.values.get(labels, 0.0) + value
+
+    def empty_copy(self: _S) -> _S:
+        total = type(self)(self.name, self.help, self.label_names)
+        total.summed = self.summed
+        total.values = {}
+        return total
 
 
 class Counter(_Scalar):
@@ -213,6 +225,12 @@ class Histogram(_Family):
                 for i, value in enumerate(series):
                     mine[i] += value
 
+    def empty_copy(self: _H) -> _H:
+        total = type(self)(self.name, self.help, self.buckets, self.label_names)
+        total.summed = self.summed
+        total.series = {}
+        return total
+
 
 class Registry:
     """Families by name, plus collectors that refresh computed gauges before each scrape."""
@@ -273,12 +291,7 @@ class Registry:
             if not family.summed:
                 merged[name] = family
                 continue
-            total = copy.copy(family)
-            total._lock = threading.Lock()
-            if isinstance(total, _Scalar):
-                total.values = {}
-            elif isinstance(total, Histogram):
-                total.series = {}
+            total = family.empty_copy()
             total.add_state(family.state())
             for other in others:
                 total.add_state(other.get(name, {}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 import pytest
 
@@ -666,41 +667,50 @@ def test_large_needles_read_meta_only_and_stream_in_chunks(data_dir: str, caplog
     store.close()
 
 
+class _SyncCountingFile:
+    """A volume's ``.dat`` whose fsyncs are counted (the number of appends each covered),
+    with ``before_sync`` run first (to hold one up, or fail it), and its record writes
+    counted."""
+
+    def __init__(self, volume, before_sync=None) -> None:
+        self._file = volume.dat
+        self._volume = volume
+        self.syncs: list[int] = []
+        self.before_sync = before_sync
+        self.writes = 0
+        self.written = threading.Condition()
+
+    def write_at(self, data: bytes, offset: int) -> None:
+        self._file.write_at(data, offset)
+        with self.written:
+            self.writes += 1
+            self.written.notify_all()
+
+    def sync(self) -> None:
+        if self.before_sync is not None:
+            self.before_sync()
+        self.syncs.append(self._volume._appended)
+        self._file.sync()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._file, name)
+
+
 def test_concurrent_fsync_writes_share_one_sync(data_dir: str) -> None:
     """Group commit: the writers queued behind an fsync are all covered by the next one."""
-    import threading
-
     store = open_store(data_dir)
     volume = store.add_volume(1)
     writers = 8
 
-    class ArrivalCountingLock:
-        def __init__(self) -> None:
-            self.lock = threading.Lock()
-            self.arrived = 0
-            self.changed = threading.Condition()
+    def hold_the_first_sync() -> None:  # until every writer has appended
+        if not counting.syncs:
+            with counting.written:
+                assert counting.written.wait_for(lambda: counting.writes == writers, 10)
+            with volume._append_lock:  # the last append has finished (its ticket counted)
+                assert volume._appended == writers
 
-        def __enter__(self) -> None:
-            with self.changed:
-                self.arrived += 1
-                self.changed.notify_all()
-            self.lock.acquire()
-
-        def __exit__(self, *exc: object) -> None:
-            self.lock.release()
-
-    queue = ArrivalCountingLock()
-    volume._sync_lock = queue
-    real_sync, syncs = volume.dat.sync, []
-
-    def sync() -> None:
-        if not syncs:  # the first fsync lasts until every writer queues behind it
-            with queue.changed:
-                assert queue.changed.wait_for(lambda: queue.arrived == writers, timeout=10)
-        syncs.append(1)
-        real_sync()
-
-    volume.dat.sync = sync
+    counting = _SyncCountingFile(volume, hold_the_first_sync)
+    volume.dat = counting
     threads = [
         threading.Thread(
             target=store.write_needle,
@@ -715,7 +725,7 @@ def test_concurrent_fsync_writes_share_one_sync(data_dir: str) -> None:
         thread.join(10)
     # One fsync for the first writer (or for all, had they appended before it started) and
     # one for everyone queued behind it: never one each.
-    assert len(syncs) <= 2 and volume._synced == writers
+    assert len(counting.syncs) <= 2 and volume._synced == writers
     assert [store.read_needle(1, key).data for key in (1, writers)] == [b"durable 1", b"durable 8"]
     store.close()
 
@@ -728,13 +738,8 @@ def test_group_sync_makes_queued_appends_durable_together(data_dir: str) -> None
 
     store = open_store(data_dir)
     volume = store.add_volume(1)
-    real_sync, syncs = volume.dat.sync, []
-
-    def counting_sync() -> None:
-        syncs.append(volume._appended)
-        real_sync()
-
-    volume.dat.sync = counting_sync
+    counting = _SyncCountingFile(volume)
+    volume.dat = counting
     tickets = [store.write_needle(1, needle(key, b"later %d" % key)).ticket for key in range(1, 6)]
     assert tickets == [1, 2, 3, 4, 5] and volume._synced == 0
 
@@ -743,14 +748,14 @@ def test_group_sync_makes_queued_appends_durable_together(data_dir: str) -> None
 
     asyncio.run(wait_all(GroupSync()))
     # Whatever the batches, the first fsync covered every append made before it.
-    assert volume._synced == 5 and syncs == [5]
+    assert volume._synced == 5 and counting.syncs == [5]
 
     def failing_sync() -> None:
         raise OSError(5, "Input/output error")
 
-    volume.dat.sync = failing_sync
+    counting.before_sync = failing_sync
     ticket = store.write_needle(1, needle(9, b"not durable")).ticket
     with pytest.raises(OSError, match="Input/output error"):
         asyncio.run(GroupSync().wait(volume, ticket))
-    volume.dat.sync = real_sync
+    counting.before_sync = None
     store.close()

@@ -108,11 +108,25 @@ def test_concurrent_appends_from_several_processes(tmp_path) -> None:
     reopened.close()
 
 
+class _DyingAfterWrite:
+    """A volume's ``.dat`` whose process dies once a record is written to it."""
+
+    def __init__(self, file: object) -> None:
+        self._file = file
+
+    def write_at(self, data: bytes, offset: int) -> None:
+        self._file.write_at(data, offset)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._file, name)
+
+
 def die_mid_append(path: str) -> None:
     """Write a record to the .dat and die before its .idx entry (never acknowledged)."""
     store = shared_store(path)
     volume = store.find_volume(1)
-    volume._index_put = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+    volume.dat = _DyingAfterWrite(volume.dat)
     store.write_needle(1, needle(99, b"never acknowledged" * 50))
 
 

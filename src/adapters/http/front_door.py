@@ -96,7 +96,10 @@ def split_target(url: bytes) -> tuple[str, bytes]:
             return "", b""  # no handler matches an empty path: a 400
         path, _, query = target.partition(b"?")
         return path.decode("utf-8", "replace"), query
-    return parsed.path.decode("utf-8", "replace"), parsed.query or b""
+    # (httptools' stub says bytes: a part that is absent is None, which compiled code checks)
+    parsed_path: bytes | None = getattr(parsed, "path", None)
+    parsed_query: bytes | None = getattr(parsed, "query", None)
+    return (parsed_path or b"").decode("utf-8", "replace"), parsed_query or b""
 
 
 class BodyBuffer:

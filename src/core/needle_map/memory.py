@@ -13,6 +13,7 @@ are swapped as one object, so a reader sees either the old or the new arrays, ne
 
 from __future__ import annotations
 
+import builtins
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,11 +36,13 @@ class _Columns:
     high: np.ndarray | None  # uint8: offset units >> 32, only when some offset needs it
     sizes: np.ndarray  # int32, negative when deleted
     # Memoryviews of the same buffers: bisect and item access on them cost well under a
-    # microsecond, while numpy scalar calls with a Python int cost 10-500x more.
-    key_view: memoryview = field(init=False)
-    low_view: memoryview = field(init=False)
-    high_view: memoryview | None = field(init=False)
-    size_view: memoryview = field(init=False)
+    # microsecond, while numpy scalar calls with a Python int cost 10-500x more. (Spelled
+    # ``builtins.memoryview``: a mypyc-compiled dataclass resolves its annotations in the
+    # module's own names, where ``memoryview`` is not.)
+    key_view: builtins.memoryview = field(init=False)
+    low_view: builtins.memoryview = field(init=False)
+    high_view: builtins.memoryview | None = field(init=False)
+    size_view: builtins.memoryview = field(init=False)
 
     def __post_init__(self) -> None:
         # ``ndarray.data`` is ``memoryview(array)``.
