@@ -90,7 +90,7 @@ _URL_SAFE = bytes.maketrans(b"-_", b"+/")
 # its digest is looked up once, not decoded per request. Bounded: a flood of odd headers only
 # stops the caching.
 _DIGEST_OF_HEADER: dict[str, str | None] = {}
-_HEADERS_KEPT = 16
+_CACHED_AT_MOST = 16
 _KEYED: dict[tuple[bytes, str], hmac.HMAC] = {}
 
 
@@ -113,7 +113,7 @@ def _digest_of(head: str) -> str | None:
     header = json.loads(_segment(head).decode())
     algorithm = header.get("alg") if isinstance(header, dict) else None
     digest = _HMACS.get(algorithm) if isinstance(algorithm, str) else None
-    if len(_DIGEST_OF_HEADER) < _HEADERS_KEPT:
+    if len(_DIGEST_OF_HEADER) < _CACHED_AT_MOST:
         _DIGEST_OF_HEADER[head] = digest
     return digest
 
@@ -124,7 +124,7 @@ def _signature(key: bytes, digest: str, signed: bytes) -> bytes:
     keyed = _KEYED.get((key, digest))
     if keyed is None:
         keyed = hmac.new(key, digestmod=digest)
-        if len(_KEYED) < _HEADERS_KEPT:
+        if len(_KEYED) < _CACHED_AT_MOST:
             _KEYED[key, digest] = keyed
     mac = keyed.copy()
     mac.update(signed)

@@ -183,33 +183,26 @@ def upload_reply(
     etag_header = {"ETag": f'"{etag}"', "Content-MD5": upload.content_md5}
     if written.unchanged:
         return HttpReply(204, etag_header)
-    if pretty:
-        reply: dict[str, str | int] = {}
-        if needle.name:
-            reply["name"] = needle.name.decode("utf-8", "replace")
-        if upload.original_size:
-            reply["size"] = upload.original_size
-        reply["eTag"] = etag
-        if needle.mime:
-            reply["mime"] = needle.mime.decode("utf-8", "replace")
-        if upload.content_md5:
-            reply["contentMd5"] = upload.content_md5
-        return write_json(201, reply, pretty, etag_header)
-    # Every upload answers this, so it is written out rather than through json.dumps.
-    members = []
+    reply: dict[str, str | int] = {}
     if needle.name:
-        members.append(f'"name":{go_json_string(needle.name.decode("utf-8", "replace"))}')
+        reply["name"] = needle.name.decode("utf-8", "replace")
     if upload.original_size:
-        members.append(f'"size":{upload.original_size}')
-    members.append(f'"eTag":"{etag}"')
+        reply["size"] = upload.original_size
+    reply["eTag"] = etag
     if needle.mime:
-        members.append(f'"mime":{go_json_string(needle.mime.decode("utf-8", "replace"))}')
-    content_md5 = upload.content_md5
-    if content_md5:
-        members.append(f'"contentMd5":{go_json_string(content_md5)}')
-    body = f"{{{','.join(members)}}}".encode()
+        reply["mime"] = needle.mime.decode("utf-8", "replace")
+    if upload.content_md5:
+        reply["contentMd5"] = upload.content_md5
+    if pretty:
+        return write_json(201, reply, pretty, etag_header)
+    # Go's UploadResult, compact: every answer to an upload, so encoded without json.dumps.
+    members = ",".join(
+        f'"{key}":{value}' if isinstance(value, int) else f'"{key}":{go_json_string(value)}'
+        for key, value in reply.items()
+    )
+    body = f"{{{members}}}".encode()
     answer = HttpReply(201, {**etag_header, **JSON_ANSWER_HEADERS}, body)
-    if not content_md5:  # a caller's Content-MD5 may need encoding: the general way
+    if not upload.content_md5:  # a caller's Content-MD5 may need encoding: the general way
         answer.shaped = (_CREATED, (etag_header["ETag"].encode(), b"%d" % len(body)))
     return answer
 
