@@ -2,9 +2,8 @@
 (``privateStoreHandler`` and ``publicReadOnlyHandler`` in volume_server_handlers.go).
 
 From socket to store in one reading: :mod:`.protocol` turns bytes into a :class:`RawRequest`
-and asks :meth:`FrontDoor.answer_now`: an answer, the future of one that only waits for its
-fsync (a plain ``fsync=true`` upload, stored already), or ``None``: the answer must wait (a
-limit, a worker thread, the network) and the protocol awaits :meth:`FrontDoor.answer`.
+and asks :meth:`FrontDoor.answer_now`; ``None`` means the answer must wait (a limit, an fsync,
+a worker thread, the network), and the protocol awaits :meth:`FrontDoor.answer`.
 
 :meth:`FrontDoor.classify` runs once per request and what it finds travels with it (a
 :class:`Route`): the path and query, whether FastAPI answers (``/docs``, ``/openapi.json``),
@@ -290,10 +289,9 @@ class FrontDoor:
         return request
 
     # --- answering ---------------------------------------------------------------------------
-    def answer_now(self, raw: RawRequest) -> Answer | asyncio.Future[Answer] | None:
+    def answer_now(self, raw: RawRequest) -> Answer | None:
         """The answer when it needs no waiting (small local reads and writes, the named
-        routes, OPTIONS), or its future when only an fsync is awaited (a plain
-        ``fsync=true`` upload, stored already); ``None``: :meth:`answer` must be awaited."""
+        routes, OPTIONS); ``None``: :meth:`answer` must be awaited."""
         if raw.route is None and (raw.method == "GET" or raw.method == "HEAD"):
             kept = self._resend_kept(raw)
             if kept is not None:
@@ -306,9 +304,7 @@ class FrontDoor:
             if method == "GET" or method == "HEAD":
                 found = self._plain_read(raw, route)
             elif route.fsync:
-                later = self._plain_synced_upload(raw, route)
-                if later is not None:
-                    return later
+                return None  # waits for its fsync
             else:
                 stored = self._plain_upload(raw, route)
                 found = None if stored is None else self._plain_answer(method, *stored)
@@ -325,9 +321,10 @@ class FrontDoor:
         if route.framework:
             return await self._bridge(raw, route)
         if route.plain and route.fsync:
-            later = self._plain_synced_upload(raw, route)
-            if later is not None:
-                return later if isinstance(later, Answer) else await later
+            stored = self._plain_upload(raw, route)
+            if stored is not None:
+                reply, started = stored
+                return self._plain_answer(raw.method, await self._synced(reply), started)
             route.plain = False
         try:
             reply = await _dispatch(self.ctx, self.request_of(raw), self.public, route)
@@ -433,32 +430,15 @@ class FrontDoor:
         self._release_upload(raw)
         return reply, started
 
-    def _plain_synced_upload(
-        self, raw: RawRequest, route: Route
-    ) -> Answer | asyncio.Future[Answer] | None:
-        """A plain ``fsync=true`` upload stored, and its answer once the append is durable
-        (group commit; Go's 500 if the fsync fails): a future the protocol holds in its queue
-        without a task. ``None``: the general path answers (``route.plain`` cleared)."""
-        stored = self._plain_upload(raw, route)
-        if stored is None:
-            route.plain = False
-            return None
-        reply, started = stored
-        if reply.pending_sync is None:  # an unchanged rewrite appends nothing
-            return self._plain_answer(raw.method, reply, started)
-        durable = self.ctx.group_sync.durable(*reply.pending_sync)
-        answer: asyncio.Future[Answer] = durable.get_loop().create_future()
-
-        def settle(done: asyncio.Future[None]) -> None:
-            error = done.exception()
-            synced = reply
-            if error is not None:
-                failure = error if isinstance(error, OSError) else OSError(str(error))
-                synced = write.sync_failed(failure, False)
-            answer.set_result(self._plain_answer(raw.method, synced, started))
-
-        durable.add_done_callback(settle)
-        return answer
+    async def _synced(self, reply: HttpReply) -> HttpReply:
+        """The reply once its append is durable (group commit), else Go's 500."""
+        if reply.pending_sync is None:
+            return reply
+        try:
+            await self.ctx.group_sync.wait(*reply.pending_sync)
+        except OSError as err:
+            return write.sync_failed(err, False)
+        return reply
 
     def _plain_answer(self, method: str, reply: HttpReply, started: float) -> Answer:
         _measure_plain(method, started, self.public, reply.status)

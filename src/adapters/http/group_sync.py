@@ -26,21 +26,15 @@ class GroupSync:
     async def wait(self, volume: Volume, ticket: int) -> None:
         """Return once append ``ticket`` of ``volume`` is durable; raise ``OSError`` if its
         fsync failed."""
-        await self.durable(volume, ticket)
-
-    def durable(self, volume: Volume, ticket: int) -> asyncio.Future[None]:
-        """A future of the running loop, settled once append ``ticket`` of ``volume`` is
-        durable (its exception the ``OSError`` of a failed fsync): callers on the event loop
-        need no task to wait."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
+        future = loop.create_future()
         with self._changed:
             self._queue.append((volume, ticket, future, loop))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="group-sync", daemon=True)
                 self._thread.start()
             self._changed.notify()
-        return future
+        await future
 
     def _run(self) -> None:
         while True:

@@ -3,9 +3,8 @@ out in order.
 
 This module only speaks HTTP/1.1; what a request means is :mod:`.front_door`'s business, and
 how an answer is written is :mod:`.wire`'s. A parsed request (a ``RawRequest``) is offered to
-``FrontDoor.answer_now`` the moment it is complete; an answer that only waits (an fsync) comes
-as a future, held in the connection's queue; when ``answer_now`` cannot answer at all, the
-connection's task awaits ``FrontDoor.answer``. Answers leave in request order.
+``FrontDoor.answer_now`` the moment it is complete; when that cannot answer without waiting,
+the connection's task awaits ``FrontDoor.answer``, answers leaving in request order.
 
 HTTP/1.1 as clients expect it: keep-alive (and ``Connection: close``, HTTP/1.0), pipelined
 requests answered in order, chunked request bodies, ``Expect: 100-continue``, write-side flow
@@ -155,17 +154,6 @@ class _Ready:
         self.answer = answer
 
 
-class _Later:
-    """A queue entry: an answer that only waits (a stored ``fsync=true`` upload waiting for
-    its group commit): sent in turn once its future is done."""
-
-    __slots__ = ("request", "answer")
-
-    def __init__(self, request: RawRequest, answer: asyncio.Future[Answer]) -> None:
-        self.request = request
-        self.answer = answer
-
-
 _INTERNAL_ERROR = Answer(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n", False, b"")
 
 
@@ -176,7 +164,7 @@ class HttpProtocol(asyncio.Protocol):
         self.parser: _Parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport = _NO_TRANSPORT
         self.current = _IDLE
-        self.pending: collections.deque[RawRequest | _Canned | _Drained | _Ready | _Later] = (
+        self.pending: collections.deque[RawRequest | _Canned | _Drained | _Ready] = (
             collections.deque()
         )
         self.worker: asyncio.Task | None = None
@@ -410,10 +398,6 @@ class HttpProtocol(asyncio.Protocol):
             answer = self._failed(request)
         if answer is None:
             return False
-        if isinstance(answer, asyncio.Future):  # it waits: no task unless more requests come
-            self.pending.append(_Later(request, answer))
-            answer.add_done_callback(self._later_done)
-            return True
         if answer.streamed:  # its pieces are read on a worker thread: send it from a task
             self.pending.append(_Ready(request, answer))
             self.worker = self.loop.create_task(self._serve_pending())
@@ -429,20 +413,6 @@ class HttpProtocol(asyncio.Protocol):
         if not keep_alive:
             self.transport.close()
         return True
-
-    def _later_done(self, future: asyncio.Future[Answer]) -> None:
-        """Send a waited answer that heads the queue, unless a task serving the queue (started
-        by a request that came meanwhile) sends it in turn."""
-        if self.worker is not None and not self.worker.done():
-            return
-        entry = self.pending[0] if self.pending else None
-        if not isinstance(entry, _Later) or entry.answer is not future:
-            return
-        self.pending.popleft()
-        if self.closing:
-            return
-        if not self._write_head_and_body(entry.request, future.result()):
-            self.transport.close()
 
     def _failed(self, request: RawRequest) -> Answer:
         log.exception("unhandled error serving %s %s", request.method, request.url)
@@ -473,8 +443,6 @@ class HttpProtocol(asyncio.Protocol):
                 continue
             if isinstance(entry, _Ready):
                 request, answer = entry.request, entry.answer
-            elif isinstance(entry, _Later):
-                request, answer = entry.request, await entry.answer
             else:
                 request = entry
                 try:
