@@ -19,7 +19,6 @@ from .types import (
     TOMBSTONE_FILE_SIZE,
     OffsetWidth,
     decode_offset,
-    encode_offset,
 )
 
 
@@ -35,12 +34,17 @@ class IndexEntry:
         return self.offset == 0 or self.size < 0
 
 
+_ENTRY_FOUR = struct.Struct(">QII")
+_ENTRY_FIVE = struct.Struct(">QIBI")  # the fifth offset byte follows the low four
+
+
 def encode_entry(needle_id: int, offset: int, size: int, width: OffsetWidth) -> bytes:
-    return (
-        needle_id.to_bytes(8, "big")
-        + encode_offset(offset, width)
-        + (size & 0xFFFFFFFF).to_bytes(4, "big")
-    )
+    """One entry as :func:`~.types.encode_offset` lays the offset out (one ``pack``: every
+    append writes one)."""
+    units = offset // NEEDLE_PADDING_SIZE
+    if width == 4:
+        return _ENTRY_FOUR.pack(needle_id, units & 0xFFFFFFFF, size & 0xFFFFFFFF)
+    return _ENTRY_FIVE.pack(needle_id, units & 0xFFFFFFFF, (units >> 32) & 0xFF, size & 0xFFFFFFFF)
 
 
 def decode_entry(raw: bytes | memoryview, width: OffsetWidth) -> IndexEntry:

@@ -248,7 +248,12 @@ class VolumeRepository(Protocol):
     def cleanup_compact_volume(self, vid: int) -> None: ...
 
     def write_needle(
-        self, vid: int, needle: Needle, check_cookie: bool = True, fsync: bool = False
+        self,
+        vid: int,
+        needle: Needle,
+        check_cookie: bool = True,
+        fsync: bool = False,
+        found: Volume | None = None,
     ) -> WriteResult: ...
 
     def delete_needle(self, vid: int, needle_id: int, cookie: int) -> int: ...

@@ -110,8 +110,13 @@ class _Scalar(_Family):
         self.values: dict[tuple[str, ...], float] = {} if labels else {(): 0.0}
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
-        with self._lock:
+        # acquire/release rather than ``with``: half the cost, and every request counts.
+        lock = self._lock
+        lock.acquire()
+        try:
             self.values[labels] = self.values.get(labels, 0.0) + amount
+        finally:
+            lock.release()
 
     def get(self, *labels: str) -> float:
         return self.values.get(labels, 0.0)
@@ -156,8 +161,12 @@ class Gauge(_Scalar):
     summed = False
 
     def dec(self, *labels: str) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             self.values[labels] = self.values.get(labels, 0.0) - 1.0
+        finally:
+            lock.release()
 
     def set(self, value: float, *labels: str) -> None:
         with self._lock:
@@ -184,12 +193,16 @@ class Histogram(_Family):
 
     def observe(self, value: float, *labels: str) -> None:
         index = bisect.bisect_left(self.buckets, value)
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             series = self.series.get(labels)
             if series is None:
                 series = self.series[labels] = [0] * (len(self.buckets) + 1) + [0.0]
             series[index] += 1
             series[-1] += value
+        finally:
+            lock.release()
 
     def count(self, *labels: str) -> int:
         series = self.series.get(labels)

@@ -337,16 +337,23 @@ class Store:
 
     # --- needles -----------------------------------------------------------------------------
     def write_needle(
-        self, vid: int, needle: Needle, check_cookie: bool = True, fsync: bool = False
+        self,
+        vid: int,
+        needle: Needle,
+        check_cookie: bool = True,
+        fsync: bool = False,
+        found: Volume | None = None,
     ) -> WriteResult:
+        """``found``: the volume the caller just found for ``vid`` (not looked up again
+        unless it turns out stale)."""
+        volume = found
         for _ in range(_STALE_RETRIES):
-            volume = self._require(vid, "volume {vid} not found on {ip}:{port}")
-            if volume.is_read_only:
-                raise ReadOnlyVolume(f"volume {vid} is read only")
-            try:
+            if volume is None:
+                volume = self._require(vid, "volume {vid} not found on {ip}:{port}")
+            try:  # (a read-only volume refuses under its lock)
                 return volume.write_needle(needle, check_cookie=check_cookie, fsync=fsync)
             except StaleVolume:
-                continue  # the next find_volume follows the change
+                volume = None  # the next find_volume follows the change
         raise VolumeError(f"volume {vid} keeps changing under writes")
 
     def delete_needle(self, vid: int, needle_id: int, cookie: int) -> int:

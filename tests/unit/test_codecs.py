@@ -204,6 +204,19 @@ def test_needle_v3_golden_bytes() -> None:
     assert back.checksum == crc and back.etag == f"{crc:08x}"
 
 
+@pytest.mark.parametrize("length", range(12))
+def test_needle_v3_padding_bytes_for_every_padding_length(length: int) -> None:
+    """Go pads from its scratch header (the size field, then zeros), 1 to 8 bytes."""
+    needle = _checksummed(Needle(cookie=3, id=4, data=b"d" * length, append_at_ns=0xABCDEF))
+    raw = needle.to_bytes(3)
+    size = 4 + length + 1 if length else 0
+    tail = needle.checksum.to_bytes(4, "big") + (0xABCDEF).to_bytes(8, "big")
+    unpadded = 16 + size + len(tail)
+    pad = 8 - unpadded % 8
+    assert raw[16 + size :] == tail + (size.to_bytes(4, "big") + bytes(4))[:pad]
+    assert len(raw) == actual_size(size, 3)
+
+
 def test_needle_all_fields_round_trip_v2_v3() -> None:
     for version in (2, 3):
         needle = Needle(cookie=7, id=99, data=b"\x00" * 300)

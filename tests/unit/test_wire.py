@@ -12,6 +12,7 @@ import pytest
 
 from seaweed_volume.adapters.http import write
 from seaweed_volume.adapters.http.read import format_media_param
+from seaweed_volume.adapters.http.responses import go_json_bytes, go_json_string
 from seaweed_volume.adapters.http.wire import reply_head
 from seaweed_volume.core.needle.parse_upload import UploadRequest, needle_from_upload, parse_upload
 from seaweed_volume.core.volume.volume import WriteResult
@@ -69,3 +70,11 @@ def test_file_name_parameters_follow_go_rules() -> None:
     for _ in range(20_000):
         value = "".join(rng.choice(alphabet) for _ in range(rng.randrange(8)))
         assert format_media_param("filename", value) == _go_format_media_param("filename", value)
+
+
+def test_json_strings_written_as_they_are_only_when_json_marshal_would() -> None:
+    """The shortcut for plain strings (every upload's answer) agrees with the general
+    encoder on every ASCII character and on a sample beyond."""
+    for code in [*range(0x80), 0xE9, 0x2028, 0xFFFD, 0x1F600]:
+        text = f"a{chr(code)}b"
+        assert go_json_string(text) == go_json_bytes(text).decode(), hex(code)

@@ -417,13 +417,13 @@ class FrontDoor:
             return None  # the general path answers 401
         if guard.write_key and not self._token_allows(raw, route, True):
             return None  # the general path answers Go's "wrong jwt"
-        volume_id = int(route.vid) & 0xFFFFFFFF
-        if ctx.store.find_volume(volume_id) is None or needs_replication(ctx, volume_id, {}):
+        volume = ctx.store.find_volume(int(route.vid) & 0xFFFFFFFF)
+        if volume is None or needs_replication(ctx, volume, {}):
             return None
         started = time.perf_counter()
         headers = {"content-type": route.content_type}
         reply = write.write_plain_upload(
-            ctx, raw.method, route.path, volume_id, headers, body_of(raw), route.fsync
+            ctx, raw.method, route.path, volume, headers, body_of(raw), route.fsync
         )
         if reply is None:
             return None

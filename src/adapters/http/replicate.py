@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote, urlencode
 
 from ...core.needle.record import Needle
+from ...core.volume.volume import Volume
 from ..replica_upload import ReplicationError, answer_error, connection_failure, upload_needle
 from .context import HttpContext
 
@@ -24,13 +25,12 @@ log = logging.getLogger(__name__)
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="replicate")
 
 
-def needs_replication(ctx: HttpContext, volume_id: int, query: dict[str, str]) -> bool:
-    """Whether a write must be forwarded: not a replica itself, and the local volume has
-    copies elsewhere. (A volume that is not here fails locally, as 4.48 answers:
-    ``volume N not found on ip:port``.)"""
+def needs_replication(ctx: HttpContext, volume: Volume | None, query: dict[str, str]) -> bool:
+    """Whether a write to ``volume`` (as the caller found it here) must be forwarded: not a
+    replica itself, and the volume has copies elsewhere. (A volume that is not here fails
+    locally, as 4.48 answers: ``volume N not found on ip:port``.)"""
     if query.get("type") == "replicate" or ctx.master is None:
         return False
-    volume = ctx.store.find_volume(volume_id)
     return volume is not None and volume.super_block.replica_placement.copy_count > 1
 
 

@@ -90,8 +90,11 @@ def encode_headers(reply: HttpReply, server: bytes) -> list[tuple[bytes, bytes]]
     """The answer's header list, names in Go's canonical form, adding what Go's
     ``net/http`` adds on its own (handlers name headers canonically: ``Content-Type``)."""
     given = reply.headers
+    known = _CANONICAL
     try:
-        headers = [(canonical_name(k), v.encode("latin-1")) for k, v in given.items()]
+        headers = [
+            (known.get(k) or canonical_name(k), v.encode("latin-1")) for k, v in given.items()
+        ]
     except UnicodeEncodeError:  # text from a query or a path, such as response-expires=€
         headers = [(canonical_name(k), _header_value(v)) for k, v in given.items()]
     if _LINE_BREAK.search("".join(given.values())):
@@ -114,8 +117,10 @@ def encode_headers(reply: HttpReply, server: bytes) -> list[tuple[bytes, bytes]]
 
 def head_of(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
     """The status line and header lines of an answer, each CRLF-terminated."""
-    lines = [name + b": " + value + b"\r\n" for name, value in headers]
-    return status_line(status) + b"".join(lines)
+    parts = [status_line(status)]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    return b"".join(parts)
 
 
 def reply_head(reply: HttpReply, server: bytes) -> bytes:

@@ -20,7 +20,7 @@ from ...core.needle.parse_upload import (
 )
 from ...core.needle.record import Needle
 from ...core.types import actual_size
-from ...core.volume.volume import WriteResult
+from ...core.volume.volume import Volume, WriteResult
 from ..replica_upload import ReplicationError
 from .auth import WRONG_JWT
 from .chunks import ChunkError, ChunkManifest, delete_chunks
@@ -113,7 +113,8 @@ def _write_everywhere(
     """``ReplicatedWrite``: here, then on every replica; Go's 500 when either fails."""
     pretty = request.pretty
     remotes: list[str] = []
-    if needs_replication(ctx, volume_id, query):
+    volume = ctx.store.find_volume(volume_id)
+    if needs_replication(ctx, volume, query):
         try:
             remotes = remote_locations(ctx, volume_id)
         except ReplicationError as err:
@@ -121,7 +122,7 @@ def _write_everywhere(
             return write_json_error(500, str(err), pretty)
     started = time.perf_counter()
     try:
-        written = write_locally(ctx, volume_id, needle, fsync)
+        written = write_locally(ctx, volume_id, volume, needle, fsync)
     except VolumeError as err:
         return local_write_failed(err, pretty)
     stats.REPLICATION_TARGETS.observe(len(remotes))
@@ -142,7 +143,7 @@ def write_plain_upload(
     ctx: HttpContext,
     method: str,
     path: str,
-    volume_id: int,
+    volume: Volume,
     headers: dict[str, str],
     body: bytes | bytearray,
     fsync: bool,
@@ -158,13 +159,13 @@ def write_plain_upload(
     except (UploadError, FileIdError, GoNumError):
         return None
     try:
-        written = write_locally(ctx, volume_id, needle, False)
+        written = write_locally(ctx, volume.id, volume, needle, False)
     except VolumeError as err:
         return local_write_failed(err, False)
     stats.REPLICATION_TARGETS.observe(0)
     reply = upload_reply(needle, upload, written, False)
     if fsync and not written.unchanged:
-        reply.pending_sync = (ctx.store.find_volume(volume_id), written.ticket)
+        reply.pending_sync = (volume, written.ticket)
     return reply
 
 
@@ -196,11 +197,11 @@ def upload_reply(
     if pretty:
         return write_json(201, reply, pretty, etag_header)
     # Go's UploadResult, compact: every answer to an upload, so encoded without json.dumps.
-    members = ",".join(
-        f'"{key}":{value}' if isinstance(value, int) else f'"{key}":{go_json_string(value)}'
-        for key, value in reply.items()
-    )
-    body = f"{{{members}}}".encode()
+    members = []
+    for key, value in reply.items():
+        text = str(value) if isinstance(value, int) else go_json_string(value)
+        members.append(f'"{key}":{text}')
+    body = ("{" + ",".join(members) + "}").encode()
     answer = HttpReply(201, {**etag_header, **JSON_ANSWER_HEADERS}, body)
     if not upload.content_md5:  # a caller's Content-MD5 may need encoding: the general way
         answer.shaped = (_CREATED, (etag_header["ETag"].encode(), b"%d" % len(body)))
@@ -221,15 +222,18 @@ def local_write_failed(err: VolumeError, pretty: bool) -> HttpReply:
     return write_json_error(500, f"failed to write to local disk: {err}", pretty)
 
 
-def write_locally(ctx: HttpContext, volume_id: int, needle: Needle, fsync: bool) -> WriteResult:
-    """The local half of ``ReplicatedWrite``, measured as Go's ``writeToLocalDisk``."""
-    if ctx.store.find_volume(volume_id) is None:
+def write_locally(
+    ctx: HttpContext, volume_id: int, volume: Volume | None, needle: Needle, fsync: bool
+) -> WriteResult:
+    """The local half of ``ReplicatedWrite``, measured as Go's ``writeToLocalDisk``;
+    ``volume`` is what the caller found for ``volume_id`` (``None``: not here)."""
+    if volume is None:
         return ctx.store.write_needle(volume_id, needle, fsync=fsync)  # raises VolumeNotFound
     label = stats.WRITE_TO_LOCAL_DISK
     stats.IN_FLIGHT_REQUESTS.inc(label)
     started = time.perf_counter()
     try:
-        return ctx.store.write_needle(volume_id, needle, fsync=fsync)
+        return ctx.store.write_needle(volume_id, needle, fsync=fsync, found=volume)
     except VolumeError:
         stats.HANDLER.inc(stats.ERROR_WRITE_TO_LOCAL_DISK)
         raise
@@ -323,7 +327,7 @@ def _delete_everywhere(
     either fails, else ``None``."""
     pretty = request.pretty
     remotes: list[str] = []
-    if needs_replication(ctx, volume_id, request.query):
+    if needs_replication(ctx, ctx.store.find_volume(volume_id), request.query):
         try:
             remotes = remote_locations(ctx, volume_id, deleting=True)
         except ReplicationError as err:
@@ -380,4 +384,4 @@ def needs_thread(ctx: HttpContext, request_path: str, query: dict[str, str]) -> 
         volume_id = parse_volume_id(parse_url_path(request_path).vid)
     except GoNumError:
         return False
-    return needs_replication(ctx, volume_id, query)
+    return needs_replication(ctx, ctx.store.find_volume(volume_id), query)

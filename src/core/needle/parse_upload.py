@@ -18,12 +18,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..compression import InflateLimitExceeded, gunzip
+from ..crc import crc32c_of
 from ..file_id import parse_needle_path
 from ..goparse import GoNumError, parse_bool, parse_uint
 from ..ttl import EMPTY_TTL, TTL, TTLError
 from .media_type import MediaTypeError, parse_media_type
 from .mime_types import detect_content_type, type_by_extension
-from .record import FLAG_IS_CHUNK_MANIFEST, FLAG_IS_COMPRESSED, Needle
+from .record import (
+    FLAG_HAS_LAST_MODIFIED,
+    FLAG_HAS_MIME,
+    FLAG_HAS_NAME,
+    FLAG_HAS_PAIRS,
+    FLAG_HAS_TTL,
+    FLAG_IS_CHUNK_MANIFEST,
+    FLAG_IS_COMPRESSED,
+    MAX_MIME_SIZE,
+    MAX_NAME_SIZE,
+    Needle,
+)
 
 PAIR_NAME_PREFIX = "Seaweed-"
 MAX_BOUNDARY = 4096 - 4
@@ -240,7 +252,8 @@ def _read_body(
     if upload.file_name:
         upload.file_name = _clean_windows_path_base(upload.file_name)
     else:
-        upload.file_name = posixpath.basename(request.path)
+        path = request.path
+        upload.file_name = path[path.rfind("/") + 1 :]  # posixpath.basename, inline
     _check_limit(request.body, size_limit)
     upload.data = request.body
     upload.mime_type = content_type
@@ -310,7 +323,8 @@ def _compress_if_it_pays(upload: ParsedUpload) -> None:
     if mime_type == "application/octet-stream":
         mime_type = ""
     # Go passes the base name, not the extension, here (``filepath.Base``); keep that.
-    if _is_compressible(posixpath.basename(upload.file_name), mime_type):
+    name = upload.file_name
+    if _is_compressible(name[name.rfind("/") + 1 :], mime_type):
         compressed = gzip_level6(upload.data)
         if len(compressed) * 10 < len(upload.data) * 9:
             upload.data = compressed
@@ -371,28 +385,44 @@ def _is_compressible(ext: str, mime_type: str) -> bool:
 
 
 def needle_from_upload(upload: ParsedUpload, fid_path: str) -> Needle:
-    """``CreateNeedleFromRequest`` after parsing: fill the needle and its id from the URL path."""
-    needle = Needle(data=upload.data)
+    """``CreateNeedleFromRequest`` after parsing: fill the needle and its id from the URL path.
+    (Built in one step, flags and all: every upload passes here.)"""
+    flags = FLAG_HAS_LAST_MODIFIED
+    name = mime = pairs = b""
     if len(upload.file_name) < 256:
-        needle.set_name(upload.file_name.encode())
+        name = upload.file_name.encode()[:MAX_NAME_SIZE]
+        flags |= FLAG_HAS_NAME
     if len(upload.mime_type) < 256:
-        needle.set_mime(upload.mime_type.encode())
+        mime = upload.mime_type.encode()[:MAX_MIME_SIZE]
+        flags |= FLAG_HAS_MIME
     if upload.pairs:
         trimmed = {k[len(PAIR_NAME_PREFIX) :]: v for k, v in upload.pairs.items()}
-        pairs = json.dumps(
+        encoded = json.dumps(
             dict(sorted(trimmed.items())), separators=(",", ":"), ensure_ascii=False
         ).encode()
-        if len(pairs) < 65536:
-            needle.set_pairs(pairs)
+        if len(encoded) < 65536:
+            pairs = encoded
+            flags |= FLAG_HAS_PAIRS
     if upload.is_gzipped:
-        needle.flags |= FLAG_IS_COMPRESSED
-    needle.set_last_modified(upload.modified_time or int(time.time()))
-    needle.set_ttl(upload.ttl)
+        flags |= FLAG_IS_COMPRESSED
+    if upload.ttl:
+        flags |= FLAG_HAS_TTL
     if upload.is_chunked_file:
-        needle.flags |= FLAG_IS_CHUNK_MANIFEST
-    needle.update_checksum()
+        flags |= FLAG_IS_CHUNK_MANIFEST
     comma = fid_path.rfind(",")
     dot = fid_path.rfind(".")
     fid = fid_path[comma + 1 : dot] if dot > comma else fid_path[comma + 1 :]
-    needle.id, needle.cookie = parse_needle_path(fid)
-    return needle
+    needle_id, cookie = parse_needle_path(fid)
+    data = upload.data
+    return Needle(
+        cookie,
+        needle_id,
+        data,
+        flags,
+        name,
+        mime,
+        pairs,
+        upload.modified_time or int(time.time()),
+        upload.ttl,
+        crc32c_of(data),
+    )

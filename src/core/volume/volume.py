@@ -14,6 +14,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -126,7 +127,7 @@ def volume_base_name(collection: str, volume_id: int) -> str:
     return f"{collection}_{volume_id}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WriteResult:
     offset: int
     size: int
@@ -184,6 +185,7 @@ class Volume:
         self.id = volume_id
         self.super_block = super_block
         self.width = width
+        self._size_limit = width.max_volume_size  # per append: the enum property is slow
         self.info = info
         self.dat = dat
         self.idx = idx
@@ -218,8 +220,9 @@ class Volume:
         self._file_lock: FileLock | None = None
         self._absorbed = idx.size() - idx.size() % width.entry_size
         """How much of the ``.idx`` the needle map holds (whole entries)."""
-        self._append_lock = _VolumeLock(self, for_append=True)
-        self._admin_lock = _VolumeLock(self, for_append=False)
+        # The in-process lock alone until other processes share the volume (:meth:`share`).
+        self._append_lock: AbstractContextManager[object] = self._lock
+        self._admin_lock: AbstractContextManager[object] = self._lock
         # Group commit for fsync'd writes: appends are numbered; one fsync covers every
         # append made before it started, so concurrent writers share it.
         self._appended = 0
@@ -253,6 +256,8 @@ class Volume:
         self.view = view
         if isinstance(self.dat, DiskFile) and self.dat.writable:
             self._file_lock = FileLock(self.dat.name)
+            self._append_lock = _VolumeLock(self, for_append=True)
+            self._admin_lock = _VolumeLock(self, for_append=False)
 
     def _absorb_index(self, size: int) -> None:
         """Apply the ``.idx`` entries other processes appended since the last look, up to
@@ -667,7 +672,7 @@ class Volume:
         record = None if whole else b"".join(pieces)
         length = actual_size(needle.size, self.version) if record is None else len(record)
         end = self.dat.size()
-        limit = self.width.max_volume_size
+        limit = self._size_limit
         if end >= limit and needle.data:
             raise VolumeFull(f"Volume Size {end} Exceeded {limit}")
         content_size = self.needle_map.metrics.file_bytes  # under the lock: caught up
@@ -820,7 +825,7 @@ class Volume:
             if sync is not None:
                 sync()
 
-    def write_lock(self) -> _VolumeLock:
+    def write_lock(self) -> AbstractContextManager[object]:
         """The lock every append holds (across processes too); vacuum's commit and tier
         moves hold it across their swaps."""
         return self._admin_lock
