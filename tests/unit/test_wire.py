@@ -12,8 +12,8 @@ import pytest
 
 from seaweed_volume.adapters.http import write
 from seaweed_volume.adapters.http.read import format_media_param
-from seaweed_volume.adapters.http.responses import go_json_bytes, go_json_string
-from seaweed_volume.adapters.http.wire import reply_head
+from seaweed_volume.adapters.http.responses import HttpReply, go_json_bytes, go_json_string
+from seaweed_volume.adapters.http.wire import encode_headers, head_of, reply_head
 from seaweed_volume.core.needle.parse_upload import UploadRequest, needle_from_upload, parse_upload
 from seaweed_volume.core.volume.volume import WriteResult
 
@@ -78,3 +78,28 @@ def test_json_strings_written_as_they_are_only_when_json_marshal_would() -> None
     for code in [*range(0x80), 0xE9, 0x2028, 0xFFFD, 0x1F600]:
         text = f"a{chr(code)}b"
         assert go_json_string(text) == go_json_bytes(text).decode(), hex(code)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "head_only"),
+    [
+        (
+            200,
+            {"Etag": '"1a2b3c4d"', "Accept-Ranges": "bytes"},
+            b"\x89PNG\r\n\x1a\n" + bytes(8),
+            False,
+        ),
+        (200, {"Content-Type": "text/plain", "X-Note": "caf\u00e9"}, b"z", True),
+        (200, {"Content-Disposition": 'inline; filename="\u20ac.txt"'}, b"<html>", False),
+        (200, {"seaweed-my-key": "two\r\nlines"}, b"", True),
+        (204, {"ETag": '"00"'}, b"", False),
+        (299, {}, b"x", False),
+    ],
+)
+def test_a_head_joined_as_text_is_the_general_encoding(
+    status: int, headers: dict[str, str], body: bytes, head_only: bool
+) -> None:
+    reply = HttpReply(status, headers, body)
+    reply.head_only = head_only
+    for server in SERVERS:
+        assert reply_head(reply, server) == head_of(status, encode_headers(reply, server))

@@ -19,10 +19,9 @@ from ...core.needle.mime_types import detect_content_type
 from .responses import HttpReply, http_date
 
 _STATUS_LINES = {
-    status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
-    for status in HTTPStatus
+    status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n" for status in HTTPStatus
 }
-_CANONICAL: dict[str, bytes] = {}
+_CANONICAL: dict[str, str] = {}
 _GO_STATUS_TEXT = {
     400: "Bad Request",
     408: "Request Timeout",
@@ -33,19 +32,27 @@ _GO_STATUS_TEXT = {
 }
 
 
-def status_line(status: int) -> bytes:
+def _status_text(status: int) -> str:
     line = _STATUS_LINES.get(status)
-    return line if line is not None else b"HTTP/1.1 %d Status\r\n" % status
+    return line if line is not None else f"HTTP/1.1 {status} Status\r\n"
 
 
-def canonical_name(name: str) -> bytes:
+def status_line(status: int) -> bytes:
+    return _status_text(status).encode()
+
+
+def _canonical_text(name: str) -> str:
     """``textproto.CanonicalMIMEHeaderKey``: ``content-md5`` -> ``Content-Md5``, cached."""
     found = _CANONICAL.get(name)
     if found is None:
-        found = "-".join(p[:1].upper() + p[1:].lower() for p in name.split("-")).encode("latin-1")
+        found = "-".join(p[:1].upper() + p[1:].lower() for p in name.split("-"))
         if len(_CANONICAL) < 4096:
             _CANONICAL[name] = found
     return found
+
+
+def canonical_name(name: str) -> bytes:
+    return _canonical_text(name).encode("latin-1")
 
 
 def request_id() -> str:
@@ -74,7 +81,7 @@ date = _Date()
 
 
 _LINE_BREAK = re.compile("[\r\n]")
-_LINE_BREAKS_TO_SPACES = bytes.maketrans(b"\r\n", b"  ")
+_LINE_BREAKS_TO_SPACES = str.maketrans("\r\n", "  ")
 
 
 def _header_value(value: str) -> bytes:
@@ -86,31 +93,33 @@ def _header_value(value: str) -> bytes:
         return value.encode()
 
 
-def encode_headers(reply: HttpReply, server: bytes) -> list[tuple[bytes, bytes]]:
-    """The answer's header list, names in Go's canonical form, adding what Go's
-    ``net/http`` adds on its own (handlers name headers canonically: ``Content-Type``)."""
+def _fields(reply: HttpReply) -> list[tuple[str, str]]:
+    """The answer's header fields but ``Server``, names in Go's canonical form, with what
+    Go's ``net/http`` adds on its own (handlers name headers canonically: ``Content-Type``)."""
     given = reply.headers
     known = _CANONICAL
-    try:
-        headers = [
-            (known.get(k) or canonical_name(k), v.encode("latin-1")) for k, v in given.items()
-        ]
-    except UnicodeEncodeError:  # text from a query or a path, such as response-expires=€
-        headers = [(canonical_name(k), _header_value(v)) for k, v in given.items()]
+    fields = [(known.get(k) or _canonical_text(k), v) for k, v in given.items()]
     if _LINE_BREAK.search("".join(given.values())):
         # net/http writes a line break inside a value as a space: a value never adds lines
-        headers = [(name, value.translate(_LINE_BREAKS_TO_SPACES)) for name, value in headers]
+        fields = [(name, value.translate(_LINE_BREAKS_TO_SPACES)) for name, value in fields]
     body = reply.body
     if body and "Content-Type" not in given and "Content-Encoding" not in given:
         # net/http sniffs a Content-Type for any body written without one (and without a
         # Content-Encoding: compressed bytes say nothing of the content).
-        headers.append((b"Content-Type", detect_content_type(body[:512]).encode()))
+        fields.append(("Content-Type", detect_content_type(body[:512])))
     if (
         "Content-Length" not in given
         and reply.status not in (204, 304)
         and (body or not reply.head_only)  # net/http: an empty HEAD answer has none
     ):
-        headers.append((b"Content-Length", str(len(body)).encode()))
+        fields.append(("Content-Length", str(len(body))))
+    return fields
+
+
+def encode_headers(reply: HttpReply, server: bytes) -> list[tuple[bytes, bytes]]:
+    """The answer's header list as bytes (values as :func:`_header_value` writes them),
+    ``Server`` last."""
+    headers = [(name.encode("latin-1"), _header_value(value)) for name, value in _fields(reply)]
     headers.append((b"Server", server))
     return headers
 
@@ -124,12 +133,20 @@ def head_of(status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
 
 
 def reply_head(reply: HttpReply, server: bytes) -> bytes:
-    """A handler's reply as :func:`head_of` writes it: what may be kept and resent, the
-    per-answer lines left to :func:`per_request_tail`."""
+    """A handler's reply as :func:`head_of` writes its :func:`encode_headers`: what may be
+    kept and resent, the per-answer lines left to :func:`per_request_tail`. Joined as text
+    and encoded once when every value is Latin-1 (the common case)."""
     if reply.shaped is not None:
         shape, values = reply.shaped
         return shape.head(server, values)
-    return head_of(reply.status, encode_headers(reply, server))
+    parts = [_status_text(reply.status)]
+    for name, value in _fields(reply):
+        parts += (name, ": ", value, "\r\n")
+    try:
+        head = "".join(parts).encode("latin-1")
+    except UnicodeEncodeError:  # text from a query or a path, such as response-expires=€
+        return head_of(reply.status, encode_headers(reply, server))
+    return head + b"Server: " + server + b"\r\n"
 
 
 _MARK = "\x00"
