@@ -750,6 +750,18 @@ def test_group_sync_makes_queued_appends_durable_together(data_dir: str) -> None
     # Whatever the batches, the first fsync covered every append made before it.
     assert volume._synced == 5 and counting.syncs == [5]
 
+    # Uploads that append and wait in one turn of the loop are synced together: the thread
+    # is handed the turn's waiters once it has run, not woken by the first one alone.
+    async def append_and_wait(group: GroupSync, key: int) -> None:
+        ticket = store.write_needle(1, needle(key, b"turn %d" % key)).ticket
+        await group.wait(volume, ticket)
+
+    async def one_turn(group: GroupSync) -> None:
+        await asyncio.gather(*(append_and_wait(group, key) for key in range(10, 20)))
+
+    asyncio.run(one_turn(GroupSync()))
+    assert volume._synced == 15 and counting.syncs == [5, 15]
+
     def failing_sync() -> None:
         raise OSError(5, "Input/output error")
 
