@@ -227,6 +227,9 @@ class Volume:
         # append made before it started, so concurrent writers share it.
         self._appended = 0
         self._synced = 0
+        self._last_bodiless = 0
+        """The last append whose record has no body: on disk it reads as a deletion, so only
+        its ``.idx`` entry (size 0, not -1) keeps it an empty needle."""
         self._sync_lock = threading.Lock()
 
     # --- identity ----------------------------------------------------------------------------
@@ -627,13 +630,22 @@ class Volume:
         if existing is None or existing[0] < offset:
             self._index_put(needle.id, offset, needle.size)
         self.last_modified_ts_seconds = max(self.last_modified_ts_seconds, needle.last_modified)
+        if not needle.size:
+            self._last_bodiless = self._appended + 1  # set before the count a sync reads
         self._appended += 1
         return WriteResult(offset, len(needle.data), False, self._appended)
 
     def sync_through(self, ticket: int) -> None:
-        """Return once append ``ticket`` is on disk (``.dat``, then ``.idx``). Writers queue
-        on one lock; whoever holds it syncs everything appended so far, so the writers that
-        queued behind find their appends already covered (group commit)."""
+        """Return once append ``ticket`` is on disk. Writers queue on one lock; whoever holds
+        it syncs everything appended so far, so the writers that queued behind find their
+        appends already covered (group commit).
+
+        Only ``.dat`` is synced, as Go's write worker does (volume_write.go): the load-time
+        check indexes again every complete record that ``.idx`` lost (:mod:`.checking`), so
+        an entry is not needed to find a durable record. Except a record without a body,
+        which reads as a deletion: while one is among the appends covered, ``.idx`` is
+        synced too. (A volume marked read-only is not repaired at load: marking one syncs
+        its ``.idx`` first, :meth:`mark_read_only`.)"""
         if self._synced >= ticket:
             return
         with self._sync_lock:
@@ -641,7 +653,8 @@ class Volume:
                 return
             covered = self._appended
             self.dat.sync()
-            self.idx.sync()
+            if self._last_bodiless > self._synced:
+                self.idx.sync()
             self._synced = covered
 
     def _is_unchanged(self, needle: Needle, entry: tuple[int, int], any_ttl: bool = False) -> bool:
@@ -795,6 +808,10 @@ class Volume:
             else:
                 self.no_write_or_delete = True
             if persist:
+                if not self.idx.closed:
+                    # fsync'd uploads synced only .dat; a volume loaded read-only is not
+                    # repaired, so its index must hold them before the flag is on disk.
+                    self.idx.sync()
                 self.info.read_only = True
                 self.info.read_only_can_delete = can_delete
                 self.save_info()
