@@ -10,6 +10,7 @@ counts. Only the measured requests are counted (callgrind collects inside
 the process: ``pwrite`` and ``pread`` cost kernel time this figure leaves out.
 
 * ``post``: raw 1 KiB uploads of new needles;
+* ``post-jwt``: the same on a server with a write key, each with its own HS256 token;
 * ``get``: reads of needles whose answer heads are kept (each read once before);
 * ``first-read``: first reads of needles just written (no kept head).
 
@@ -22,21 +23,43 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
+import hmac
 import itertools
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 
-MODES = ("post", "get", "first-read")
+MODES = ("post", "post-jwt", "get", "first-read")
 _BODY = b"x" * 1024
 _WARM = 300  # needles written (and, for get, read) before the measured requests
 
 
-def _upload(key: int) -> bytes:
+_WRITE_KEY = b"instructions-benchmark-write-key"
+_JWT_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _token(fid: str) -> str:
+    """An HS256 write token for ``fid``, as the master signs them."""
+    claims = json.dumps({"exp": 4_000_000_000, "fid": fid}, separators=(",", ":"))
+    signing_input = _JWT_HEADER + "." + _b64(claims.encode())
+    signature = hmac.new(_WRITE_KEY, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def _upload(key: int, signed: bool = False) -> bytes:
+    fid = f"3,{key:x}deadbeef"
+    query = f"?jwt={_token(fid)}" if signed else ""
     return (
-        f"POST /3,{key:x}deadbeef HTTP/1.1\r\nHost: x\r\n"
+        f"POST /{fid}{query} HTTP/1.1\r\nHost: x\r\n"
         "Content-Type: application/octet-stream\r\nContent-Length: 1024\r\n\r\n"
     ).encode() + _BODY
 
@@ -65,6 +88,7 @@ class _CountingTransport(asyncio.Transport):
 
 async def _drive(mode: str, count: int, directory: str) -> None:
     from seaweed_volume.adapters.http.app import create_app
+    from seaweed_volume.adapters.http.auth import JwtGuard
     from seaweed_volume.adapters.http.context import HttpContext
     from seaweed_volume.adapters.http.protocol import HttpProtocol, HttpServer
     from seaweed_volume.config import VolumeServerConfig
@@ -73,16 +97,17 @@ async def _drive(mode: str, count: int, directory: str) -> None:
     config = VolumeServerConfig(dirs=[directory], max_volume_counts=[4])
     store = build_container(config).store()
     store.add_volume(3)
-    ctx = HttpContext(store, config)
+    signed = mode == "post-jwt"
+    ctx = HttpContext(store, config, guard=JwtGuard(write_key=_WRITE_KEY if signed else b""))
     protocol = HttpProtocol(HttpServer(ctx, create_app(ctx), public=False, idle_timeout=0))
     transport = _CountingTransport()
     protocol.connection_made(transport)
     first = 0x1000
     written = count if mode == "first-read" else _WARM
     for key in range(first, first + written):
-        protocol.data_received(_upload(key))
-    if mode == "post":
-        requests = [_upload(first + written + i) for i in range(count)]
+        protocol.data_received(_upload(key, signed))
+    if mode.startswith("post"):
+        requests = [_upload(first + written + i, signed) for i in range(count)]
     elif mode == "get":
         requests = [_read(first + i % _WARM) for i in range(count)]
         for request in requests[:_WARM]:

@@ -13,6 +13,7 @@ import time
 import jwt
 import pytest
 
+from seaweed_volume.adapters.http import auth
 from seaweed_volume.adapters.http.auth import verified_claims
 
 KEY = b"the-write-key-of-this-test-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -112,3 +113,27 @@ def test_json_nested_too_deep_is_a_wrong_token_not_a_crash() -> None:
     signature = hmac.new(KEY, signed.encode(), hashlib.sha256).digest()
     token = f"{signed}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
     assert verified_claims(token, KEY) is None
+
+
+@pytest.mark.parametrize("digest", ["sha256", "sha384", "sha512"])
+@pytest.mark.parametrize("length", [1, 32, 64, 65, 128, 129, 300])
+def test_the_kept_hash_states_sign_as_hmac_does(digest: str, length: int) -> None:
+    key = bytes(range(256))[:length] * (length // 256 + 1)
+    key = key[:length]
+    for message in (b"", b"a.b", b"x" * 1000):
+        expected = hmac.new(key, message, digest).digest()
+        assert auth._signature(key, digest, message) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"fid":"3,01"}', ' \t{"exp": 1}\r\n', "[1, 2]", '"s"', "{}x", "", "  ", "{", "[1,]", "nan"],
+)
+def test_claims_are_read_as_json_loads_reads_them(text: str) -> None:
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            auth._json_object(text)
+    else:
+        assert auth._json_object(text) == expected
