@@ -415,14 +415,14 @@ def needle_from_upload(upload: ParsedUpload, fid_path: str) -> Needle:
     needle_id, cookie = parse_needle_path(fid)
     data = upload.data
     return Needle(
-        cookie,
-        needle_id,
-        data,
-        flags,
-        name,
-        mime,
-        pairs,
-        upload.modified_time or int(time.time()),
-        upload.ttl,
-        crc32c_of(data),
+        cookie=cookie,
+        id=needle_id,
+        data=data,
+        flags=flags,
+        name=name,
+        mime=mime,
+        pairs=pairs,
+        last_modified=upload.modified_time or int(time.time()),
+        ttl=upload.ttl,
+        checksum=crc32c_of(data),
     )
