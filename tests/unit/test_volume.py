@@ -773,39 +773,46 @@ def test_group_sync_makes_queued_appends_durable_together(data_dir: str) -> None
     store.close()
 
 
-class _PowerLossFile:
-    """A volume file that remembers its bytes as of its last fsync: what a power loss leaves
-    at worst (every dirty page lost, every fsync honoured)."""
+class _PowerLoss:
+    """What a power loss leaves at worst: each watched file as it was at its last fsync (every
+    dirty page lost, every fsync honoured). Watches ``os.fsync`` (the volume's files may be
+    compiled classes that cannot be wrapped)."""
 
-    def __init__(self, file) -> None:
-        self._file = file
-        self.syncs = 0
-        self.durable = self._bytes_now()
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, names: list[str]) -> None:
+        self.durable = {os.path.realpath(name): self._read(name) for name in names}
+        self.syncs = dict.fromkeys(self.durable, 0)
+        self.struck = False
+        real_fsync = os.fsync
 
-    def _bytes_now(self) -> bytes:
-        with open(self._file.name, "rb") as stored:
+        def fsync(fd: int) -> None:
+            real_fsync(fd)
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            if path in self.durable and not self.struck:
+                self.durable[path] = self._read(path)
+                self.syncs[path] += 1
+
+        monkeypatch.setattr(os, "fsync", fsync)
+
+    @staticmethod
+    def _read(name: str) -> bytes:
+        with open(name, "rb") as stored:
             return stored.read()
 
-    def sync(self) -> None:
-        self._file.sync()
-        self.syncs += 1
-        self.durable = self._bytes_now()
+    def count(self, name: str) -> int:
+        return self.syncs[os.path.realpath(name)]
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._file, name)
-
-
-def _lose_power(store: Store, files: list[_PowerLossFile]) -> None:
-    names = [file.name for file in files]
-    store.close()
-    for name, file in zip(names, files, strict=True):
-        with open(name, "wb") as stored:
-            stored.write(file.durable)
+    def strike(self, store: Store) -> None:
+        """The power goes now: closing the store (which syncs) comes too late."""
+        self.struck = True
+        store.close()
+        for path, content in self.durable.items():
+            with open(path, "wb") as stored:
+                stored.write(content)
 
 
 @pytest.mark.parametrize("read_only_after", [False, True])
 def test_fsync_acknowledged_uploads_survive_a_power_loss(
-    data_dir: str, read_only_after: bool
+    data_dir: str, read_only_after: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``fsync=true`` syncs ``.dat`` only (as Go's write worker does): what ``.idx`` loses
     is indexed again at load. An empty upload, which on disk reads as a deletion, syncs its
@@ -813,20 +820,20 @@ def test_fsync_acknowledged_uploads_survive_a_power_loss(
     at load)."""
     store = open_store(data_dir)
     volume = store.add_volume(1)
-    dat, idx = _PowerLossFile(volume.dat), _PowerLossFile(volume.idx)
-    volume.dat, volume.idx = dat, idx
+    dat, idx = volume.dat.name, volume.idx.name
+    power = _PowerLoss(monkeypatch, [dat, idx])
     for key in (1, 2, 3):
         store.write_needle(1, needle(key, b"durable %d" % key), fsync=True)
-    assert dat.syncs == 3 and idx.syncs == 0
+    assert power.count(dat) == 3 and power.count(idx) == 0
     store.write_needle(1, needle(4, b""), fsync=True)
-    assert idx.syncs == 1
+    assert power.count(idx) == 1
     store.write_needle(1, needle(5, b"durable 5"), fsync=True)
-    assert idx.syncs == 1  # the last entry is lost with the power
+    assert power.count(idx) == 1  # the last entry is lost with the power
     store.write_needle(1, needle(6, b"never synced"))  # not acknowledged as durable
     if read_only_after:
         volume.mark_read_only(persist=True)
-        assert idx.syncs == 2
-    _lose_power(store, [dat, idx])
+        assert power.count(idx) == 2
+    power.strike(store)
 
     store = open_store(data_dir)
     for key in (1, 2, 3, 5):
