@@ -21,7 +21,7 @@ from seaweed_volume.core.needle.record import (
 from seaweed_volume.core.replica_placement import ReplicaPlacement, ReplicaPlacementError
 from seaweed_volume.core.super_block import SuperBlock, SuperBlockError
 from seaweed_volume.core.ttl import TTL, TTLError
-from seaweed_volume.core.types import OffsetWidth, actual_size, padding_length
+from seaweed_volume.core.types import OffsetWidth, actual_size, encode_offset, padding_length
 from seaweed_volume.core.volume_info import RemoteFile, VolumeInfo
 
 # --- file ids -------------------------------------------------------------------------------
@@ -265,6 +265,17 @@ def test_legacy_crc_value_is_accepted() -> None:
 
 
 # --- index entries ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", list(OffsetWidth))
+def test_idx_entries_lay_offsets_out_as_encode_offset_does(width: OffsetWidth) -> None:
+    """``encode_entry`` packs the offset itself (one struct per entry, a hot path): it must
+    agree with ``encode_offset``, which the leveldb map uses."""
+    for units in (0, 1, 0x01020304, 0xFFFFFFFF, (0x05 << 32) | 0x01020304, (1 << 40) - 1):
+        if width == OffsetWidth.FOUR and units > 0xFFFFFFFF:
+            continue
+        entry = encode_entry(0xABCDEF, units * 8, 1234, width)
+        assert entry[8 : 8 + int(width)] == encode_offset(units * 8, width)
 
 
 def test_idx_entry_4_and_5_bytes() -> None:
