@@ -177,3 +177,31 @@ def test_idle_connections_are_closed_and_active_ones_kept(server) -> None:
         while time.monotonic() < deadline:  # busy past an idle period
             sock.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_responses(sock, 1)[0][0].startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize(
+    ("query", "extra"),
+    [
+        ("", ""),  # the plain branch
+        ("?ts=1700000000", ""),  # an option: the general path
+        ("", "Origin: http://elsewhere\r\n"),  # CORS: the general path
+        ("?fsync=true", "Origin: http://elsewhere\r\n"),
+        ("?ttl=3m&fsync=true", ""),
+    ],
+)
+def test_every_upload_answer_carries_a_request_id_and_its_cors_headers(
+    server, query: str, extra: str
+) -> None:
+    """Go's request-id middleware answers every request with ``X-Amz-Request-Id``, and the
+    file handler adds the CORS headers to every answer of a request with an ``Origin``,
+    whichever way the upload is stored."""
+    raw = (
+        f"POST /{FID}{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-t\r\n"
+        f"Content-Length: 4\r\n{extra}\r\ndata"
+    ).encode()
+    status, headers, body = exchange(server, raw)[0]
+    assert status.startswith(b"HTTP/1.1 201") and b'"size":4' in body
+    assert len(headers["x-amz-request-id"]) >= 24
+    assert ("access-control-allow-origin" in headers) == bool(extra)
+    if extra:
+        assert headers["access-control-allow-credentials"] == "true"

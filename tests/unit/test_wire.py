@@ -7,13 +7,23 @@ import base64
 import dataclasses
 import hashlib
 import random
+import time
 
 import pytest
 
 from seaweed_volume.adapters.http import write
+from seaweed_volume.adapters.http.context import HttpContext
 from seaweed_volume.adapters.http.read import format_media_param
 from seaweed_volume.adapters.http.responses import HttpReply, go_json_bytes, go_json_string
-from seaweed_volume.adapters.http.wire import encode_headers, head_of, reply_head
+from seaweed_volume.adapters.http.wire import (
+    encode_headers,
+    head_of,
+    per_request_tail,
+    reply_head,
+    request_id,
+)
+from seaweed_volume.config import VolumeServerConfig
+from seaweed_volume.container import build_container
 from seaweed_volume.core.needle.parse_upload import UploadRequest, needle_from_upload, parse_upload
 from seaweed_volume.core.volume.volume import WriteResult
 
@@ -42,14 +52,50 @@ def _upload(path: str, headers: dict[str, str], body: bytes):
         ("/3,01637037d6", {"content-type": "text/plain", "content-md5": _MD5_OF_Z}, b"z"),
     ],
 )
-def test_an_upload_answer_head_is_the_general_encoding(server, path, headers, body) -> None:
-    upload, needle = _upload(path, headers, body)
-    reply = write.upload_reply(needle, upload, WriteResult(8, len(body), False), False)
+def test_a_plain_upload_answer_head_is_the_general_encoding(
+    tmp_path, server, path, headers, body
+) -> None:
+    config = VolumeServerConfig(dirs=[str(tmp_path)], max_volume_counts=[1])
+    store = build_container(config).store()
+    try:
+        volume = store.add_volume(3)
+        ctx = HttpContext(store, config)
+        reply = write.write_plain_upload(ctx, "POST", path, volume, headers, body, False)
+    finally:
+        store.close()
     general = reply_head(dataclasses.replace(reply, shaped=None), server)
     assert reply_head(reply, server) == general
-    assert (reply.shaped is None) == bool(upload.content_md5)  # a caller's MD5: general way
+    assert (reply.shaped is None) == ("content-md5" in headers)  # may need encoding
     assert general.startswith(b"HTTP/1.1 201 Created\r\n")
     assert b"Content-Length: %d\r\n" % len(reply.body) in general
+
+
+def test_the_general_upload_answer_has_no_shape() -> None:
+    """Headers are added to the general path's answers after the handler (the request id,
+    CORS): their heads are encoded from the headers, never from a shape."""
+    upload, needle = _upload("/3,01637037d6", {"content-type": "image/x"}, b"data")
+    reply = write.upload_reply(needle, upload, WriteResult(8, 4, False), False)
+    assert reply.shaped is None
+
+
+@pytest.mark.parametrize("pretty", [False, True])
+def test_upload_answers_are_go_json(pretty: bool) -> None:
+    """Every byte a name or a type may hold, written as json.Marshal writes the string."""
+    rng = random.Random(11)
+    names = [bytes([code]) * 2 for code in range(256)] + ["caf\u00e9 \U0001f600".encode()]
+    names += [bytes(rng.randrange(256) for _ in range(12)) for _ in range(200)]
+    for name in names:
+        headers = {"content-type": "application/x-t"}
+        upload, needle = _upload("/3,01637037d6", headers, b"data")
+        needle.name, needle.mime = name, name[::-1]
+        reply = write.upload_reply(needle, upload, WriteResult(8, 4, False), pretty)
+        expected = {
+            "name": name.decode("utf-8", "replace"),
+            "size": 4,
+            "eTag": needle.etag,
+            "mime": name[::-1].decode("utf-8", "replace"),
+        }
+        assert reply.body == go_json_bytes(expected, pretty), name
 
 
 def _go_format_media_param(key: str, value: str) -> str:
@@ -103,3 +149,19 @@ def test_a_head_joined_as_text_is_the_general_encoding(
     reply.head_only = head_only
     for server in SERVERS:
         assert reply_head(reply, server) == head_of(status, encode_headers(reply, server))
+
+
+def test_the_per_answer_request_id_is_gos_time_and_random_bits() -> None:
+    """``%X%08X`` of the time in nanoseconds and 32 random bits (Go's request_id), written
+    as one number: the time's digits, then eight of the random bits."""
+    before = time.time_ns()
+    tail = per_request_tail(True, True)
+    after = time.time_ns()
+    line, date_line, end = tail.split(b"\r\n", 2)
+    assert line.startswith(b"X-Amz-Request-Id: ") and date_line.startswith(b"Date: ")
+    assert end == b"\r\n"
+    digits = line.removeprefix(b"X-Amz-Request-Id: ").decode()
+    assert digits == digits.upper() and len(digits) == len(f"{before:X}") + 8
+    assert before <= int(digits[:-8], 16) <= after
+    assert per_request_tail(False, False).endswith(b"Connection: close\r\n\r\n")
+    assert len(request_id()) == len(digits)

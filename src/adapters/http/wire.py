@@ -178,17 +178,18 @@ class HeadShape:
         return form % values
 
 
-_TAIL = b"X-Amz-Request-Id: %X%08X\r\nDate: %s\r\n%s"
+_TAIL = b"X-Amz-Request-Id: %X\r\nDate: %s\r\n%s"
 _DATE_TAIL = b"Date: %s\r\n%s"
 
 
 def per_request_tail(keep_alive: bool, with_request_id: bool) -> bytes:
     """What differs on every answer: a fresh request id (as :func:`request_id` makes it) for
     answers whose head carries none, ``Date``, and the blank line, after
-    ``Connection: close`` when the connection ends."""
+    ``Connection: close`` when the connection ends. (The id's ``%X%08X`` of the time and 32
+    random bits is the ``%X`` of the two as one number: one conversion.)"""
     end = b"\r\n" if keep_alive else b"Connection: close\r\n\r\n"
     if with_request_id:
-        return _TAIL % (time.time_ns(), random.getrandbits(32), date.get(), end)
+        return _TAIL % (time.time_ns() << 32 | random.getrandbits(32), date.get(), end)
     return _DATE_TAIL % (date.get(), end)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -164,12 +165,17 @@ def write_plain_upload(
         return local_write_failed(err, False)
     stats.REPLICATION_TARGETS.observe(0)
     reply = upload_reply(needle, upload, written, False)
+    if reply.status == 201 and not upload.content_md5:
+        # Nothing is added to a plain upload's answer after this: its head can be the
+        # shape's, filled in (a caller's Content-MD5 may need encoding: the general way).
+        reply.shaped = (_CREATED, (b'"%s"' % needle.etag.encode(), b"%d" % len(reply.body)))
     if fsync and not written.unchanged:
         reply.pending_sync = (volume, written.ticket)
     return reply
 
 
-# Go's answer to an upload sent without a Content-MD5: 201, its ETag, JSON.
+# Go's answer to a stored upload as the plain branch sends it: 201, its ETag, an empty
+# Content-MD5 (none was sent), JSON.
 _CREATED = HeadShape(
     201, {"ETag": None, "Content-MD5": "", **JSON_ANSWER_HEADERS, "Content-Length": None}
 )
@@ -184,28 +190,32 @@ def upload_reply(
     etag_header = {"ETag": f'"{etag}"', "Content-MD5": upload.content_md5}
     if written.unchanged:
         return HttpReply(204, etag_header)
-    reply: dict[str, str | int] = {}
-    if needle.name:
-        reply["name"] = needle.name.decode("utf-8", "replace")
+    # Written without json.dumps: every upload's answer (an ETag is hex digits).
+    name, mime = needle.name, needle.mime
+    body = b'{"name":%s,' % _json_text(name) if name else b"{"
     if upload.original_size:
-        reply["size"] = upload.original_size
-    reply["eTag"] = etag
-    if needle.mime:
-        reply["mime"] = needle.mime.decode("utf-8", "replace")
+        body += b'"size":%d,' % upload.original_size
+    body += b'"eTag":"%s"' % etag.encode()
+    if mime:
+        body += b',"mime":%s' % _json_text(mime)
     if upload.content_md5:
-        reply["contentMd5"] = upload.content_md5
-    if pretty:
-        return write_json(201, reply, pretty, etag_header)
-    # Go's UploadResult, compact: every answer to an upload, so encoded without json.dumps.
-    members = []
-    for key, value in reply.items():
-        text = str(value) if isinstance(value, int) else go_json_string(value)
-        members.append(f'"{key}":{text}')
-    body = ("{" + ",".join(members) + "}").encode()
-    answer = HttpReply(201, {**etag_header, **JSON_ANSWER_HEADERS}, body)
-    if not upload.content_md5:  # a caller's Content-MD5 may need encoding: the general way
-        answer.shaped = (_CREATED, (etag_header["ETag"].encode(), b"%d" % len(body)))
-    return answer
+        body += b',"contentMd5":%s' % go_json_string(upload.content_md5).encode()
+    body += b"}"
+    if pretty:  # the same members, indented
+        return write_json(201, json.loads(body), pretty, etag_header)
+    return HttpReply(201, {**etag_header, **JSON_ANSWER_HEADERS}, body)
+
+
+# Printable ASCII but what json.Marshal escapes (quote, backslash; <, > and & for HTML).
+_JSON_AS_IS = bytes(c for c in range(0x20, 0x7F) if chr(c) not in '"\\<>&')
+
+
+def _json_text(raw: bytes) -> bytes:
+    """A stored name or type (UTF-8) as ``json.Marshal`` writes the string; when every byte
+    is one to write as it is (the common case), without decoding it."""
+    if not raw.translate(None, _JSON_AS_IS):
+        return b'"' + raw + b'"'
+    return go_json_string(raw.decode("utf-8", "replace")).encode()
 
 
 def sync_failed(err: OSError, pretty: bool) -> HttpReply:
