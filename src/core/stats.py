@@ -114,9 +114,13 @@ class _Scalar(_Family):
         lock = self._lock
         lock.acquire()
         try:
-            self.values[labels] = self.values.get(labels, 0.0) + amount
+            self._add(labels, amount)
         finally:
             lock.release()
+
+    def _add(self, labels: tuple[str, ...], amount: float) -> None:
+        """The update itself; the caller holds the lock."""
+        self.values[labels] = self.values.get(labels, 0.0) + amount
 
     def get(self, *labels: str) -> float:
         return self.values.get(labels, 0.0)
@@ -164,7 +168,7 @@ class Gauge(_Scalar):
         lock = self._lock
         lock.acquire()
         try:
-            self.values[labels] = self.values.get(labels, 0.0) - 1.0
+            self._add(labels, -1.0)
         finally:
             lock.release()
 
@@ -192,17 +196,20 @@ class Histogram(_Family):
             self.series[()] = [0] * (len(self.buckets) + 1) + [0.0]
 
     def observe(self, value: float, *labels: str) -> None:
-        index = bisect.bisect_left(self.buckets, value)
         lock = self._lock
         lock.acquire()
         try:
-            series = self.series.get(labels)
-            if series is None:
-                series = self.series[labels] = [0] * (len(self.buckets) + 1) + [0.0]
-            series[index] += 1
-            series[-1] += value
+            self._add(value, labels)
         finally:
             lock.release()
+
+    def _add(self, value: float, labels: tuple[str, ...]) -> None:
+        """The observation itself; the caller holds the lock."""
+        series = self.series.get(labels)
+        if series is None:
+            series = self.series[labels] = [0] * (len(self.buckets) + 1) + [0.0]
+        series[bisect.bisect_left(self.buckets, value)] += 1
+        series[-1] += value
 
     def count(self, *labels: str) -> int:
         series = self.series.get(labels)
@@ -425,6 +432,7 @@ REPLICATION_TARGETS = REGISTRY.histogram(
     (1, 2, 3, 4, 5),
 )
 
+
 # handler_total types (weed/stats/metrics_names.go)
 WRITE_TO_LOCAL_DISK = "writeToLocalDisk"
 WRITE_TO_REPLICAS = "writeToReplicas"
@@ -438,6 +446,33 @@ ERROR_GET_NOT_FOUND = "errorGetNotFound"
 ERROR_GET_INTERNAL = "errorGetInternal"
 ERROR_WRITE_TO_LOCAL_DISK = "errorWriteToLocalDisk"
 ERROR_WRITE_TO_REPLICAS = "errorWriteToReplicas"
+
+
+# The families one request updates share one lock: what a request records takes it once.
+_PER_REQUEST_LOCK = threading.Lock()
+for _family in (REQUESTS, REQUEST_SECONDS, IN_FLIGHT_REQUESTS, REPLICATION_TARGETS):
+    _family._lock = _PER_REQUEST_LOCK
+_NO_REPLICAS = ()
+
+
+def request_answered(label: str, status: str, seconds: float, stored_in: float = -1.0) -> None:
+    """One answer of the file handlers: counted by method and status, timed by method.
+    ``stored_in`` (an upload stored here without replicas, on the event loop): also the
+    seconds its write to local disk took, with Go's zero replication targets
+    (``ReplicatedWrite``) and the write's in-flight series made to exist (in flight only
+    between two scrapes). One call and one lock for what Go records in five updates."""
+    lock = _PER_REQUEST_LOCK
+    lock.acquire()
+    try:
+        REQUESTS._add((label, status), 1.0)
+        REQUEST_SECONDS._add(seconds, (label,))
+        if stored_in >= 0:
+            REQUEST_SECONDS._add(stored_in, (WRITE_TO_LOCAL_DISK,))
+            REPLICATION_TARGETS._add(0, _NO_REPLICAS)
+            IN_FLIGHT_REQUESTS.values.setdefault((WRITE_TO_LOCAL_DISK,), 0.0)
+    finally:
+        lock.release()
+
 
 # read_only_volumes types
 READ_ONLY_TYPES = ("IsReadOnly", "noWriteOrDelete", "noWriteCanDelete", "isDiskSpaceLow")

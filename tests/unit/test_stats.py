@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from seaweed_volume.core import stats
 from seaweed_volume.core.stats import Registry, exponential_buckets, go_float
 
 
@@ -61,3 +62,42 @@ def test_exposition_sorts_families_and_labels_and_cumulates_buckets() -> None:
 
 def test_exponential_buckets_match_prometheus() -> None:
     assert exponential_buckets(0.0001, 2, 3) == (0.0001, 0.0002, 0.0004)
+
+
+def test_an_answered_request_records_what_go_records_in_separate_updates() -> None:
+    """``request_answered`` updates, under one lock, exactly the series Go's handler and its
+    ``ReplicatedWrite`` update one by one."""
+    families = (
+        stats.REQUESTS,
+        stats.REQUEST_SECONDS,
+        stats.REPLICATION_TARGETS,
+        stats.IN_FLIGHT_REQUESTS,
+    )
+    saved = [_take(family) for family in families]
+    try:
+        stats.request_answered("PUT", "201", 0.003, 0.0004)
+        stats.request_answered("GET", "404", 0.02)
+        together = [_take(family) for family in families]
+        stats.REQUESTS.inc("PUT", "201")
+        stats.REQUEST_SECONDS.observe(0.003, "PUT")
+        stats.REQUEST_SECONDS.observe(0.0004, stats.WRITE_TO_LOCAL_DISK)
+        stats.REPLICATION_TARGETS.observe(0)
+        stats.IN_FLIGHT_REQUESTS.touch(stats.WRITE_TO_LOCAL_DISK)
+        stats.REQUESTS.inc("GET", "404")
+        stats.REQUEST_SECONDS.observe(0.02, "GET")
+        assert [_take(family) for family in families] == together
+    finally:
+        for family, state in zip(families, saved, strict=True):
+            _series(family).update(state)
+
+
+def _series(family) -> dict:
+    return family.series if isinstance(family, stats.Histogram) else family.values
+
+
+def _take(family) -> dict:
+    """The family's series, leaving it with none."""
+    series = _series(family)
+    taken = dict(series)
+    series.clear()
+    return taken

@@ -60,7 +60,7 @@ def test_a_plain_upload_answer_head_is_the_general_encoding(
     try:
         volume = store.add_volume(3)
         ctx = HttpContext(store, config)
-        reply = write.write_plain_upload(ctx, "POST", path, volume, headers, body, False)
+        reply, _ = write.write_plain_upload(ctx, "POST", path, volume, headers, body, False)
     finally:
         store.close()
     general = reply_head(dataclasses.replace(reply, shaped=None), server)

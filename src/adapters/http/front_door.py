@@ -323,8 +323,9 @@ class FrontDoor:
         if route.plain and route.fsync:
             stored = self._plain_upload(raw, route)
             if stored is not None:
-                reply, started = stored
-                return self._plain_answer(raw.method, await self._synced(reply), started)
+                reply, started, stored_in = stored
+                reply = await self._synced(reply)
+                return self._plain_answer(raw.method, reply, started, stored_in)
             route.plain = False
         try:
             reply = await _dispatch(self.ctx, self.request_of(raw), self.public, route)
@@ -407,10 +408,12 @@ class FrontDoor:
             }
         return self.ctx.guard.allows(query, headers, route.vid, route.key_cookie, is_write)
 
-    def _plain_upload(self, raw: RawRequest, route: Route) -> tuple[HttpReply, float] | None:
+    def _plain_upload(
+        self, raw: RawRequest, route: Route
+    ) -> tuple[HttpReply, float, float] | None:
         """A plain upload stored: its reply (with the append to make durable, for
-        ``fsync``) and when it started. ``None``: the general path answers (a refused caller
-        or token included)."""
+        ``fsync``), when it started and how long its local write took (-1: failed, measured
+        already). ``None``: the general path answers (a refused caller or token included)."""
         ctx = self.ctx
         guard = ctx.guard
         if guard.white_list and not guard.host_allowed(raw.client):
@@ -422,13 +425,13 @@ class FrontDoor:
             return None
         started = time.perf_counter()
         headers = {"content-type": route.content_type}
-        reply = write.write_plain_upload(
+        stored = write.write_plain_upload(
             ctx, raw.method, route.path, volume, headers, body_of(raw), route.fsync
         )
-        if reply is None:
+        if stored is None:
             return None
         self._release_upload(raw)
-        return reply, started
+        return stored[0], started, stored[1]
 
     async def _synced(self, reply: HttpReply) -> HttpReply:
         """The reply once its append is durable (group commit), else Go's 500."""
@@ -440,8 +443,10 @@ class FrontDoor:
             return write.sync_failed(err, False)
         return reply
 
-    def _plain_answer(self, method: str, reply: HttpReply, started: float) -> Answer:
-        _measure_plain(method, started, self.public, reply.status)
+    def _plain_answer(
+        self, method: str, reply: HttpReply, started: float, stored_in: float
+    ) -> Answer:
+        _measure_plain(method, started, self.public, reply.status, stored_in)
         return Answer(reply_head(reply, self.server_header), True, reply.body)
 
     # --- FastAPI's own pages ---------------------------------------------------------------
@@ -504,13 +509,15 @@ def body_of(raw: RawRequest) -> bytes | bytearray:
     return joined
 
 
-def _measure_plain(method: str, started: float, public: bool, status: int = 200) -> None:
+def _measure_plain(
+    method: str, started: float, public: bool, status: int = 200, stored_in: float = -1.0
+) -> None:
     """Go's file-handler metrics for a request answered without waiting (counted in flight
-    between two scrapes only on the admin port)."""
+    between two scrapes only on the admin port); ``stored_in``: see
+    :func:`.stats.request_answered`."""
     if not public:
         stats.IN_FLIGHT_REQUESTS.touch(method)
-    stats.REQUESTS.inc(method, str(status))
-    stats.REQUEST_SECONDS.observe(time.perf_counter() - started, method)
+    stats.request_answered(method, str(status), time.perf_counter() - started, stored_in)
 
 
 # --- the general way ---------------------------------------------------------------------------
@@ -534,8 +541,7 @@ class _Measure:
         if not self.public:
             stats.IN_FLIGHT_REQUESTS.dec(self.method)
         if status is not None:
-            stats.REQUESTS.inc(self.label, str(status))
-            stats.REQUEST_SECONDS.observe(time.perf_counter() - self.started, self.label)
+            stats.request_answered(self.label, str(status), time.perf_counter() - self.started)
 
 
 def _operational(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply | None:

@@ -148,22 +148,26 @@ def write_plain_upload(
     headers: dict[str, str],
     body: bytes | bytearray,
     fsync: bool,
-) -> HttpReply | None:
+) -> tuple[HttpReply, float] | None:
     """``PostHandler`` for an upload the front door classified plain (no form fields in
     the query, no option headers, a local volume without replicas, guards passed): the same
     parse, store and answer as :func:`write_needle` without its form parsing and lookups.
-    ``None`` on an upload that does not parse: :func:`write_needle` parses it again and
-    answers the error. An ``fsync`` write is deferred, as :func:`write_needle` defers it."""
+    Returns the reply and the seconds the local write took (-1 when it failed: measured
+    here then), for :func:`.stats.request_answered`. ``None`` on an upload that does not
+    parse: :func:`write_needle` parses it again and answers the error. An ``fsync`` write
+    is deferred, as :func:`write_needle` defers it."""
     try:
         upload = parse_upload(UploadRequest(method, path, headers, {}, body), ctx.file_size_limit)
         needle = needle_from_upload(upload, path)
     except (UploadError, FileIdError, GoNumError):
         return None
+    started = time.perf_counter()
     try:
-        written = write_locally(ctx, volume.id, volume, needle, False)
+        written = _store_locally(ctx, volume.id, volume, needle, False)
     except VolumeError as err:
-        return local_write_failed(err, False)
-    stats.REPLICATION_TARGETS.observe(0)
+        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, stats.WRITE_TO_LOCAL_DISK)
+        return local_write_failed(err, False), -1.0
+    stored_in = time.perf_counter() - started
     reply = upload_reply(needle, upload, written, False)
     if reply.status == 201 and not upload.content_md5:
         # Nothing is added to a plain upload's answer after this: its head can be the
@@ -171,7 +175,7 @@ def write_plain_upload(
         reply.shaped = (_CREATED, (b'"%s"' % needle.etag.encode(), b"%d" % len(reply.body)))
     if fsync and not written.unchanged:
         reply.pending_sync = (volume, written.ticket)
-    return reply
+    return reply, stored_in
 
 
 # Go's answer to a stored upload as the plain branch sends it: 201, its ETag, an empty
@@ -243,6 +247,17 @@ def write_locally(
     stats.IN_FLIGHT_REQUESTS.inc(label)
     started = time.perf_counter()
     try:
+        return _store_locally(ctx, volume_id, volume, needle, fsync)
+    finally:
+        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, label)
+        stats.IN_FLIGHT_REQUESTS.dec(label)
+
+
+def _store_locally(
+    ctx: HttpContext, volume_id: int, volume: Volume, needle: Needle, fsync: bool
+) -> WriteResult:
+    """The write to ``volume``, its failures counted and told in Go's words."""
+    try:
         return ctx.store.write_needle(volume_id, needle, fsync=fsync, found=volume)
     except VolumeError:
         stats.HANDLER.inc(stats.ERROR_WRITE_TO_LOCAL_DISK)
@@ -250,9 +265,6 @@ def write_locally(
     except OSError as err:  # the index or an fsync failed (disk full, I/O error)
         stats.HANDLER.inc(stats.ERROR_WRITE_TO_LOCAL_DISK)
         raise VolumeError(go_errno_text(err)) from err
-    finally:
-        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, label)
-        stats.IN_FLIGHT_REQUESTS.dec(label)
 
 
 def _write_to_replicas(
