@@ -4,7 +4,6 @@ general encoding of the same reply gives."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import random
 import time
@@ -63,7 +62,8 @@ def test_a_plain_upload_answer_head_is_the_general_encoding(
         reply, _ = write.write_plain_upload(ctx, "POST", path, volume, headers, body, False)
     finally:
         store.close()
-    general = reply_head(dataclasses.replace(reply, shaped=None), server)
+    unshaped = HttpReply(reply.status, reply.headers, reply.body, reply.head_only)
+    general = reply_head(unshaped, server)
     assert reply_head(reply, server) == general
     assert (reply.shaped is None) == ("content-md5" in headers)  # may need encoding
     assert general.startswith(b"HTTP/1.1 201 Created\r\n")

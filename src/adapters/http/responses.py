@@ -11,7 +11,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -19,21 +18,43 @@ if TYPE_CHECKING:
     from .wire import HeadShape
 
 
-@dataclass(slots=True)
 class HttpRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    """First value of each query parameter (Go's ``FormValue``)."""
-    headers: dict[str, str]
-    """First value of each header, by lower-case name."""
-    body: bytes | bytearray = b""
-    client: str = ""
-    """The peer's address (for ``-whiteList``)."""
-    counted_upload: int = 0
-    """Upload bytes the server already counted in flight when the headers arrived."""
-    raw_query: str = ""
-    """The query string as sent (Go's ``ParseForm`` reports its errors)."""
+    """A request in the handlers' form. (A plain class: compiled, a native call to build.)"""
+
+    __slots__ = (
+        "method",
+        "path",
+        "query",
+        "headers",
+        "body",
+        "client",
+        "counted_upload",
+        "raw_query",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes | bytearray = b"",
+        client: str = "",
+        raw_query: str = "",
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        """First value of each query parameter (Go's ``FormValue``)."""
+        self.headers = headers
+        """First value of each header, by lower-case name."""
+        self.body = body
+        self.client = client
+        """The peer's address (for ``-whiteList``)."""
+        self.raw_query = raw_query
+        """The query string as sent (Go's ``ParseForm`` reports its errors)."""
+        self.counted_upload = 0
+        """Upload bytes the server already counted in flight when the headers arrived."""
 
     @classmethod
     def from_raw(
@@ -60,26 +81,51 @@ class HttpRequest:
         return bool(self.query.get("pretty"))
 
 
-@dataclass(slots=True)
 class HttpReply:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    head_only: bool = False
-    """A HEAD reply: headers (Content-Length included) but no body bytes."""
-    on_sent: Callable[[], object] | None = None
-    """Called once the answer has left the server's buffers (download accounting)."""
-    pending_sync: tuple[Any, int] | None = None
-    """(volume, append ticket) that must be durable before this answer may leave."""
-    cost: int = 0
-    """Bytes a read holds in flight (its stored size) for ``-concurrentDownloadLimitMB``."""
-    stream: Iterable[bytes] | None = None
-    """A body produced piece by piece (large needles): blocking reads, so servers pull each
-    piece on a worker thread. ``Content-Length`` is then set by the handler."""
-    shaped: tuple[HeadShape, tuple[bytes, ...]] | None = None
-    """A reply of a common shape (an upload's 201) and the values its head differs in: the
-    encoder fills the shape's head made once (:class:`.wire.HeadShape`), the same bytes as
-    encoding ``headers``."""
+    """What a handler answers. (A plain class, not a dataclass: compiled, building one is a
+    native call, and every request builds one.)"""
+
+    __slots__ = (
+        "status",
+        "headers",
+        "body",
+        "head_only",
+        "on_sent",
+        "pending_sync",
+        "cost",
+        "stream",
+        "shaped",
+    )
+
+    def __init__(
+        self,
+        status: int,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        head_only: bool = False,
+        stream: Iterable[bytes] | None = None,
+    ) -> None:
+        self.status = status
+        self.headers: dict[str, str] = {} if headers is None else headers
+        self.body = body
+        self.head_only = head_only
+        """A HEAD reply: headers (Content-Length included) but no body bytes."""
+        self.stream = stream
+        """A body produced piece by piece (large needles): blocking reads, so servers pull
+        each piece on a worker thread. ``Content-Length`` is then set by the handler."""
+        self.on_sent: Callable[[], object] | None = None
+        """Called once the answer has left the server's buffers (download accounting)."""
+        self.pending_sync: tuple[Any, int] | None = None
+        """(volume, append ticket) that must be durable before this answer may leave."""
+        self.cost = 0
+        """Bytes a read holds in flight (its stored size) for ``-concurrentDownloadLimitMB``."""
+        self.shaped: tuple[HeadShape, tuple[bytes, ...]] | None = None
+        """A reply of a common shape (an upload's 201) and the values its head differs in:
+        the encoder fills the shape's head made once (:class:`.wire.HeadShape`), the same
+        bytes as encoding ``headers``. Only where nothing adds headers afterwards."""
+
+    def __repr__(self) -> str:
+        return f"HttpReply({self.status}, {self.headers!r}, {self.body[:64]!r})"
 
 
 JSON_HEADERS = {"X-Content-Type-Options": "nosniff"}

@@ -15,7 +15,7 @@ import posixpath
 import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..compression import InflateLimitExceeded, gunzip
 from ..crc import crc32c_of
@@ -47,28 +47,53 @@ class UploadError(ValueError):
     """A bad upload; ``str()`` is Go's message (sent back as ``{"error": ...}`` with 400)."""
 
 
-@dataclass(slots=True)
+# Plain classes rather than dataclasses: compiled, building one is a native call (a
+# dataclass's generated ``__init__`` stays interpreted), and every upload builds both.
 class UploadRequest:
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    """Header values by *lower-case* name (the first value of each)."""
-    query: Mapping[str, str]
-    body: bytes | bytearray
+    __slots__ = ("method", "path", "headers", "query", "body")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+        body: bytes | bytearray,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.headers = headers
+        """Header values by *lower-case* name (the first value of each)."""
+        self.query = query
+        self.body = body
 
 
-@dataclass(slots=True)
 class ParsedUpload:
-    file_name: str = ""
-    data: bytes | bytearray | memoryview = b""
-    mime_type: str = ""
-    pairs: dict[str, str] = field(default_factory=dict)
-    is_gzipped: bool = False
-    original_size: int = 0
-    modified_time: int = 0
-    ttl: TTL = EMPTY_TTL
-    is_chunked_file: bool = False
-    content_md5: str = ""
+    __slots__ = (
+        "file_name",
+        "data",
+        "mime_type",
+        "pairs",
+        "is_gzipped",
+        "original_size",
+        "modified_time",
+        "ttl",
+        "is_chunked_file",
+        "content_md5",
+    )
+
+    def __init__(self, pairs: dict[str, str]) -> None:
+        self.file_name = ""
+        self.data: bytes | bytearray | memoryview = b""
+        self.mime_type = ""
+        self.pairs = pairs
+        """The ``Seaweed-*`` headers, by canonical name."""
+        self.is_gzipped = False
+        self.original_size = 0
+        self.modified_time = 0
+        self.ttl = EMPTY_TTL
+        self.is_chunked_file = False
+        self.content_md5 = ""
 
 
 def canonical_header_key(name: str) -> str:

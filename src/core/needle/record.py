@@ -16,7 +16,6 @@ reproduces them so a record we write is byte-identical to Go's.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from ..crc import crc32c_of, crc_matches
 from ..ttl import EMPTY_TTL, TTL
@@ -63,25 +62,75 @@ def _short_field(buf: bytes | memoryview, index: int, end: int, check: int) -> t
     return bytes(buf[index : index + size]), index + size
 
 
-@dataclass(slots=True)
+_NEEDLE_FIELDS = (
+    "cookie",
+    "id",
+    "data",
+    "flags",
+    "name",
+    "mime",
+    "pairs",
+    "last_modified",
+    "ttl",
+    "checksum",
+    "append_at_ns",
+    "size",
+    "data_size",
+    "data_offset",
+)
+
+
 class Needle:
-    cookie: int = 0
-    id: int = 0
-    data: bytes | bytearray | memoryview = b""
-    flags: int = 0
-    name: bytes = b""
-    mime: bytes = b""
-    pairs: bytes = b""
-    last_modified: int = 0
-    ttl: TTL = field(default=EMPTY_TTL)
-    checksum: int = 0
-    append_at_ns: int = 0
-    size: int = 0
-    """Body size as recorded in the header (0 for an empty needle or a tombstone)."""
-    data_size: int = 0
-    """Length of the data; set by meta-only reads, which leave ``data`` empty."""
-    data_offset: int = 0
-    """Where the data starts in the volume file, for meta-only reads."""
+    """One stored file: what a record holds. A plain class, not a dataclass: compiled,
+    building one is a native call (a dataclass's generated ``__init__`` stays interpreted),
+    and every upload and read builds one."""
+
+    __slots__ = _NEEDLE_FIELDS
+
+    def __init__(
+        self,
+        cookie: int = 0,
+        id: int = 0,
+        data: bytes | bytearray | memoryview = b"",
+        flags: int = 0,
+        name: bytes = b"",
+        mime: bytes = b"",
+        pairs: bytes = b"",
+        last_modified: int = 0,
+        ttl: TTL = EMPTY_TTL,
+        checksum: int = 0,
+        append_at_ns: int = 0,
+        size: int = 0,
+        data_size: int = 0,
+        data_offset: int = 0,
+    ) -> None:
+        self.cookie = cookie
+        self.id = id
+        self.data = data
+        self.flags = flags
+        self.name = name
+        self.mime = mime
+        self.pairs = pairs
+        self.last_modified = last_modified
+        self.ttl = ttl
+        self.checksum = checksum
+        self.append_at_ns = append_at_ns
+        self.size = size
+        """Body size as recorded in the header (0 for an empty needle or a tombstone)."""
+        self.data_size = data_size
+        """Length of the data; set by meta-only reads, which leave ``data`` empty."""
+        self.data_offset = data_offset
+        """Where the data starts in the volume file, for meta-only reads."""
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _NEEDLE_FIELDS)
+
+    def __eq__(self, other: object) -> bool:  # (and so unhashable, as the dataclass was)
+        return isinstance(other, Needle) and self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in _NEEDLE_FIELDS)
+        return f"Needle({values})"
 
     # --- flags -----------------------------------------------------------------------------
     @property
@@ -152,47 +201,43 @@ class Needle:
         return b"".join(self.to_pieces(version))
 
     def to_pieces(self, version: int) -> list[bytes | bytearray | memoryview]:
-        """The record of :meth:`to_bytes` as its pieces, the data not copied (a large record
-        is written with one ``pwritev``)."""
+        """The record of :meth:`to_bytes` as three pieces, the data not copied (a large
+        record is written with one ``pwritev``): the header (with the data size), the data,
+        and everything after it (flags, the optional fields, checksum, append time,
+        padding)."""
         mime, pairs, data, flags = self.mime, self.pairs, self.data, self.flags
         if len(mime) > MAX_MIME_SIZE or len(pairs) > MAX_PAIRS_SIZE:
             raise NeedleError("needle mime or pairs too long")
-        pieces: list[bytes | bytearray | memoryview] = [b""]
         if version == 1:
             size = len(data)
-            pieces.append(data)
+            head, rest = _HEADER.pack(self.cookie, self.id, size), b""
         elif data:
-            size = DATA_SIZE_AND_FLAGS + len(data)
-            pieces += (_U32.pack(len(data)), data, _BYTE[flags & 0xFF])
+            rest = _BYTE[flags & 0xFF]
             if flags & FLAG_HAS_NAME:
                 name = self.name[:MAX_NAME_SIZE]
-                pieces += (_BYTE[len(name)], name)
-                size += 1 + len(name)
+                rest += _BYTE[len(name)] + name
             if flags & FLAG_HAS_MIME:
-                pieces += (_BYTE[len(mime)], mime)
-                size += 1 + len(mime)
+                rest += _BYTE[len(mime)] + mime
             if flags & FLAG_HAS_LAST_MODIFIED:
-                pieces.append(_U64.pack(self.last_modified)[8 - LAST_MODIFIED_BYTES :])
-                size += LAST_MODIFIED_BYTES
+                rest += _U64.pack(self.last_modified)[8 - LAST_MODIFIED_BYTES :]
             if flags & FLAG_HAS_TTL:
-                pieces.append(self.ttl.to_bytes())
-                size += TTL_BYTES
+                rest += self.ttl.to_bytes()
             if flags & FLAG_HAS_PAIRS:
-                pieces += (_U16.pack(len(pairs)), pairs)
-                size += 2 + len(pairs)
+                rest += _U16.pack(len(pairs)) + pairs
+            size = 4 + len(data) + len(rest)
+            head = _HEADER_AND_DATA_SIZE.pack(self.cookie, self.id, size, len(data))
         else:
             size = 0
+            head, rest = _HEADER.pack(self.cookie, self.id, size), b""
         self.size = size
-        pieces[0] = _HEADER.pack(self.cookie, self.id, size)
         if version == 3:
             # Checksum, append time and the padding (the size field, then zeros: see
             # :meth:`_padding_bytes`) in one piece.
             tail = _V3_TAIL.pack(self.checksum, self.append_at_ns, size)
-            pieces.append(tail[: _V3_TAIL_BEFORE_PADDING + padding_length(size, 3)])
+            rest += tail[: _V3_TAIL_BEFORE_PADDING + padding_length(size, 3)]
         else:
-            pieces.append(_U32.pack(self.checksum))
-            pieces.append(self._padding_bytes(version))
-        return pieces
+            rest += _U32.pack(self.checksum) + self._padding_bytes(version)
+        return [head, data, rest]
 
     def _padding_bytes(self, version: int) -> bytes:
         """Go writes padding from its 24-byte scratch header after the footer went into it.
@@ -325,6 +370,7 @@ class Needle:
 
 
 _HEADER = struct.Struct(">IQi")
+_HEADER_AND_DATA_SIZE = struct.Struct(">IQiI")
 _BYTE = [bytes((value,)) for value in range(256)]
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")

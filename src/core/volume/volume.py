@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..backend import DiskFile
@@ -127,15 +126,30 @@ def volume_base_name(collection: str, volume_id: int) -> str:
     return f"{collection}_{volume_id}"
 
 
-@dataclass(slots=True)
 class WriteResult:
-    offset: int
-    size: int
-    """Data bytes of the needle (Go returns ``DataSize``)."""
-    unchanged: bool
-    ticket: int = 0
-    """The append's number: :meth:`Volume.sync_through` it to make it durable (0: nothing
-    was appended)."""
+    """What an append did. (A plain class: compiled, a native call to build.)"""
+
+    __slots__ = ("offset", "size", "unchanged", "ticket")
+
+    def __init__(self, offset: int, size: int, unchanged: bool, ticket: int = 0) -> None:
+        self.offset = offset
+        self.size = size
+        """Data bytes of the needle (Go returns ``DataSize``)."""
+        self.unchanged = unchanged
+        self.ticket = ticket
+        """The append's number: :meth:`Volume.sync_through` it to make it durable (0:
+        nothing was appended)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WriteResult) and (
+            self.offset,
+            self.size,
+            self.unchanged,
+            self.ticket,
+        ) == (other.offset, other.size, other.unchanged, other.ticket)
+
+    def __repr__(self) -> str:
+        return f"WriteResult({self.offset}, {self.size}, {self.unchanged}, {self.ticket})"
 
 
 class _VolumeLock:
