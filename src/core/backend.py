@@ -9,8 +9,9 @@ Reads use ``os.pread`` so concurrent readers never share a file position; writes
 from __future__ import annotations
 
 import os
+from typing import Final
 
-_FALLOC_FL_KEEP_SIZE = 1
+_FALLOC_FL_KEEP_SIZE: Final = 1
 
 
 def reserve_blocks(fd: int, size: int) -> None:

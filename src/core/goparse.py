@@ -6,7 +6,9 @@ format error: strconv.ParseUint: parsing "zz": invalid syntax``), so we reproduc
 
 from __future__ import annotations
 
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+from typing import Final
+
+_DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 class GoNumError(ValueError):
@@ -94,8 +96,8 @@ def atoi(text: str) -> int:
         raise GoNumError("Atoi", text, err.reason) from None
 
 
-_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
-_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+_TRUE: Final = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE: Final = {"0", "f", "F", "FALSE", "false", "False"}
 
 
 def parse_bool(text: str) -> bool:

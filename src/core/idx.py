@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
@@ -34,8 +35,8 @@ class IndexEntry:
         return self.offset == 0 or self.size < 0
 
 
-_ENTRY_FOUR = struct.Struct(">QII")
-_ENTRY_FIVE = struct.Struct(">QIBI")  # the fifth offset byte follows the low four
+_ENTRY_FOUR: Final = struct.Struct(">QII")
+_ENTRY_FIVE: Final = struct.Struct(">QIBI")  # the fifth offset byte follows the low four
 
 
 def encode_entry(needle_id: int, offset: int, size: int, width: OffsetWidth) -> bytes:
@@ -56,7 +57,7 @@ def decode_entry(raw: bytes | memoryview, width: OffsetWidth) -> IndexEntry:
     )
 
 
-_ENTRY_FORMATS = {
+_ENTRY_FORMATS: Final = {
     OffsetWidth.FOUR: struct.Struct(">QIi"),
     OffsetWidth.FIVE: struct.Struct(">QIBi"),
 }

@@ -14,10 +14,10 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
-NAMESPACE = "SeaweedFS"
-SUBSYSTEM = "volumeServer"
+NAMESPACE: Final = "SeaweedFS"
+SUBSYSTEM: Final = "volumeServer"
 
 
 def go_float(value: float) -> str:
@@ -323,110 +323,118 @@ def _name(short: str) -> str:
     return f"{NAMESPACE}_{SUBSYSTEM}_{short}"
 
 
-REQUEST_BUCKETS = exponential_buckets(0.0001, 2, 24)
+REQUEST_BUCKETS: Final = exponential_buckets(0.0001, 2, 24)
 
-REGISTRY = Registry()
-BUILD_INFO = REGISTRY.gauge(
+REGISTRY: Final = Registry()
+BUILD_INFO: Final = REGISTRY.gauge(
     f"{NAMESPACE}_build_info",
     "A metric with a constant '1' value labeled by version, commit, sizelimit, goos, and goarch "
     "from which SeaweedFS was built.",
     ("version", "commit", "sizelimit", "goos", "goarch"),
 )
-START_TIME = REGISTRY.gauge(
+START_TIME: Final = REGISTRY.gauge(
     _name("start_time_seconds"), "Start time of the volume server, as seconds since UNIX epoch."
 )
-REQUESTS = REGISTRY.counter(
+REQUESTS: Final = REGISTRY.counter(
     _name("request_total"), "Counter of volume server requests.", ("type", "code")
 )
-HANDLER = REGISTRY.counter(_name("handler_total"), "Counter of volume server handlers.", ("type",))
-VACUUM_COMPACT = REGISTRY.counter(
+HANDLER: Final = REGISTRY.counter(
+    _name("handler_total"), "Counter of volume server handlers.", ("type",)
+)
+VACUUM_COMPACT: Final = REGISTRY.counter(
     _name("vacuuming_compact_count"), "Counter of volume vacuuming Compact counter", ("success",)
 )
-VACUUM_COMMIT = REGISTRY.counter(
+VACUUM_COMMIT: Final = REGISTRY.counter(
     _name("vacuuming_commit_count"), "Counter of volume vacuuming commit counter", ("success",)
 )
-VACUUM_SECONDS = REGISTRY.histogram(
+VACUUM_SECONDS: Final = REGISTRY.histogram(
     _name("vacuuming_seconds"),
     "Bucketed histogram of volume server vacuuming processing time.",
     REQUEST_BUCKETS,
     ("type",),
 )
-REQUEST_SECONDS = REGISTRY.histogram(
+REQUEST_SECONDS: Final = REGISTRY.histogram(
     _name("request_seconds"),
     "Bucketed histogram of volume server request processing time.",
     REQUEST_BUCKETS,
     ("type",),
 )
-IN_FLIGHT_REQUESTS = REGISTRY.gauge(
+IN_FLIGHT_REQUESTS: Final = REGISTRY.gauge(
     _name("in_flight_requests"),
     "Current number of in-flight requests being handled by volume server.",
     ("type",),
     summed=True,
 )
-VOLUMES = REGISTRY.gauge(_name("volumes"), "Number of volumes or shards.", ("collection", "type"))
-READ_ONLY_VOLUMES = REGISTRY.gauge(
+VOLUMES: Final = REGISTRY.gauge(
+    _name("volumes"), "Number of volumes or shards.", ("collection", "type")
+)
+READ_ONLY_VOLUMES: Final = REGISTRY.gauge(
     _name("read_only_volumes"), "Number of read only volumes.", ("collection", "type")
 )
-MAX_VOLUMES = REGISTRY.gauge(_name("max_volumes"), "Maximum number of volumes.")
-DISK_SIZE = REGISTRY.gauge(
+MAX_VOLUMES: Final = REGISTRY.gauge(_name("max_volumes"), "Maximum number of volumes.")
+DISK_SIZE: Final = REGISTRY.gauge(
     _name("total_disk_size"), "Actual disk size used by volumes.", ("collection", "type")
 )
-RESOURCE = REGISTRY.gauge(_name("resource"), "Resource usage", ("name", "type"))
-DISK_ERROR = REGISTRY.gauge(_name("disk_error_status"), "Disk error status", ("name", "type"))
-DOWNLOAD_LIMIT = REGISTRY.gauge(
+RESOURCE: Final = REGISTRY.gauge(_name("resource"), "Resource usage", ("name", "type"))
+DISK_ERROR: Final = REGISTRY.gauge(
+    _name("disk_error_status"), "Disk error status", ("name", "type")
+)
+DOWNLOAD_LIMIT: Final = REGISTRY.gauge(
     _name("concurrent_download_limit"), "Limit total concurrent download size."
 )
-UPLOAD_LIMIT = REGISTRY.gauge(
+UPLOAD_LIMIT: Final = REGISTRY.gauge(
     _name("concurrent_upload_limit"), "Limit total concurrent upload size."
 )
-IN_FLIGHT_DOWNLOAD = REGISTRY.gauge(
+IN_FLIGHT_DOWNLOAD: Final = REGISTRY.gauge(
     _name("in_flight_download_size"), "In flight total download size."
 )
-IN_FLIGHT_UPLOAD = REGISTRY.gauge(_name("in_flight_upload_size"), "In flight total upload size.")
-MASTER_DISCONNECTIONS = REGISTRY.counter(
+IN_FLIGHT_UPLOAD: Final = REGISTRY.gauge(
+    _name("in_flight_upload_size"), "In flight total upload size."
+)
+MASTER_DISCONNECTIONS: Final = REGISTRY.counter(
     _name("master_disconnections"),
     "Counter of volume server disconnections from the master.",
     ("master",),
 )
-FILE_READ_FAILURES = REGISTRY.counter(
+FILE_READ_FAILURES: Final = REGISTRY.counter(
     _name("file_read_failures"), "Counter of overall failed file read requests from clients."
 )
-FILE_READ_INVALID = REGISTRY.counter(
+FILE_READ_INVALID: Final = REGISTRY.counter(
     _name("file_read_invalid_needles"),
     "Counter of failed file read requests due to invalid needle IDs from clients.",
 )
-FILE_WRITE_FAILURES = REGISTRY.counter(
+FILE_WRITE_FAILURES: Final = REGISTRY.counter(
     _name("file_write_failures"), "Counter of overall failed file write requests from clients."
 )
-STORAGE_IO_ERRORS = REGISTRY.counter(
+STORAGE_IO_ERRORS: Final = REGISTRY.counter(
     _name("storage_io_error_total"),
     "Counter of storage read/write EIO errors on volumes and EC shards.",
 )
-IO_QUARANTINE = REGISTRY.gauge(
+IO_QUARANTINE: Final = REGISTRY.gauge(
     _name("io_quarantine"),
     "Number of volumes or EC shards quarantined due to storage IO errors.",
     ("kind",),
 )
 IO_QUARANTINE.set(0, "ec_shard")
 IO_QUARANTINE.set(0, "volume")
-REPLICATION_SECONDS = REGISTRY.histogram(
+REPLICATION_SECONDS: Final = REGISTRY.histogram(
     _name("replication_seconds"),
     "Bucketed histogram of replication operation duration in seconds.",
     REQUEST_BUCKETS,
     ("operation",),
 )
-REPLICATIONS = REGISTRY.counter(
+REPLICATIONS: Final = REGISTRY.counter(
     _name("replication_operations_total"),
     "Counter of replication operations by type (write, delete) and result (success, failure).",
     ("operation", "result"),
 )
-REPLICATION_FAILURES = REGISTRY.counter(
+REPLICATION_FAILURES: Final = REGISTRY.counter(
     _name("replication_failures_total"),
     "Counter of replication failures by operation and reason (timeout, connection_refused, "
     "context_cancelled, server_error).",
     ("operation", "reason"),
 )
-REPLICATION_TARGETS = REGISTRY.histogram(
+REPLICATION_TARGETS: Final = REGISTRY.histogram(
     _name("replication_targets"),
     "Histogram of replica targets count per replication operation.",
     (1, 2, 3, 4, 5),
@@ -434,25 +442,25 @@ REPLICATION_TARGETS = REGISTRY.histogram(
 
 
 # handler_total types (weed/stats/metrics_names.go)
-WRITE_TO_LOCAL_DISK = "writeToLocalDisk"
-WRITE_TO_REPLICAS = "writeToReplicas"
-DOWNLOAD_LIMIT_COND = "downloadLimitCondition"
-UPLOAD_LIMIT_COND = "uploadLimitCondition"
-READ_PROXY_REQ = "readProxyRequest"
-READ_REDIRECT_REQ = "readRedirectRequest"
-EMPTY_READ_PROXY_LOC = "emptyReadProxyLocaction"  # sic, Go's spelling
-FAILED_READ_PROXY_REQ = "failedReadProxyRequest"
-ERROR_GET_NOT_FOUND = "errorGetNotFound"
-ERROR_GET_INTERNAL = "errorGetInternal"
-ERROR_WRITE_TO_LOCAL_DISK = "errorWriteToLocalDisk"
-ERROR_WRITE_TO_REPLICAS = "errorWriteToReplicas"
+WRITE_TO_LOCAL_DISK: Final = "writeToLocalDisk"
+WRITE_TO_REPLICAS: Final = "writeToReplicas"
+DOWNLOAD_LIMIT_COND: Final = "downloadLimitCondition"
+UPLOAD_LIMIT_COND: Final = "uploadLimitCondition"
+READ_PROXY_REQ: Final = "readProxyRequest"
+READ_REDIRECT_REQ: Final = "readRedirectRequest"
+EMPTY_READ_PROXY_LOC: Final = "emptyReadProxyLocaction"  # sic, Go's spelling
+FAILED_READ_PROXY_REQ: Final = "failedReadProxyRequest"
+ERROR_GET_NOT_FOUND: Final = "errorGetNotFound"
+ERROR_GET_INTERNAL: Final = "errorGetInternal"
+ERROR_WRITE_TO_LOCAL_DISK: Final = "errorWriteToLocalDisk"
+ERROR_WRITE_TO_REPLICAS: Final = "errorWriteToReplicas"
 
 
 # The families one request updates share one lock: what a request records takes it once.
-_PER_REQUEST_LOCK = threading.Lock()
+_PER_REQUEST_LOCK: Final = threading.Lock()
 for _family in (REQUESTS, REQUEST_SECONDS, IN_FLIGHT_REQUESTS, REPLICATION_TARGETS):
     _family._lock = _PER_REQUEST_LOCK
-_NO_REPLICAS = ()
+_NO_REPLICAS: Final = ()
 
 
 def request_answered(label: str, status: str, seconds: float, stored_in: float = -1.0) -> None:
@@ -475,7 +483,7 @@ def request_answered(label: str, status: str, seconds: float, stored_in: float =
 
 
 # read_only_volumes types
-READ_ONLY_TYPES = ("IsReadOnly", "noWriteOrDelete", "noWriteCanDelete", "isDiskSpaceLow")
+READ_ONLY_TYPES: Final = ("IsReadOnly", "noWriteOrDelete", "noWriteCanDelete", "isDiskSpaceLow")
 
 
 def read_not_found(invalid_needle: bool = False) -> None:

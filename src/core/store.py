@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from .disk_location import DiskLocation, validate_new_collection
 from .errors import (
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_TTL_VOLUME_REMOVAL_DELAY_MINUTES = 10
-_STALE_RETRIES = 8
+MAX_TTL_VOLUME_REMOVAL_DELAY_MINUTES: Final = 10
+_STALE_RETRIES: Final = 8
 """A write that meets a volume changed by another process follows the change and retries."""
 
 

@@ -8,20 +8,21 @@ Everything is big-endian, as in Go's ``weed/storage/types``. Offsets are stored 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Final
 
-NEEDLE_ID_SIZE = 8
-COOKIE_SIZE = 4
-SIZE_SIZE = 4
-NEEDLE_HEADER_SIZE = COOKIE_SIZE + NEEDLE_ID_SIZE + SIZE_SIZE  # 16
-DATA_SIZE_SIZE = 4
-NEEDLE_CHECKSUM_SIZE = 4
-TIMESTAMP_SIZE = 8
-NEEDLE_PADDING_SIZE = 8
-TOMBSTONE_FILE_SIZE = -1
+NEEDLE_ID_SIZE: Final = 8
+COOKIE_SIZE: Final = 4
+SIZE_SIZE: Final = 4
+NEEDLE_HEADER_SIZE: Final = COOKIE_SIZE + NEEDLE_ID_SIZE + SIZE_SIZE  # 16
+DATA_SIZE_SIZE: Final = 4
+NEEDLE_CHECKSUM_SIZE: Final = 4
+TIMESTAMP_SIZE: Final = 8
+NEEDLE_PADDING_SIZE: Final = 8
+TOMBSTONE_FILE_SIZE: Final = -1
 """Size recorded in ``.idx`` for a deletion (the ``.dat`` tombstone record itself has size 0)."""
 
-MAX_UINT32 = 0xFFFFFFFF
-MAX_UINT64 = 0xFFFFFFFFFFFFFFFF
+MAX_UINT32: Final = 0xFFFFFFFF
+MAX_UINT64: Final = 0xFFFFFFFFFFFFFFFF
 
 
 class OffsetWidth(IntEnum):

@@ -19,15 +19,15 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import Any, Final
 
 from ...core.white_list import WhiteList
 
 log = logging.getLogger(__name__)
 
-WRONG_JWT = "wrong jwt"
+WRONG_JWT: Final = "wrong jwt"
 # Where Go's LoadSecurityConfiguration looks for security.toml, in order.
-SECURITY_SEARCH_PATHS = (
+SECURITY_SEARCH_PATHS: Final = (
     "./security.toml",
     "~/.seaweedfs/security.toml",
     "/usr/local/etc/seaweedfs/security.toml",
@@ -86,16 +86,16 @@ class JwtGuard:
         return claims.get("fid") == f"{vid},{fid}"
 
 
-_HMACS = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
-_URL_SAFE = bytes.maketrans(b"-_", b"+/")
+_HMACS: Final = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
+_URL_SAFE: Final = bytes.maketrans(b"-_", b"+/")
 # A cluster's tokens share one header segment ({"alg":"HS256","typ":"JWT"} as Go signs them):
 # its digest is looked up once, not decoded per request. Bounded: a flood of odd headers only
 # stops the caching.
 _DIGEST_OF_HEADER: dict[str, str | None] = {}
-_CACHED_AT_MOST = 16
+_CACHED_AT_MOST: Final = 16
 _KEYED: dict[tuple[bytes, str], tuple[Any, Any]] = {}
-_SCAN_JSON = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__
-_JSON_SPACE = " \t\n\r"
+_SCAN_JSON: Final = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__
+_JSON_SPACE: Final = " \t\n\r"
 
 
 def _segment(text: str) -> bytes:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
+from typing import Final
 from urllib.parse import unquote
 
 import httptools
@@ -48,12 +49,12 @@ from .replicate import needs_replication
 from .responses import HttpReply, HttpRequest, write_json_error
 from .wire import canonical_name, head_of, reply_head, request_id
 
-FRAMEWORK_ROUTES = frozenset({"/openapi.json"})
-_CORS_METHODS = "PUT, POST, GET, DELETE, OPTIONS"
-_ANSWERED_NOW = frozenset({"GET", "HEAD", "POST", "PUT", "OPTIONS"})
-_MEASURED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
+FRAMEWORK_ROUTES: Final = frozenset({"/openapi.json"})
+_CORS_METHODS: Final = "PUT, POST, GET, DELETE, OPTIONS"
+_ANSWERED_NOW: Final = frozenset({"GET", "HEAD", "POST", "PUT", "OPTIONS"})
+_MEASURED_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
 
-_PLAIN_UPLOAD_HEADERS = frozenset(
+_PLAIN_UPLOAD_HEADERS: Final = frozenset(
     {
         b"host",
         b"user-agent",

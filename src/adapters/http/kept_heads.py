@@ -17,7 +17,7 @@ matter of the clock.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ...core.crc import crc32c_of, is_accepted
 from ...core.needle.record import META_HEAD_SIZE
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 CAPACITY = 16384
 """Kept answer heads; the oldest goes first when full."""
 
-_CHECKSUM = struct.Struct(">I")
-_HEADER = struct.Struct(">IQi")
+_CHECKSUM: Final = struct.Struct(">I")
+_HEADER: Final = struct.Struct(">IQi")
 
 
 class _Kept:

@@ -25,7 +25,7 @@ import collections
 import logging
 import socket
 from collections.abc import Callable, Iterable
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 
 import httptools
 from starlette.types import ASGIApp
@@ -42,12 +42,12 @@ __all__ = ["HttpServer", "body_of"]
 log = logging.getLogger(__name__)
 
 
-MULTIPART_SLACK = 1 << 20
+MULTIPART_SLACK: Final = 1 << 20
 """A multipart upload's body may exceed the file size limit by this much (form framing and
 small fields) before it is refused unread; the file part itself is held to the limit."""
-READ_CHUNK = 256 * 1024
+READ_CHUNK: Final = 256 * 1024
 """The most one ``data_received`` call delivers (asyncio's and uvloop's read size)."""
-_RST_AVOIDANCE_SECONDS = 0.5
+_RST_AVOIDANCE_SECONDS: Final = 0.5
 """Go's ``rstAvoidanceDelay``: a refused connection is half-closed, read and dropped this
 long, then closed, so the client reads the answer before a reset can discard it."""
 
@@ -68,7 +68,7 @@ class HttpLimits:
         """A head that arrives in one read can only exceed a limit this small: measure it."""
 
 
-BUFFERED_BODY = 256 * 1024
+BUFFERED_BODY: Final = 256 * 1024
 """Bodies declared longer than this are received into a :class:`.front_door.BodyBuffer`."""
 
 
@@ -103,10 +103,10 @@ class _Discard:
         return False
 
 
-_DISCARD = _Discard()
-_IDLE = RawRequest()
+_DISCARD: Final = _Discard()
+_IDLE: Final = RawRequest()
 """``HttpProtocol.current`` between requests."""
-_NO_TRANSPORT = asyncio.Transport()
+_NO_TRANSPORT: Final = asyncio.Transport()
 """``HttpProtocol.transport`` before the connection is made."""
 
 
@@ -154,7 +154,9 @@ class _Ready:
         self.answer = answer
 
 
-_INTERNAL_ERROR = Answer(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n", False, b"")
+_INTERNAL_ERROR: Final = Answer(
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n", False, b""
+)
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -254,9 +256,7 @@ class HttpProtocol(asyncio.Protocol):
         ):
             self._fail(go_error_answer(400))  # a request line without a version: HTTP/0.9
         elif self.head_timer is None and limits.header_seconds > 0:
-            self.head_timer = self.loop.call_later(
-                limits.header_seconds, self._head_too_slow
-            )
+            self.head_timer = self.loop.call_later(limits.header_seconds, self._head_too_slow)
 
     def _head_too_slow(self) -> None:
         """``-readHeaderTimeout``: the head did not arrive in time. Closed without an answer,
@@ -313,9 +313,7 @@ class HttpProtocol(asyncio.Protocol):
         due = self.last_active + timeout
         busy = self.pending or (self.worker is not None and not self.worker.done())
         if busy or due > self.loop.time():
-            self.idle_handle = self.loop.call_at(
-                max(due, self.loop.time() + 1), self._idle
-            )
+            self.idle_handle = self.loop.call_at(max(due, self.loop.time() + 1), self._idle)
         elif self.transport is not _NO_TRANSPORT:
             self.transport.close()
 

@@ -10,7 +10,7 @@ import re
 import uuid
 import zlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ...core import stats
 from ...core.compression import InflateLimitExceeded, gunzip, is_gzipped
@@ -70,12 +70,12 @@ def _content_disposition(filename: str, request: HttpRequest) -> str:
     return f"{disposition}; {format_media_param('filename', filename)}"
 
 
-_NOT_ATTRIBUTE_CHARS = TSPECIALS | frozenset("*'%")
+_NOT_ATTRIBUTE_CHARS: Final = TSPECIALS | frozenset("*'%")
 """RFC 2231's attribute-char excludes these (besides space and controls)."""
 
 
-_NEEDS_ENCODING = re.compile(r"[^\t -~]")
-_TOKEN = re.compile(r'[^\x00- ()<>@,;:\\"/\[\]?=\x7f-\U0010ffff]+')
+_NEEDS_ENCODING: Final = re.compile(r"[^\t -~]")
+_TOKEN: Final = re.compile(r'[^\x00- ()<>@,;:\\"/\[\]?=\x7f-\U0010ffff]+')
 """RFC 2045's token: printable ASCII but space and TSPECIALS."""
 
 
@@ -94,9 +94,11 @@ def format_media_param(key: str, value: str) -> str:
     return f'{key}="{escaped}"'
 
 
-PLAIN_FID = re.compile(r"/(\d{1,10}),([0-9a-fA-F]{9,24})")
+PLAIN_FID: Final = re.compile(r"/(\d{1,10}),([0-9a-fA-F]{9,24})")
 """``/vid,keycookie``: the file-id path of the plain read and write lanes."""
-_CONDITIONAL_HEADERS = frozenset({b"range", b"if-none-match", b"if-modified-since", b"origin"})
+_CONDITIONAL_HEADERS: Final = frozenset(
+    {b"range", b"if-none-match", b"if-modified-since", b"origin"}
+)
 
 
 def has_conditions(raw_headers: list[tuple[bytes, bytes]]) -> bool:
@@ -151,9 +153,9 @@ def read_elsewhere_for_load(ctx: HttpContext, request: HttpRequest) -> HttpReply
     return read_elsewhere(ctx, request, parts, volume_id, force_proxy=True)
 
 
-INLINE_LIMIT = 256 * 1024
+INLINE_LIMIT: Final = 256 * 1024
 """Records up to this size are read on the event loop: a thread hop costs more."""
-_INFLATE_ON_LOOP = 16 * 1024
+_INFLATE_ON_LOOP: Final = 16 * 1024
 """Compressed data larger than this inflates on a worker thread (it may inflate 1000-fold)."""
 
 
@@ -443,7 +445,7 @@ def _write_content(
 
 
 # ``response-*`` query parameters that set response headers (S3's, as s3_constants has them).
-PASS_THROUGH_HEADERS = {
+PASS_THROUGH_HEADERS: Final = {
     "response-cache-control": "Cache-Control",
     "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding",
@@ -536,7 +538,7 @@ def _content_range(start: int, length: int, total: int) -> str:
     return f"bytes {start}-{start + length - 1}/{total}"
 
 
-NO_OVERLAP = "invalid range: failed to overlap"
+NO_OVERLAP: Final = "invalid range: failed to overlap"
 
 
 def parse_range(header: str, size: int) -> list[tuple[int, int]]:

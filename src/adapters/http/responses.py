@@ -11,7 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
 if TYPE_CHECKING:
@@ -128,12 +128,25 @@ class HttpReply:
         return f"HttpReply({self.status}, {self.headers!r}, {self.body[:64]!r})"
 
 
-JSON_HEADERS = {"X-Content-Type-Options": "nosniff"}
-JSON_ANSWER_HEADERS = {"Content-Type": "application/json", **JSON_HEADERS}
+JSON_HEADERS: Final = {"X-Content-Type-Options": "nosniff"}
+JSON_ANSWER_HEADERS: Final = {"Content-Type": "application/json", **JSON_HEADERS}
 """What :func:`write_json` adds to an answer with a body."""
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -157,7 +170,7 @@ def go_json_bytes(obj: Any, pretty: bool = False) -> bytes:
 
 # Printable ASCII but the characters json.Marshal escapes (quote, backslash, and <, >, & for
 # HTML safety): a string of only these is written as it is.
-_AS_IS = re.compile(r"[ !#-%'-;=?-\[\]-~]*")
+_AS_IS: Final = re.compile(r"[ !#-%'-;=?-\[\]-~]*")
 
 
 def go_json_string(text: str) -> str:

@@ -14,15 +14,16 @@ import random
 import re
 import time
 from http import HTTPStatus
+from typing import Final
 
 from ...core.needle.mime_types import detect_content_type
 from .responses import HttpReply, http_date
 
-_STATUS_LINES = {
+_STATUS_LINES: Final = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n" for status in HTTPStatus
 }
 _CANONICAL: dict[str, str] = {}
-_GO_STATUS_TEXT = {
+_GO_STATUS_TEXT: Final = {
     400: "Bad Request",
     408: "Request Timeout",
     413: "Request Entity Too Large",
@@ -80,8 +81,8 @@ class _Date:
 date = _Date()
 
 
-_LINE_BREAK = re.compile("[\r\n]")
-_LINE_BREAKS_TO_SPACES = str.maketrans("\r\n", "  ")
+_LINE_BREAK: Final = re.compile("[\r\n]")
+_LINE_BREAKS_TO_SPACES: Final = str.maketrans("\r\n", "  ")
 
 
 def _header_value(value: str) -> bytes:
@@ -149,7 +150,7 @@ def reply_head(reply: HttpReply, server: bytes) -> bytes:
     return head + b"Server: " + server + b"\r\n"
 
 
-_MARK = "\x00"
+_MARK: Final = "\x00"
 
 
 class HeadShape:
@@ -178,8 +179,8 @@ class HeadShape:
         return form % values
 
 
-_TAIL = b"X-Amz-Request-Id: %X\r\nDate: %s\r\n%s"
-_DATE_TAIL = b"Date: %s\r\n%s"
+_TAIL: Final = b"X-Amz-Request-Id: %X\r\nDate: %s\r\n%s"
+_DATE_TAIL: Final = b"Date: %s\r\n%s"
 
 
 def per_request_tail(keep_alive: bool, with_request_id: bool) -> bytes:

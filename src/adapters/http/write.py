@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Final
 
 from ...core import stats
 from ...core.erasure_coding.ec_volume import EcVolume
@@ -172,7 +173,7 @@ def write_plain_upload(
     if reply.status == 201 and not upload.content_md5:
         # Nothing is added to a plain upload's answer after this: its head can be the
         # shape's, filled in (a caller's Content-MD5 may need encoding: the general way).
-        reply.shaped = (_CREATED, (b'"%s"' % needle.etag.encode(), b"%d" % len(reply.body)))
+        reply.shaped = (_CREATED, (reply.headers["ETag"].encode(), b"%d" % len(reply.body)))
     if fsync and not written.unchanged:
         reply.pending_sync = (volume, written.ticket)
     return reply, stored_in
@@ -180,7 +181,7 @@ def write_plain_upload(
 
 # Go's answer to a stored upload as the plain branch sends it: 201, its ETag, an empty
 # Content-MD5 (none was sent), JSON.
-_CREATED = HeadShape(
+_CREATED: Final = HeadShape(
     201, {"ETag": None, "Content-MD5": "", **JSON_ANSWER_HEADERS, "Content-Length": None}
 )
 
@@ -191,33 +192,38 @@ def upload_reply(
     """The answer to a stored upload: 204 when unchanged, else 201 with Go's JSON
     (``UploadResult``: name, size, eTag, mime, contentMd5, each only when set)."""
     etag = needle.etag
-    etag_header = {"ETag": f'"{etag}"', "Content-MD5": upload.content_md5}
+    quoted = f'"{etag}"'
     if written.unchanged:
-        return HttpReply(204, etag_header)
+        return HttpReply(204, {"ETag": quoted, "Content-MD5": upload.content_md5})
     # Written without json.dumps: every upload's answer (an ETag is hex digits).
     name, mime = needle.name, needle.mime
-    body = b'{"name":%s,' % _json_text(name) if name else b"{"
+    parts = [b'{"name":', _json_text(name), b","] if name else [b"{"]
     if upload.original_size:
-        body += b'"size":%d,' % upload.original_size
-    body += b'"eTag":"%s"' % etag.encode()
+        parts += (b'"size":', str(upload.original_size).encode(), b",")
+    parts += (b'"eTag":"', etag.encode(), b'"')
     if mime:
-        body += b',"mime":%s' % _json_text(mime)
+        parts += (b',"mime":', _json_text(mime))
     if upload.content_md5:
-        body += b',"contentMd5":%s' % go_json_string(upload.content_md5).encode()
-    body += b"}"
+        parts += (b',"contentMd5":', go_json_string(upload.content_md5).encode())
+    parts.append(b"}")
+    body = b"".join(parts)
+    headers = {"ETag": quoted, "Content-MD5": upload.content_md5, **JSON_ANSWER_HEADERS}
     if pretty:  # the same members, indented
-        return write_json(201, json.loads(body), pretty, etag_header)
-    return HttpReply(201, {**etag_header, **JSON_ANSWER_HEADERS}, body)
+        return write_json(201, json.loads(body), pretty, headers)
+    return HttpReply(201, headers, body)
 
 
-# Printable ASCII but what json.Marshal escapes (quote, backslash; <, > and & for HTML).
-_JSON_AS_IS = bytes(c for c in range(0x20, 0x7F) if chr(c) not in '"\\<>&')
+# Printable ASCII but what json.Marshal escapes (quote, backslash; <, > and & for HTML) to
+# "a", anything else to NUL: a string whose bytes all map to letters is written as it is.
+_JSON_AS_IS: Final = bytes(
+    0x61 if 0x20 <= code < 0x7F and chr(code) not in '"\\<>&' else 0 for code in range(256)
+)
 
 
 def _json_text(raw: bytes) -> bytes:
     """A stored name or type (UTF-8) as ``json.Marshal`` writes the string; when every byte
     is one to write as it is (the common case), without decoding it."""
-    if not raw.translate(None, _JSON_AS_IS):
+    if raw.translate(_JSON_AS_IS).isalpha():
         return b'"' + raw + b'"'
     return go_json_string(raw.decode("utf-8", "replace")).encode()
 

@@ -16,6 +16,7 @@ import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from ..compression import InflateLimitExceeded, gunzip
 from ..crc import crc32c_of
@@ -37,8 +38,8 @@ from .record import (
     Needle,
 )
 
-PAIR_NAME_PREFIX = "Seaweed-"
-MAX_BOUNDARY = 4096 - 4
+PAIR_NAME_PREFIX: Final = "Seaweed-"
+MAX_BOUNDARY: Final = 4096 - 4
 """The longest multipart boundary: its delimiter line (``--`` boundary CRLF) must fit the
 4 KiB buffer Go's ``mime/multipart`` reads it with (longer: 400 ``bufio: buffer full``)."""
 
@@ -131,7 +132,7 @@ class _Part:
         return params.get("name", "")
 
 
-_VIEW_PARTS_OVER = 64 * 1024
+_VIEW_PARTS_OVER: Final = 64 * 1024
 """A multipart part larger than this is a view of the request body, not a copy."""
 
 
@@ -366,7 +367,7 @@ def gzip_level6(data: bytes | bytearray | memoryview) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
-_COMPRESSIBLE_EXT = {
+_COMPRESSIBLE_EXT: Final = {
     ".svg",
     ".bmp",
     ".wav",
@@ -386,7 +387,18 @@ _COMPRESSIBLE_EXT = {
     ".h",
     ".hpp",
 }
-_INCOMPRESSIBLE_EXT = {".zip", ".rar", ".gz", ".bz2", ".xz", ".zst", ".br", ".png", ".jpg", ".jpeg"}
+_INCOMPRESSIBLE_EXT: Final = {
+    ".zip",
+    ".rar",
+    ".gz",
+    ".bz2",
+    ".xz",
+    ".zst",
+    ".br",
+    ".png",
+    ".jpg",
+    ".jpeg",
+}
 
 
 def _is_compressible(ext: str, mime_type: str) -> bool:

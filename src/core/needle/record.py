@@ -16,6 +16,7 @@ reproduces them so a record we write is byte-identical to Go's.
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 from ..crc import crc32c_of, crc_matches
 from ..ttl import EMPTY_TTL, TTL
@@ -26,18 +27,18 @@ from ..types import (
     padding_length,
 )
 
-FLAG_IS_COMPRESSED = 0x01
-FLAG_HAS_NAME = 0x02
-FLAG_HAS_MIME = 0x04
-FLAG_HAS_LAST_MODIFIED = 0x08
-FLAG_HAS_TTL = 0x10
-FLAG_HAS_PAIRS = 0x20
-FLAG_IS_CHUNK_MANIFEST = 0x80
-LAST_MODIFIED_BYTES = 5
-TTL_BYTES = 2
-MAX_NAME_SIZE = 255
-MAX_MIME_SIZE = 255
-MAX_PAIRS_SIZE = 65535
+FLAG_IS_COMPRESSED: Final = 0x01
+FLAG_HAS_NAME: Final = 0x02
+FLAG_HAS_MIME: Final = 0x04
+FLAG_HAS_LAST_MODIFIED: Final = 0x08
+FLAG_HAS_TTL: Final = 0x10
+FLAG_HAS_PAIRS: Final = 0x20
+FLAG_IS_CHUNK_MANIFEST: Final = 0x80
+LAST_MODIFIED_BYTES: Final = 5
+TTL_BYTES: Final = 2
+MAX_NAME_SIZE: Final = 255
+MAX_MIME_SIZE: Final = 255
+MAX_PAIRS_SIZE: Final = 65535
 
 
 class NeedleError(ValueError):
@@ -62,7 +63,7 @@ def _short_field(buf: bytes | memoryview, index: int, end: int, check: int) -> t
     return bytes(buf[index : index + size]), index + size
 
 
-_NEEDLE_FIELDS = (
+_NEEDLE_FIELDS: Final = (
     "cookie",
     "id",
     "data",
@@ -188,7 +189,7 @@ class Needle:
     @property
     def etag(self) -> str:
         """Go's ``Needle.Etag``: the checksum as 8 hex digits."""
-        return "%08x" % self.checksum  # noqa: UP031 - half the cost of the f-string's spec
+        return self.checksum.to_bytes(4, "big").hex()  # (a third of "%08x"'s cost, compiled)
 
     # --- encoding --------------------------------------------------------------------------
     def to_bytes(self, version: int) -> bytes:
@@ -369,18 +370,18 @@ class Needle:
             self.append_at_ns = _U64.unpack_from(buf, index + NEEDLE_CHECKSUM_SIZE)[0]
 
 
-_HEADER = struct.Struct(">IQi")
-_HEADER_AND_DATA_SIZE = struct.Struct(">IQiI")
-_BYTE = [bytes((value,)) for value in range(256)]
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
-_V3_TAIL = struct.Struct(">IQI4x")
-_V3_TAIL_BEFORE_PADDING = NEEDLE_CHECKSUM_SIZE + TIMESTAMP_SIZE
+_HEADER: Final = struct.Struct(">IQi")
+_HEADER_AND_DATA_SIZE: Final = struct.Struct(">IQiI")
+_BYTE: Final = [bytes((value,)) for value in range(256)]
+_U16: Final = struct.Struct(">H")
+_U32: Final = struct.Struct(">I")
+_U64: Final = struct.Struct(">Q")
+_V3_TAIL: Final = struct.Struct(">IQI4x")
+_V3_TAIL_BEFORE_PADDING: Final = NEEDLE_CHECKSUM_SIZE + TIMESTAMP_SIZE
 
 
-DATA_SIZE_AND_FLAGS = 4 + 1
-META_HEAD_SIZE = NEEDLE_HEADER_SIZE + 4
+DATA_SIZE_AND_FLAGS: Final = 4 + 1
+META_HEAD_SIZE: Final = NEEDLE_HEADER_SIZE + 4
 """Header plus the data length: what a meta-only read fetches first."""
 
 

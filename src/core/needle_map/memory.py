@@ -17,6 +17,7 @@ import builtins
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 
@@ -24,9 +25,9 @@ from ..idx import parse_columns
 from ..types import NEEDLE_PADDING_SIZE, OffsetWidth
 from .metrics import MapMetrics, delete_live, replay
 
-_MIN_OVERLAY = 4096
-_OVERLAY_FRACTION = 32
-_OVERLAY_ENTRY_COST = 200  # a dict slot, a tuple and two ints, measured with tracemalloc
+_MIN_OVERLAY: Final = 4096
+_OVERLAY_FRACTION: Final = 32
+_OVERLAY_ENTRY_COST: Final = 200  # a dict slot, a tuple and two ints, measured with tracemalloc
 
 
 @dataclass(frozen=True, slots=True)

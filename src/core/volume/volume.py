@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..backend import DiskFile
 from ..crc import crc32c_of, is_accepted
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 # Every file a volume owns itself (Go's ``removeVolumeFiles`` list); the needle map's side
 # files (``.ldb``, ``.nmdb``, a plugin's) are named by its kind (``NeedleMapKind.side_files``).
-VOLUME_FILE_SUFFIXES = (".dat", ".idx", ".vif", ".sdx", ".cpd", ".cpx", ".cpc", ".note")
+VOLUME_FILE_SUFFIXES: Final = (".dat", ".idx", ".vif", ".sdx", ".cpd", ".cpx", ".cpc", ".note")
 
 
 def remove_volume_file(path: str) -> None:
@@ -84,16 +84,16 @@ def remove_side_files(kinds: Iterable[NeedleMapKind], base_path: str) -> None:
             remove_volume_file(path)
 
 
-_WRITE_PIECES_OVER = 1024 * 1024
+_WRITE_PIECES_OVER: Final = 1024 * 1024
 """Records larger than this are written from their pieces (``pwritev``), not joined first."""
 
-PAGED_READ_LIMIT = 1024 * 1024
+PAGED_READ_LIMIT: Final = 1024 * 1024
 """Records above this size may be read meta-only and streamed (``PagedReadLimit``)."""
-MAX_META_SIZE = 128 * 1024
+MAX_META_SIZE: Final = 128 * 1024
 """What may follow the data of a record: name, mime, pairs, tail (needle_read_page.go)."""
 
 
-MAX_COLLECTION_LENGTH = 200
+MAX_COLLECTION_LENGTH: Final = 200
 """A collection is part of every file name of its volumes (``<collection>_<vid>.ecsum``):
 bounded so those names stay within a file system's 255 bytes."""
 
