@@ -44,6 +44,15 @@ HOT_MODULES = (
     "core/file_id",
     "core/goparse",
     "core/backend",
+    # What those call on every request: interpreted, each call costs a frame.
+    "adapters/http/throttle",
+    "adapters/http/replicate",
+    "adapters/http/context",
+    "core/needle/media_type",
+    "core/needle_map/metrics",
+    "core/ttl",
+    "core/white_list",
+    "core/disk_location",
 )
 
 _SETUP = """

@@ -96,29 +96,30 @@ def parse_volume_file_name(name: str) -> tuple[str, int] | None:
         return None
 
 
+_FREE_SPACE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class MinFreeSpace:
     """``-minFreeSpace``: a percentage of the disk (``1``, ``5.5``) or bytes (``10GiB``)."""
 
     percent: float = 1.0
     bytes: int = 0
-
-    _UNITS = {
-        "": 1,
-        "b": 1,
-        "k": 1000,
-        "kb": 1000,
-        "kib": 1024,
-        "m": 1000**2,
-        "mb": 1000**2,
-        "mib": 1024**2,
-        "g": 1000**3,
-        "gb": 1000**3,
-        "gib": 1024**3,
-        "t": 1000**4,
-        "tb": 1000**4,
-        "tib": 1024**4,
-    }
 
     @classmethod
     def parse(cls, text: str) -> MinFreeSpace:
@@ -133,9 +134,9 @@ class MinFreeSpace:
             if not 0 <= number <= 100:
                 raise ValueError(f"minFreeSpace percent {text} should be in [0, 100]")
             return cls(percent=number)
-        if unit not in cls._UNITS:
+        if unit not in _FREE_SPACE_UNITS:
             raise ValueError(f"invalid minFreeSpace unit in {text!r}")
-        return cls(percent=0.0, bytes=int(number * cls._UNITS[unit]))
+        return cls(percent=0.0, bytes=int(number * _FREE_SPACE_UNITS[unit]))
 
     def is_low(self, free: int, total: int) -> bool:
         if self.bytes:

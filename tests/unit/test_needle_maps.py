@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import random
+from dataclasses import fields
 
 import numpy as np
 import plyvel
@@ -107,7 +108,7 @@ def test_live_updates_match_a_dict_model(tmp_path, kind) -> None:
         int(k): (int(o) * 8, int(s))
         for k, o, s in zip(state.keys, state.offsets, state.sizes, strict=True)
     }
-    metrics = MapMetrics(**{f: getattr(state.metrics, f) for f in MapMetrics.__slots__})
+    metrics = MapMetrics(**{f.name: getattr(state.metrics, f.name) for f in fields(MapMetrics)})
     for step in range(20_000):
         key = rng.randrange(1, 6000)
         if rng.random() < 0.3:
