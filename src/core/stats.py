@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
+_bisect_left: Final = bisect.bisect_left  # (compiled: no module attribute lookup per call)
 NAMESPACE: Final = "SeaweedFS"
 SUBSYSTEM: Final = "volumeServer"
 
@@ -208,7 +209,7 @@ class Histogram(_Family):
         series = self.series.get(labels)
         if series is None:
             series = self.series[labels] = [0] * (len(self.buckets) + 1) + [0.0]
-        series[bisect.bisect_left(self.buckets, value)] += 1
+        series[_bisect_left(self.buckets, value)] += 1
         series[-1] += value
 
     def count(self, *labels: str) -> int:

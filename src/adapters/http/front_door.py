@@ -27,8 +27,8 @@ is encoded by :mod:`.wire`.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterable
+from time import perf_counter
 from typing import Final
 from urllib.parse import unquote
 
@@ -364,7 +364,7 @@ class FrontDoor:
             or read.has_conditions(raw.headers)
         ):
             return None
-        started = time.perf_counter()
+        started = perf_counter()
         kept = self.kept.resend((raw.method, url))
         if kept is None:
             return None
@@ -376,7 +376,7 @@ class FrontDoor:
         method = raw.method
         if ctx.guard.read_key and not self._token_allows(raw, route, False):
             return None  # the general path answers Go's 401
-        started = time.perf_counter()
+        started = perf_counter()
         key = (method, route.path.encode("ascii"))  # a /vid,keycookie path: ASCII
         if route.query or ctx.guard.read_key:  # (else _resend_kept looked already)
             kept = self.kept.resend(key)
@@ -424,7 +424,7 @@ class FrontDoor:
         volume = ctx.store.find_volume(int(route.vid) & 0xFFFFFFFF)
         if volume is None or needs_replication(ctx, volume, {}):
             return None
-        started = time.perf_counter()
+        started = perf_counter()
         headers = {"content-type": route.content_type}
         stored = write.write_plain_upload(
             ctx, raw.method, route.path, volume, headers, body_of(raw), route.fsync
@@ -518,7 +518,7 @@ def _measure_plain(
     :func:`.stats.request_answered`."""
     if not public:
         stats.IN_FLIGHT_REQUESTS.touch(method)
-    stats.request_answered(method, str(status), time.perf_counter() - started, stored_in)
+    stats.request_answered(method, str(status), perf_counter() - started, stored_in)
 
 
 # --- the general way ---------------------------------------------------------------------------
@@ -533,7 +533,7 @@ class _Measure:
         self.method = method
         self.label = method if public or method in _MEASURED_METHODS else "INVALID"
         self.public = public
-        self.started = time.perf_counter()
+        self.started = perf_counter()
         if not public:
             stats.IN_FLIGHT_REQUESTS.inc(method)
 
@@ -542,7 +542,7 @@ class _Measure:
         if not self.public:
             stats.IN_FLIGHT_REQUESTS.dec(self.method)
         if status is not None:
-            stats.request_answered(self.label, str(status), time.perf_counter() - self.started)
+            stats.request_answered(self.label, str(status), perf_counter() - self.started)
 
 
 def _operational(ctx: HttpContext, request: HttpRequest, public: bool) -> HttpReply | None:

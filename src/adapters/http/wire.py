@@ -179,6 +179,8 @@ class HeadShape:
         return form % values
 
 
+_time_ns: Final = time.time_ns  # (compiled: no module attribute lookups per answer)
+_random_bits: Final = random.getrandbits
 _TAIL: Final = b"X-Amz-Request-Id: %X\r\nDate: %s\r\n%s"
 _DATE_TAIL: Final = b"Date: %s\r\n%s"
 
@@ -190,7 +192,7 @@ def per_request_tail(keep_alive: bool, with_request_id: bool) -> bytes:
     random bits is the ``%X`` of the two as one number: one conversion.)"""
     end = b"\r\n" if keep_alive else b"Connection: close\r\n\r\n"
     if with_request_id:
-        return _TAIL % (time.time_ns() << 32 | random.getrandbits(32), date.get(), end)
+        return _TAIL % (_time_ns() << 32 | _random_bits(32), date.get(), end)
     return _DATE_TAIL % (date.get(), end)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+from time import perf_counter
 from typing import Final
 
 from ...core import stats
@@ -122,7 +122,7 @@ def _write_everywhere(
         except ReplicationError as err:
             stats.FILE_WRITE_FAILURES.inc()
             return write_json_error(500, str(err), pretty)
-    started = time.perf_counter()
+    started = perf_counter()
     try:
         written = write_locally(ctx, volume_id, volume, needle, fsync)
     except VolumeError as err:
@@ -137,7 +137,7 @@ def _write_everywhere(
                 500, f"failed to write to replicas for volume {volume_id}: {err}", pretty
             )
         finally:
-            stats.REPLICATION_SECONDS.observe(time.perf_counter() - started, "write")
+            stats.REPLICATION_SECONDS.observe(perf_counter() - started, "write")
     return written
 
 
@@ -162,13 +162,13 @@ def write_plain_upload(
         needle = needle_from_upload(upload, path)
     except (UploadError, FileIdError, GoNumError):
         return None
-    started = time.perf_counter()
+    started = perf_counter()
     try:
         written = _store_locally(ctx, volume.id, volume, needle, False)
     except VolumeError as err:
-        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, stats.WRITE_TO_LOCAL_DISK)
+        stats.REQUEST_SECONDS.observe(perf_counter() - started, stats.WRITE_TO_LOCAL_DISK)
         return local_write_failed(err, False), -1.0
-    stored_in = time.perf_counter() - started
+    stored_in = perf_counter() - started
     reply = upload_reply(needle, upload, written, False)
     if reply.status == 201 and not upload.content_md5:
         # Nothing is added to a plain upload's answer after this: its head can be the
@@ -251,11 +251,11 @@ def write_locally(
         return ctx.store.write_needle(volume_id, needle, fsync=fsync)  # raises VolumeNotFound
     label = stats.WRITE_TO_LOCAL_DISK
     stats.IN_FLIGHT_REQUESTS.inc(label)
-    started = time.perf_counter()
+    started = perf_counter()
     try:
         return _store_locally(ctx, volume_id, volume, needle, fsync)
     finally:
-        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, label)
+        stats.REQUEST_SECONDS.observe(perf_counter() - started, label)
         stats.IN_FLIGHT_REQUESTS.dec(label)
 
 
@@ -278,7 +278,7 @@ def _write_to_replicas(
 ) -> None:
     label = stats.WRITE_TO_REPLICAS
     stats.IN_FLIGHT_REQUESTS.inc(label)
-    started = time.perf_counter()
+    started = perf_counter()
     try:
         replicate_write(ctx, remotes, path, needle, content_md5)
     except ReplicationError as err:
@@ -289,7 +289,7 @@ def _write_to_replicas(
     else:
         stats.REPLICATIONS.inc("write", "success")
     finally:
-        stats.REQUEST_SECONDS.observe(time.perf_counter() - started, label)
+        stats.REQUEST_SECONDS.observe(perf_counter() - started, label)
         stats.IN_FLIGHT_REQUESTS.dec(label)
 
 
@@ -361,7 +361,7 @@ def _delete_everywhere(
         except ReplicationError as err:
             stats.FILE_WRITE_FAILURES.inc()
             return write_json_error(500, f"Deletion Failed: {err}", pretty)
-    started = time.perf_counter()
+    started = perf_counter()
     try:
         ctx.store.delete_needle(volume_id, needle_id, cookie)
         stats.REPLICATION_TARGETS.observe(len(remotes))
@@ -371,13 +371,13 @@ def _delete_everywhere(
         stats.FILE_WRITE_FAILURES.inc()
         if remotes:
             stats.REPLICATIONS.inc("delete", "failure")
-            stats.REPLICATION_SECONDS.observe(time.perf_counter() - started, "delete")
+            stats.REPLICATION_SECONDS.observe(perf_counter() - started, "delete")
         if isinstance(err, ReplicationError):
             stats.REPLICATION_FAILURES.inc("delete", err.reason)
         return write_json_error(500, f"Deletion Failed: {err}", pretty)
     if remotes:
         stats.REPLICATIONS.inc("delete", "success")
-        stats.REPLICATION_SECONDS.observe(time.perf_counter() - started, "delete")
+        stats.REPLICATION_SECONDS.observe(perf_counter() - started, "delete")
     return None
 
 

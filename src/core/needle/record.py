@@ -216,15 +216,15 @@ class Needle:
             rest = _BYTE[flags & 0xFF]
             if flags & FLAG_HAS_NAME:
                 name = self.name[:MAX_NAME_SIZE]
-                rest += _BYTE[len(name)] + name
+                rest = rest + _BYTE[len(name)] + name
             if flags & FLAG_HAS_MIME:
-                rest += _BYTE[len(mime)] + mime
+                rest = rest + _BYTE[len(mime)] + mime
             if flags & FLAG_HAS_LAST_MODIFIED:
-                rest += _U64.pack(self.last_modified)[8 - LAST_MODIFIED_BYTES :]
+                rest = rest + _U64.pack(self.last_modified)[8 - LAST_MODIFIED_BYTES :]
             if flags & FLAG_HAS_TTL:
-                rest += self.ttl.to_bytes()
+                rest = rest + self.ttl.to_bytes()
             if flags & FLAG_HAS_PAIRS:
-                rest += _U16.pack(len(pairs)) + pairs
+                rest = rest + _U16.pack(len(pairs)) + pairs
             size = 4 + len(data) + len(rest)
             head = _HEADER_AND_DATA_SIZE.pack(self.cookie, self.id, size, len(data))
         else:
@@ -235,9 +235,9 @@ class Needle:
             # Checksum, append time and the padding (the size field, then zeros: see
             # :meth:`_padding_bytes`) in one piece.
             tail = _V3_TAIL.pack(self.checksum, self.append_at_ns, size)
-            rest += tail[: _V3_TAIL_BEFORE_PADDING + padding_length(size, 3)]
+            rest = rest + tail[: _V3_TAIL_BEFORE_PADDING + padding_length(size, 3)]
         else:
-            rest += _U32.pack(self.checksum) + self._padding_bytes(version)
+            rest = rest + _U32.pack(self.checksum) + self._padding_bytes(version)
         return [head, data, rest]
 
     def _padding_bytes(self, version: int) -> bytes:
