@@ -205,3 +205,35 @@ def test_every_upload_answer_carries_a_request_id_and_its_cors_headers(
     assert ("access-control-allow-origin" in headers) == bool(extra)
     if extra:
         assert headers["access-control-allow-credentials"] == "true"
+
+
+@pytest.mark.parametrize("query", ["fsync=true", "fsync=true&ts=1700000000"])
+def test_an_upload_whose_fsync_fails_is_a_500_counted_as_go_counts_it(
+    tmp_path, monkeypatch, query: str
+) -> None:
+    """The plain branch (``fsync=true`` alone) and the general one (an option beside it)
+    answer a failed fsync with Go's 500; as ``ReplicatedWrite`` (store_replicate.go), the
+    write is timed and counted as a local-disk error, but not as a write to zero replicas:
+    Go counts those after a successful local write only."""
+    from seaweed_volume.core import stats
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    errors = stats.HANDLER.values.get((stats.ERROR_WRITE_TO_LOCAL_DISK,), 0.0)
+    targets = stats.REPLICATION_TARGETS.count()
+    writes = stats.REQUEST_SECONDS.count(stats.WRITE_TO_LOCAL_DISK)
+    with running_native(str(tmp_path)) as running:
+        monkeypatch.setattr("os.fsync", failing_fsync)
+        raw = (
+            f"POST /{FID}?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-t\r\n"
+            "Content-Length: 4\r\n\r\ndata"
+        ).encode()
+        status, headers, body = exchange(running.port, raw)[0]
+        monkeypatch.undo()
+    assert status == b"HTTP/1.1 500 Internal Server Error"
+    assert headers["content-type"] == "application/json"
+    assert b'"failed to write to local disk: input/output error"' in body
+    assert stats.HANDLER.values[(stats.ERROR_WRITE_TO_LOCAL_DISK,)] == errors + 1
+    assert stats.REQUEST_SECONDS.count(stats.WRITE_TO_LOCAL_DISK) == writes + 1
+    assert stats.REPLICATION_TARGETS.count() == targets

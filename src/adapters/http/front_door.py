@@ -325,7 +325,11 @@ class FrontDoor:
             stored = self._plain_upload(raw, route)
             if stored is not None:
                 reply, started, stored_in = stored
-                reply = await self._synced(reply)
+                if reply.pending_sync is not None:
+                    durable = await _durable(self.ctx, reply, False)
+                    if durable is not reply:  # not acknowledged: no replication targets
+                        stats.REQUEST_SECONDS.observe(stored_in, stats.WRITE_TO_LOCAL_DISK)
+                        reply, stored_in = durable, -1.0
                 return self._plain_answer(raw.method, reply, started, stored_in)
             route.plain = False
         try:
@@ -433,16 +437,6 @@ class FrontDoor:
             return None
         self._release_upload(raw)
         return stored[0], started, stored[1]
-
-    async def _synced(self, reply: HttpReply) -> HttpReply:
-        """The reply once its append is durable (group commit), else Go's 500."""
-        if reply.pending_sync is None:
-            return reply
-        try:
-            await self.ctx.group_sync.wait(*reply.pending_sync)
-        except OSError as err:
-            return write.sync_failed(err, False)
-        return reply
 
     def _plain_answer(
         self, method: str, reply: HttpReply, started: float, stored_in: float
@@ -745,14 +739,25 @@ async def _upload(ctx: HttpContext, request: HttpRequest) -> HttpReply:
             return await asyncio.to_thread(write.write_needle, ctx, request)
         reply = write.write_needle(ctx, request, defer_sync=True)
         if reply.pending_sync is not None:
-            try:
-                await ctx.group_sync.wait(*reply.pending_sync)
-            except OSError as err:
-                return write.sync_failed(err, request.pretty)
-            reply.pending_sync = None
+            durable = await _durable(ctx, reply, request.pretty)
+            if durable is reply:  # (a deferred write has no replicas: see write_needle)
+                stats.REPLICATION_TARGETS.observe(0)
+            return durable
         return reply
     finally:
         limit.release(length)
+
+
+async def _durable(ctx: HttpContext, reply: HttpReply, pretty: bool) -> HttpReply:
+    """``reply`` once its deferred append is durable (group commit); Go's 500 when the
+    fsync failed (the write is not acknowledged)."""
+    assert reply.pending_sync is not None
+    try:
+        await ctx.group_sync.wait(*reply.pending_sync)
+    except OSError as err:
+        return write.sync_failed(err, pretty)
+    reply.pending_sync = None
+    return reply
 
 
 def _upload_needs_thread(ctx: HttpContext, request: HttpRequest) -> bool:

@@ -75,9 +75,7 @@ def write_needle(ctx: HttpContext, request: HttpRequest, defer_sync: bool = Fals
         return made
     upload, needle = made
     fsync = query.get("fsync") == "true"
-    written = _write_everywhere(
-        ctx, request, volume_id, query, needle, upload, fsync and not defer_sync
-    )
+    written = _write_everywhere(ctx, request, volume_id, query, needle, upload, fsync, defer_sync)
     if isinstance(written, HttpReply):
         return written
     answer = upload_reply(needle, upload, written, pretty)
@@ -111,8 +109,11 @@ def _write_everywhere(
     needle: Needle,
     upload: ParsedUpload,
     fsync: bool,
+    defer_sync: bool,
 ) -> WriteResult | HttpReply:
-    """``ReplicatedWrite``: here, then on every replica; Go's 500 when either fails."""
+    """``ReplicatedWrite``: here, then on every replica; Go's 500 when either fails. A
+    deferred fsync counts its (zero: replicated writes run in a thread, undeferred)
+    replication targets once durable, as Go counts them after a successful local write."""
     pretty = request.pretty
     remotes: list[str] = []
     volume = ctx.store.find_volume(volume_id)
@@ -124,10 +125,11 @@ def _write_everywhere(
             return write_json_error(500, str(err), pretty)
     started = perf_counter()
     try:
-        written = write_locally(ctx, volume_id, volume, needle, fsync)
+        written = write_locally(ctx, volume_id, volume, needle, fsync and not defer_sync)
     except VolumeError as err:
         return local_write_failed(err, pretty)
-    stats.REPLICATION_TARGETS.observe(len(remotes))
+    if not (fsync and defer_sync) or written.unchanged:
+        stats.REPLICATION_TARGETS.observe(len(remotes))
     if remotes:
         try:
             _write_to_replicas(ctx, remotes, request.path, needle, upload.content_md5)
@@ -232,7 +234,7 @@ def sync_failed(err: OSError, pretty: bool) -> HttpReply:
     """An ``fsync=true`` write whose fsync failed: the write is not acknowledged."""
     stats.FILE_WRITE_FAILURES.inc()
     stats.HANDLER.inc(stats.ERROR_WRITE_TO_LOCAL_DISK)
-    return write_json_error(500, f"failed to write to local disk: {err}", pretty)
+    return write_json_error(500, f"failed to write to local disk: {go_errno_text(err)}", pretty)
 
 
 def local_write_failed(err: VolumeError, pretty: bool) -> HttpReply:
